@@ -1,0 +1,52 @@
+# wangge: `make run` serves the demo; `make test` runs the whole suite. Both set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+VENDOR := server/static/vendor
+NPM_STAMP := node_modules/.installed-$(shell cksum package-lock.json | cut -d' ' -f1)
+
+.PHONY: run test setup os-deps python-deps vendor lint bench db-start db-stop clean
+
+run: setup
+	$(BIN)/wangge serve --demo
+
+test: setup
+	scripts/install-os-deps.sh postgis chromium
+	$(BIN)/pytest
+
+setup: os-deps python-deps vendor
+
+os-deps:
+	scripts/install-os-deps.sh postgis
+
+python-deps: $(STAMP)
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+# Front-end libraries come from npm and are served by the app itself (no CDN).
+vendor: $(NPM_STAMP)
+	mkdir -p $(VENDOR)/leaflet
+	cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css \
+	      node_modules/leaflet/dist/images $(VENDOR)/leaflet/
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: python-deps
+	$(BIN)/ruff check gis server tests benchmarks data/boundaries
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+db-start: setup
+	$(BIN)/wangge db start
+db-stop:
+	$(BIN)/wangge db stop
+
+clean:
+	-$(BIN)/wangge db stop
+	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache test-artifacts

@@ -1,0 +1,43 @@
+"""The wangge web application: ``create_app(config)`` builds a Flask app; nothing is built at import."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app.
+
+    Parameters
+    ----------
+    config
+        Overrides on top of defaults and the environment (see :mod:`server.config`). The database is
+        not started here: the CLI (``wangge serve``) or the test fixtures start it first.
+    """
+    from server.config import load_config
+    from server.db import database_url, make_engine
+    from server.errors import register_error_handlers
+
+    settings = load_config(config)
+    app = Flask(__name__)
+    app.config.update(settings)
+    app.json.ensure_ascii = False  # Chinese names stay readable in API answers
+    app.extensions["wangge.engine"] = make_engine(database_url(settings))
+
+    from server.api import api
+    from server.pages import pages
+
+    app.register_blueprint(api)
+    app.register_blueprint(pages)
+    register_error_handlers(app)
+    return app
+
+
+def engine_of(app: Flask):
+    """The SQLAlchemy engine bound to ``app``."""
+    return app.extensions["wangge.engine"]

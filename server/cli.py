@@ -1,0 +1,198 @@
+"""``wangge``: the operator's command line (database, import, demo, serve; later divide)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from gis.errors import InputError
+from server.config import load_config
+from server.db import database_url, embedded_cluster, make_engine, running_database
+from server.embedded import EmbeddedDatabaseError
+
+log = logging.getLogger("wangge")
+
+
+class Context:
+    """What every command shares: the effective configuration."""
+
+    def __init__(self) -> None:
+        self.config = load_config()
+
+
+pass_context = click.make_pass_decorator(Context, ensure=True)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+def main(verbose: bool) -> None:
+    """Wangge (网格): grid governance on PostGIS. With no DATABASE_URL it runs its own embedded PostGIS."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+# -- database ---------------------------------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """The database: the embedded cluster (start/stop/status/url) and migrations (upgrade)."""
+
+
+def _embedded_only(ctx: Context) -> None:
+    if ctx.config["DATABASE_URL"]:
+        _fail("DATABASE_URL is set, so the embedded cluster is not used; manage that database yourself")
+
+
+@db.command("start")
+@pass_context
+def db_start(ctx: Context) -> None:
+    """Start the embedded cluster (initdb on first use) and leave it running."""
+    _embedded_only(ctx)
+    cluster = embedded_cluster(ctx.config)
+    try:
+        cluster.start()
+    except EmbeddedDatabaseError as exc:
+        _fail(str(exc))
+    click.echo(cluster.status())
+
+
+@db.command("stop")
+@pass_context
+def db_stop(ctx: Context) -> None:
+    """Stop the embedded cluster cleanly."""
+    _embedded_only(ctx)
+    cluster = embedded_cluster(ctx.config)
+    try:
+        cluster.stop()
+    except EmbeddedDatabaseError as exc:
+        _fail(str(exc))
+    click.echo(cluster.status())
+
+
+@db.command("status")
+@pass_context
+def db_status(ctx: Context) -> None:
+    """Say whether the embedded cluster runs (or which DATABASE_URL is used)."""
+    if ctx.config["DATABASE_URL"]:
+        click.echo("external database (DATABASE_URL)")
+        return
+    click.echo(embedded_cluster(ctx.config).status())
+
+
+@db.command("url")
+@pass_context
+def db_url(ctx: Context) -> None:
+    """Print the SQLAlchemy URL of the database wangge uses."""
+    click.echo(database_url(ctx.config))
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@pass_context
+def db_upgrade(ctx: Context, revision: str) -> None:
+    """Migrate the schema (starting the embedded cluster for the duration if needed)."""
+    from server.migrate import upgrade
+
+    with _database(ctx) as url:
+        upgrade(url, revision)
+    click.echo(f"schema at {revision}")
+
+
+def _database(ctx: Context):
+    try:
+        return running_database(ctx.config)
+    except EmbeddedDatabaseError as exc:
+        _fail(str(exc))
+
+
+# -- import -----------------------------------------------------------------------------------------
+
+@main.command("import")
+@click.argument("kind", type=click.Choice(["areas", "buildings", "addresses", "barriers", "sites"]))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--crs", help="CRS of the coordinates when the file declares none or declares it wrongly: "
+                            "EPSG code (EPSG:4490, 4326), wgs84, cgcs2000, gcj02 (Amap/Tencent) or bd09 (Baidu).")
+@click.option("--layer", help="Layer of a GeoPackage or zipped Shapefile holding several.")
+@pass_context
+def import_command(ctx: Context, kind: str, file: Path, crs: str | None, layer: str | None) -> None:
+    """Import FILE (GeoJSON, GeoPackage, zipped Shapefile, CSV) as KIND, all rows or none."""
+    from server.importer import import_file
+    from server.migrate import upgrade
+
+    with _database(ctx) as url:
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            report = import_file(engine, kind, file, crs=crs, layer=layer)
+        except InputError as exc:
+            _fail(f"{exc}\nnothing was imported")
+        finally:
+            engine.dispose()
+    click.echo(report.summary())
+    for repair in report.repairs:
+        click.echo(f"  repaired: {repair}")
+
+
+# -- demo and serve ---------------------------------------------------------------------------------
+
+@main.group()
+def demo() -> None:
+    """The demo county shipped in data/boundaries/demo."""
+
+
+@demo.command("load")
+@click.option("--dir", "demo_dir", type=click.Path(file_okay=False, path_type=Path))
+@pass_context
+def demo_load(ctx: Context, demo_dir: Path | None) -> None:
+    """Migrate and load (or refresh) the demo county."""
+    from server.importer import import_demo
+    from server.migrate import upgrade
+
+    with _database(ctx) as url:
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            for report in import_demo(engine, demo_dir or ctx.config["DEMO_DIR"]):
+                click.echo(report.summary())
+        finally:
+            engine.dispose()
+
+
+@main.command("serve")
+@click.option("--host", help="Interface to listen on [WANGGE_HOST, 127.0.0.1].")
+@click.option("--port", type=int, help="Port [WANGGE_PORT, 8000].")
+@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn worker processes.")
+@click.option("--demo/--no-demo", default=False, help="Load the demo county first (idempotent).")
+@pass_context
+def serve(ctx: Context, host: str | None, port: int | None, workers: int, demo: bool) -> None:
+    """Start the database if embedded, migrate, optionally load the demo, and serve until Ctrl-C."""
+    from server.importer import import_demo
+    from server.migrate import upgrade
+    from server.wsgi import serve_forever
+
+    host = host or ctx.config["HOST"]
+    port = port or ctx.config["PORT"]
+    with _database(ctx) as url:
+        upgrade(url)
+        if demo:
+            engine = make_engine(url)
+            try:
+                for report in import_demo(engine, ctx.config["DEMO_DIR"]):
+                    click.echo(report.summary())
+            finally:
+                engine.dispose()
+        click.echo(f"wangge is serving on http://{host}:{port}/  (Ctrl-C stops it and the embedded database)")
+        serve_forever(host, port, workers)
+    click.echo("stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Database access for the app and the CLI: which URL, the engine, and short transactions.
+
+With ``DATABASE_URL`` set that database is used; otherwise the embedded cluster under ``VAR_DIR``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
+
+from server.embedded import EmbeddedPostgres
+
+log = logging.getLogger(__name__)
+
+
+def embedded_cluster(config: dict) -> EmbeddedPostgres:
+    """The embedded cluster the configuration points at."""
+    return EmbeddedPostgres(Path(config["VAR_DIR"]), port=config["EMBEDDED_PORT"])
+
+
+def database_url(config: dict) -> str:
+    """The SQLAlchemy URL the app should use (it does not start anything)."""
+    return config["DATABASE_URL"] or embedded_cluster(config).url()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with pre-ping, so a database restart does not leave dead pooled connections."""
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+@contextlib.contextmanager
+def running_database(config: dict) -> Iterator[str]:
+    """Yield a usable database URL, starting the embedded cluster if it is needed and not running.
+
+    A cluster started here is stopped again on exit; one that was already running is left running.
+    """
+    if config["DATABASE_URL"]:
+        yield config["DATABASE_URL"]
+        return
+    cluster = embedded_cluster(config)
+    started = not cluster.running()
+    cluster.start()
+    try:
+        yield cluster.url()
+    finally:
+        if started:
+            cluster.stop()
+
+
+def database_status(engine: Engine) -> dict:
+    """PostgreSQL and PostGIS versions, or the reason the database is unreachable."""
+    try:
+        with engine.connect() as conn:
+            pg = conn.execute(text("SHOW server_version")).scalar_one()
+            postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
+            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
+        return {"ok": True, "postgresql": pg, "postgis": postgis, "schema_revision": revision}
+    except Exception as exc:  # any failure means "not healthy"; the reason goes to the log
+        log.warning("database health check failed: %s", exc)
+        return {"ok": False, "error": type(exc).__name__}
