@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -280,7 +281,8 @@ def read_layer(path: str | os.PathLike[str], kind: str, *, crs: CoordSystem | st
         ``.geojson``/``.json``, ``.gpkg``, ``.zip`` (zipped Shapefile), ``.shp`` or ``.csv``. A CSV
         is UTF-8 (with or without BOM) or GB18030 (Chinese Excel exports), with coordinate columns
         ``lon``/``lat``, ``lng``/``lat``, ``longitude``/``latitude``, ``x``/``y`` or ``经度``/``纬度``
-        (any case), or a ``wkt`` column; the columns used for the geometry are not kept.
+        (any case), or a ``wkt`` (or ``geometry``) column of WKT; the columns used for the geometry
+        are not kept.
     kind
         One of :data:`LAYER_SCHEMAS`: ``areas``, ``buildings``, ``addresses``, ``barriers``, ``sites``.
     crs
@@ -318,12 +320,11 @@ def read_layer(path: str | os.PathLike[str], kind: str, *, crs: CoordSystem | st
         raise InputError("cannot open the file: it does not exist or is not a file", source=source)
 
     if suffix == ".csv":
-        raw, consumed = _read_csv(path, source)
+        raw = _read_csv(path, source)
         declared = None
     else:
         raw, source = _read_vector(path, suffix, layer, source)
         declared = raw.crs
-        consumed = set()
 
     if override is not None:
         system = override
@@ -332,8 +333,7 @@ def read_layer(path: str | os.PathLike[str], kind: str, *, crs: CoordSystem | st
     else:
         raise InputError(_NO_CRS, source=source, field="crs")
 
-    frame, repairs = _validate(raw, schema, source, shapefile=suffix in (".shp", ".zip"),
-                               consumed=consumed)
+    frame, repairs = _validate(raw, schema, source, shapefile=suffix in (".shp", ".zip"))
     frame = frame_to_storage(frame, system)
     _check_storage_range(frame, source)
     for repair in repairs:
@@ -362,17 +362,25 @@ def _read_vector(path: Path, suffix: str, layer: str | None,
     chosen: str | None = None
     if suffix == ".gpkg":
         chosen = _choose_gpkg_layer(path, layer, source)
+        if layer is not None:
+            source = f"{source}:{chosen}"
     elif suffix == ".zip":
         inner = _choose_zipped_shapefile(path, layer, source)
         target = f"/vsizip/{path.resolve()}/{inner}"
         if layer is not None:
             source = f"{source}:{inner}"
     try:
-        frame = pyogrio.read_dataframe(target, layer=chosen)
+        # pyogrio warns about things like a mixed-type GeoJSON property it leaves as text; the
+        # schema check reports what matters, so the warnings only go to the log.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frame = pyogrio.read_dataframe(target, layer=chosen)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise _open_error(exc, path, source) from None
-    if chosen is not None and layer is not None:
-        source = f"{source}:{chosen}"
+    for warning in caught:
+        logger.warning("%s: %s", source, warning.message)
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InputError("the layer has no geometry column", source=source, field="geometry")
     return frame, source
 
 
@@ -436,8 +444,8 @@ def _decode_text(raw: bytes, source: str) -> str:
     raise InputError("cannot read the file: it is neither UTF-8 nor GB18030 text", source=source)
 
 
-def _read_csv(path: Path, source: str) -> tuple[gpd.GeoDataFrame, set[str]]:
-    """Read a CSV into a frame without CRS; return it and the columns consumed for geometry."""
+def _read_csv(path: Path, source: str) -> gpd.GeoDataFrame:
+    """Read a CSV into a frame without CRS, dropping the columns that made the geometry."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -462,17 +470,18 @@ def _read_csv(path: Path, source: str) -> tuple[gpd.GeoDataFrame, set[str]]:
     if pair is not None:
         geometry = _points_from_columns(table, pair, problems)
         consumed = set(pair)
-    elif "wkt" in by_lower:
-        geometry = _geometries_from_wkt(table, by_lower["wkt"], problems)
-        consumed = {by_lower["wkt"]}
+    elif "wkt" in by_lower or "geometry" in by_lower:
+        # geopandas' to_csv writes the WKT in a column named "geometry".
+        column = by_lower.get("wkt", by_lower.get("geometry"))
+        geometry = _geometries_from_wkt(table, column, problems)
+        consumed = {column}
     else:
         names = ", ".join("/".join(p) for p in _COORDINATE_PAIRS)
-        raise InputError(f"no coordinates: expected columns {names} or wkt "
+        raise InputError(f"no coordinates: expected columns {names}, or wkt (or geometry) "
                          f"(columns present: {', '.join(table.columns) or 'none'})",
                          source=source, field="lon")
     problems.raise_if_any()
-    frame = gpd.GeoDataFrame(table.drop(columns=list(consumed)), geometry=geometry)
-    return frame, consumed
+    return gpd.GeoDataFrame(table.drop(columns=list(consumed)), geometry=geometry)
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -551,7 +560,7 @@ def _coerce_int(value: Any) -> int | None:
     if isinstance(value, float):
         return int(value) if value.is_integer() else None
     if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
-        return int(float(value)) if "." in value else int(value)
+        return int(value.strip().split(".")[0])  # not via float: 17-digit counts would lose digits
     return None
 
 
@@ -573,14 +582,17 @@ def _canonical_columns(frame: pd.DataFrame, schema: LayerSchema, shapefile: bool
     return renames
 
 
-def _validate(raw: gpd.GeoDataFrame, schema: LayerSchema, source: str, *, shapefile: bool,
-              consumed: set[str]) -> tuple[gpd.GeoDataFrame, list[Repair]]:
+def _validate(raw: gpd.GeoDataFrame, schema: LayerSchema, source: str, *,
+              shapefile: bool) -> tuple[gpd.GeoDataFrame, list[Repair]]:
     frame = raw.rename(columns=_canonical_columns(raw, schema, shapefile))
     geometry_name = frame.geometry.name
     problems = _Problems(source)
     present = [c for c in frame.columns if c != geometry_name]
+    if len(frame) == 0:
+        # An empty layer (no walls, say) is not an error, and GDAL reports no columns for it.
+        logger.warning("%s: the layer has no features", source)
     for name in schema.required:
-        if name not in frame.columns:
+        if name not in frame.columns and len(frame) > 0:
             problems.add(None, name, f"missing required column '{name}' "
                                      f"(columns present: {', '.join(present) or 'none'})")
     problems.raise_if_any()
@@ -596,7 +608,8 @@ def _validate(raw: gpd.GeoDataFrame, schema: LayerSchema, source: str, *, shapef
         for row, value in zip(rows, frame[name], strict=True):
             values.append(_check_value(value, row, name, kind, required, schema, problems))
         if kind is int:
-            columns[name] = pd.Series(values, dtype="int64" if required else "Int64")
+            # Required counts are plain int64 (None only appears when a problem will be raised).
+            columns[name] = pd.Series(values, dtype="int64" if required and None not in values else "Int64")
         else:
             columns[name] = pd.Series(values, dtype=object)
 
