@@ -7,6 +7,7 @@
   const statusEl = document.getElementById("status");
 
   const map = L.map("map", { preferCanvas: true, zoomControl: true });
+  window.wanggeMap = map;  // for scripted use and the browser tests
   const baseLayers = {};
   config.baseLayers.forEach(function (b, i) {
     const layer = L.tileLayer(b.url, { maxZoom: b.maxZoom, subdomains: b.subdomains || "abc",
