@@ -58,7 +58,8 @@ def load_config(overrides: dict[str, Any] | None = None, environ: dict[str, str]
         except (TypeError, ValueError) as exc:
             raise ValueError(f"configuration WANGGE_{key} must be an integer, got {config[key]!r}") from exc
     if config["TILES"] not in TILE_PROVIDERS:
-        raise ValueError(f"configuration WANGGE_TILES must be one of {', '.join(TILE_PROVIDERS)}; got {config['TILES']!r}")
+        raise ValueError(f"configuration WANGGE_TILES must be one of {', '.join(TILE_PROVIDERS)}; "
+                         f"got {config['TILES']!r}")
     if config["TILES"] == "tianditu" and not config["TIANDITU_KEY"]:
         raise ValueError("WANGGE_TILES=tianditu needs WANGGE_TIANDITU_KEY (the Tianditu 'tk' key)")
     if config["TILES"] == "custom" and not config["TILE_URL"]:

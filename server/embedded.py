@@ -13,7 +13,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -107,7 +106,8 @@ class EmbeddedPostgres:
         result = subprocess.run(cmd, capture_output=True, text=True)
         if check and result.returncode != 0:
             raise EmbeddedDatabaseError(
-                f"{Path(args[0]).name} failed (exit {result.returncode}):\n{result.stderr.strip() or result.stdout.strip()}"
+                f"{Path(args[0]).name} failed (exit {result.returncode}):\n"
+                f"{result.stderr.strip() or result.stdout.strip()}"
                 f"\nSee {self.log_file}")
         return result
 

@@ -1,4 +1,4 @@
-"""WSGI entry points: ``gunicorn 'server.wsgi:app_factory()'`` for production, and an in-process gunicorn for ``wangge serve``."""
+"""WSGI entry points: ``gunicorn 'server.wsgi:app_factory()'`` for production, in-process gunicorn for serve."""
 
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ Create Date: 2026-11-22 05:03:39.093330
 """
 from alembic import op
 import sqlalchemy as sa
-import geoalchemy2
 from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
