@@ -1,0 +1,1237 @@
+"""The partition engine: divide a community's atoms into grids (网格) of a household band.
+
+A division is an assignment of atoms (基础单元) to grids. :func:`divide` carves out exclusive grids
+(专属网格) and oversized atoms first, reports what makes the band unreachable, then divides each
+connected remainder of the atom adjacency graph into ``k`` contiguous grids:
+
+1. ``k`` from the total households and the band target, clamped to the feasible range;
+2. an initial partition by METIS (vertex weight = households, edge weight favouring cuts on roads,
+   rivers and walls), several seeded restarts;
+3. contiguity repair (detached pieces join the neighbour they share most boundary with);
+4. local search moving boundary atoms between neighbouring grids, keeping both contiguous, that
+   minimises lexicographically the band violation, then a weighted sum of the cut length off
+   barriers and the compactness deficit of the grids.
+
+Everything here works on positional arrays built once from the atoms and edges; the geometry is only
+read for perimeters and areas (metres, square metres) and for the union of each grid at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pymetis
+import shapely
+
+from gis.errors import InputError
+
+log = logging.getLogger(__name__)
+
+Severity = Literal["error", "warning", "info"]
+
+#: Exclusive grid types (专属网格), city regs art. 6.
+SITE_TYPES = frozenset(
+    {"school", "hospital", "government", "industrial_park", "market", "park", "enterprise", "business"}
+)
+
+_EPS = 1e-9
+
+
+# --------------------------------------------------------------------------------------------------
+# Public value types
+# --------------------------------------------------------------------------------------------------
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Band:
+    """Household band of a grid.
+
+    Parameters
+    ----------
+    min, max
+        Inclusive bounds on the households of one grid.
+    target
+        Households a grid should hold when there is a choice; chooses the number of grids.
+
+    Raises
+    ------
+    InputError
+        Unless ``0 < min <= target <= max`` and all three are whole numbers.
+    """
+
+    min: int
+    max: int
+    target: int
+
+    def __post_init__(self) -> None:
+        for name in ("min", "max", "target"):
+            value = getattr(self, name)
+            if not _is_whole(value):
+                raise InputError(f"band {name} must be a whole number of households, got {value!r}",
+                                 field=name)
+        if not 0 < self.min <= self.target <= self.max:
+            raise InputError(
+                f"band must satisfy 0 < min <= target <= max, got min={self.min}, "
+                f"target={self.target}, max={self.max}", field="band")
+
+    @classmethod
+    def urban(cls) -> Band:
+        """Urban comprehensive grid: 300-500 households, target 400 (Jiangsu art. 6)."""
+        return cls(300, 500, 400)
+
+    @classmethod
+    def rural(cls) -> Band:
+        """Rural comprehensive grid: about 300 households (band 200-400, target 300)."""
+        return cls(200, 400, 300)
+
+    @classmethod
+    def micro(cls) -> Band:
+        """Micro-grid (微网格): 30-100 households, target 60."""
+        return cls(30, 100, 60)
+
+    def violation(self, households: int) -> int:
+        """Households outside the band: ``max(0, min - h, h - max)``."""
+        if households < self.min:
+            return int(self.min - households)
+        if households > self.max:
+            return int(households - self.max)
+        return 0
+
+    def contains(self, households: int) -> bool:
+        """Whether ``households`` lies inside the band (bounds included)."""
+        return self.min <= households <= self.max
+
+    def feasible_counts(self, total: int) -> range:
+        """Numbers of grids ``k`` with ``k * min <= total <= k * max`` (may be empty)."""
+        lo = max(1, -(-int(total) // self.max))
+        hi = int(total) // self.min
+        return range(lo, hi + 1)
+
+
+@dataclass(frozen=True)
+class PartitionSettings:
+    """How :func:`divide` trades the objectives.
+
+    Parameters
+    ----------
+    band
+        Household band of comprehensive grids.
+    seed
+        Seed of the numpy Generator driving restarts; same input and seed give the same division.
+    barrier_weight
+        Cost per metre of grid boundary that does not lie on a road, river or wall.
+    compactness_weight
+        Cost per metre of compactness deficit, ``P - 2*sqrt(pi*A)`` of each grid (0 for a disc).
+        Both weights rank divisions only after the band violation, which always comes first.
+    exclusive_sites
+        Make atoms with a ``site`` their own exclusive grids, outside the band.
+    restarts
+        Seeded METIS starts per connected part; the best result is kept.
+    max_passes
+        Cap on local-search passes over the boundary atoms per phase.
+    """
+
+    band: Band = field(default_factory=Band.urban)
+    seed: int = 0
+    barrier_weight: float = 1.0
+    compactness_weight: float = 0.3
+    exclusive_sites: bool = True
+    restarts: int = 8
+    max_passes: int = 40
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.band, Band):
+            raise InputError(f"band must be a Band, got {self.band!r}", field="band")
+        if not _is_whole(self.seed) or self.seed < 0:
+            raise InputError(f"seed must be a non-negative whole number, got {self.seed!r}", field="seed")
+        for name in ("barrier_weight", "compactness_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise InputError(f"{name} must be a finite number >= 0, got {value!r}", field=name)
+        for name in ("restarts", "max_passes"):
+            value = getattr(self, name)
+            if not _is_whole(value) or value < 1:
+                raise InputError(f"{name} must be a whole number >= 1, got {value!r}", field=name)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something the user must know about a division: why the band is not met, what was carved out.
+
+    Parameters
+    ----------
+    code
+        Machine-readable kind: ``atom_over_max``, ``island_under_min``, ``band_infeasible``,
+        ``grid_out_of_band``, ``exclusive_site``, ``locked_grid_not_contiguous``, ...
+    severity
+        ``'error'``, ``'warning'`` or ``'info'``.
+    message
+        Human-readable explanation with the numbers involved.
+    atom_ids
+        Atoms concerned.
+    grid
+        Label of the grid concerned, when there is one.
+    """
+
+    code: str
+    severity: Severity
+    message: str
+    atom_ids: tuple[int, ...] = ()
+    grid: int | None = None
+
+
+@dataclass(frozen=True)
+class Division:
+    """Result of :func:`divide`.
+
+    Attributes
+    ----------
+    labels
+        ``pd.Series`` indexed by atom_id: grid label, integers ``0..k-1``.
+    grids
+        One row per grid: label, kind (``'comprehensive'``/``'exclusive'``), subtype (site type or
+        None), households, population, n_atoms, locked, geometry (union of its atoms, atoms' CRS).
+    findings
+        Feasibility reports and warnings, in the order they were found.
+    score
+        ``band_violation`` (households outside the band over comprehensive grids),
+        ``off_barrier_cut_m`` (metres of grid boundary not on barriers), ``compactness_m``
+        (sum of ``P - 2*sqrt(pi*A)`` over grids, metres).
+    """
+
+    labels: pd.Series
+    grids: gpd.GeoDataFrame
+    findings: list[Finding]
+    score: dict[str, float]
+
+
+# --------------------------------------------------------------------------------------------------
+# Input validation and the adjacency graph
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Graph:
+    """Units (atoms or parcels) as positional arrays plus adjacency lists.
+
+    Positions are 0..n-1 in the frame's row order; ``ids[i]`` is the unit id at position i.
+    """
+
+    ids: np.ndarray
+    households: np.ndarray
+    population: np.ndarray
+    perimeter: np.ndarray  # metres
+    area: np.ndarray  # square metres
+    nbrs: list[list[int]]
+    lengths: list[list[float]]  # shared boundary, metres
+    off: list[list[float]]  # shared boundary not on a barrier, metres
+    pos: Mapping[int, int]
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+
+def _check_crs(frame: gpd.GeoDataFrame, what: str) -> None:
+    if frame.crs is None:
+        raise InputError(f"{what} have no CRS: a projected metric CRS is needed to measure lengths and "
+                         "areas", source=what)
+    if not frame.crs.is_projected:
+        raise InputError(f"{what} are in {frame.crs.to_string()}, a geographic CRS: reproject them to a "
+                         "projected metric CRS (e.g. a CGCS2000 Gauss-Kruger zone) first", source=what)
+
+
+def _whole_column(frame: pd.DataFrame, column: str, what: str, *, default: int | None = None) -> np.ndarray:
+    if column not in frame.columns:
+        if default is None:
+            raise InputError(f"{what} lack the column '{column}'", source=what, field=column)
+        return np.full(len(frame), default, dtype=np.int64)
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{what} '{column}' must be whole numbers >= 0, got {frame[column].iloc[i]!r}",
+                         source=what, row=i + 1, field=column)
+    return values.astype(np.int64)
+
+
+def _unit_ids(frame: pd.DataFrame, id_col: str, what: str) -> np.ndarray:
+    if id_col in frame.columns:
+        ids = _whole_column(frame, id_col, what)
+    else:
+        raise InputError(f"{what} lack the column '{id_col}'", source=what, field=id_col)
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        dup = int(uniq[counts > 1][0])
+        raise InputError(f"{what} '{id_col}' {dup} occurs {int(counts[counts > 1][0])} times", source=what,
+                         field=id_col)
+    return ids
+
+
+def _build_graph(frame: pd.DataFrame, edges: pd.DataFrame, *, id_col: str, what: str,
+                 edges_what: str) -> _Graph:
+    """Validate units and their edges and build the adjacency lists (never mutates the inputs)."""
+    if len(frame) == 0:
+        raise InputError(f"{what} are empty: nothing to divide", source=what)
+    ids = _unit_ids(frame, id_col, what)
+    households = _whole_column(frame, "households", what)
+    population = _whole_column(frame, "population", what, default=0)
+    if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns:
+        _check_crs(frame, what)
+        geoms = frame.geometry.to_numpy()
+        if shapely.is_missing(geoms).any():
+            i = int(np.flatnonzero(shapely.is_missing(geoms))[0])
+            raise InputError(f"{what} {id_col} {ids[i]} has no geometry", source=what, row=i + 1,
+                             field="geometry")
+        perimeter = shapely.length(geoms).astype(float)
+        area = shapely.area(geoms).astype(float)
+    else:
+        # A bare table (no geometry) still divides; compactness then has nothing to measure.
+        perimeter = np.zeros(len(frame))
+        area = np.zeros(len(frame))
+    pos = {int(x): i for i, x in enumerate(ids)}
+    n = len(ids)
+    nbrs: list[list[int]] = [[] for _ in range(n)]
+    lengths: list[list[float]] = [[] for _ in range(n)]
+    off: list[list[float]] = [[] for _ in range(n)]
+    if len(edges):
+        for column in ("a", "b", "length"):
+            if column not in edges.columns:
+                raise InputError(f"{edges_what} lack the column '{column}'", source=edges_what, field=column)
+        ea = _whole_column(edges, "a", edges_what)
+        eb = _whole_column(edges, "b", edges_what)
+        length = pd.to_numeric(edges["length"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if "barrier_length" in edges.columns:
+            barrier = pd.to_numeric(edges["barrier_length"], errors="coerce").to_numpy(dtype=float,
+                                                                                      na_value=np.nan)
+        else:
+            barrier = np.zeros(len(edges))
+        for name, values in (("length", length), ("barrier_length", barrier)):
+            bad = ~np.isfinite(values) | (values < 0)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise InputError(f"{edges_what} '{name}' must be a finite number of metres >= 0, got "
+                                 f"{edges[name].iloc[i]!r}", source=edges_what, row=i + 1, field=name)
+        # Digitising noise can make the barrier part a hair longer than the edge; more is an error.
+        too_long = barrier > length * (1 + 1e-6) + 1e-6
+        if too_long.any():
+            i = int(np.flatnonzero(too_long)[0])
+            raise InputError(f"{edges_what} edge ({ea[i]}, {eb[i]}): barrier_length {barrier[i]:g} m exceeds "
+                             f"its length {length[i]:g} m", source=edges_what, row=i + 1,
+                             field="barrier_length")
+        barrier = np.minimum(barrier, length)
+        seen: set[tuple[int, int]] = set()
+        for i, (x, y) in enumerate(zip(ea.tolist(), eb.tolist(), strict=True)):
+            if x == y:
+                raise InputError(f"{edges_what} edge joins {id_col} {x} to itself", source=edges_what,
+                                 row=i + 1, field="b")
+            px, py = pos.get(x), pos.get(y)
+            if px is None or py is None:
+                missing = x if px is None else y
+                raise InputError(f"{edges_what} edge ({x}, {y}) names {id_col} {missing}, which is not among "
+                                 f"the {what}", source=edges_what, row=i + 1, field="a" if px is None else "b")
+            key = (min(x, y), max(x, y))
+            if key in seen:
+                raise InputError(f"{edges_what} list the pair ({key[0]}, {key[1]}) more than once",
+                                 source=edges_what, row=i + 1)
+            seen.add(key)
+            length_m = float(length[i])
+            off_len = float(length[i] - barrier[i])
+            nbrs[px].append(py)
+            lengths[px].append(length_m)
+            off[px].append(off_len)
+            nbrs[py].append(px)
+            lengths[py].append(length_m)
+            off[py].append(off_len)
+    return _Graph(ids=ids, households=households, population=population, perimeter=perimeter, area=area,
+                  nbrs=nbrs, lengths=lengths, off=off, pos=pos)
+
+
+def _align_labels(atom_ids: np.ndarray, labels: pd.Series, what: str = "labels") -> np.ndarray:
+    """Labels aligned to the atoms' row order; every atom must have exactly one label."""
+    if not isinstance(labels, pd.Series):
+        labels = pd.Series(labels)
+    if labels.index.has_duplicates:
+        dup = labels.index[labels.index.duplicated()][0]
+        raise InputError(f"{what} give atom {dup} more than one grid", field=what)
+    aligned = labels.reindex(pd.Index(atom_ids))
+    missing = aligned.isna().to_numpy()
+    if missing.any():
+        ids = atom_ids[missing][:8].tolist()
+        raise InputError(f"{what} give no grid to atoms {ids}" + (" and more" if missing.sum() > 8 else ""),
+                         field=what)
+    extra = labels.index.difference(pd.Index(atom_ids))
+    if len(extra):
+        raise InputError(f"{what} name atoms {list(extra[:8])} that are not among the atoms", field=what)
+    return aligned.to_numpy(dtype=object)
+
+
+def _components(graph: _Graph, nodes: Iterable[int], allowed: np.ndarray) -> list[list[int]]:
+    """Connected components of the subgraph induced by ``allowed`` (a boolean mask), from ``nodes``.
+
+    Components are returned sorted, each listing positions in ascending order, so that everything
+    downstream is deterministic.
+    """
+    seen = np.zeros(graph.n, dtype=bool)
+    comps = []
+    for s in nodes:
+        if seen[s] or not allowed[s]:
+            continue
+        seen[s] = True
+        comp = [s]
+        queue = [s]
+        while queue:
+            x = queue.pop()
+            for y in graph.nbrs[x]:
+                if not seen[y] and allowed[y]:
+                    seen[y] = True
+                    comp.append(y)
+                    queue.append(y)
+        comp.sort()
+        comps.append(comp)
+    comps.sort(key=lambda c: c[0])
+    return comps
+
+
+def _is_connected(graph: _Graph, members: Sequence[int]) -> bool:
+    if len(members) <= 1:
+        return True
+    mask = np.zeros(graph.n, dtype=bool)
+    mask[list(members)] = True
+    return len(_components(graph, [members[0]], mask)[0]) == len(members)
+
+
+# --------------------------------------------------------------------------------------------------
+# The solver for one connected part
+# --------------------------------------------------------------------------------------------------
+
+
+def _deficit(perimeter: float, area: float) -> float:
+    """Compactness deficit in metres: perimeter beyond that of a disc of the same area (>= 0)."""
+    if area <= 0.0:
+        return perimeter
+    return max(0.0, perimeter - 2.0 * math.sqrt(math.pi * area))
+
+
+class _Region:
+    """One connected part of the graph to divide into ``k`` grids, with local (0..m-1) indices.
+
+    Parameters
+    ----------
+    graph
+        The whole graph.
+    nodes
+        Positions (in ``graph``) of the part, connected.
+    band, barrier_weight, compactness_weight
+        As in :class:`PartitionSettings`.
+    """
+
+    def __init__(self, graph: _Graph, nodes: Sequence[int], band: Band, barrier_weight: float,
+                 compactness_weight: float, max_passes: int) -> None:
+        self.nodes = list(nodes)
+        self.band = band
+        self.wb = float(barrier_weight)
+        self.wc = float(compactness_weight)
+        self.max_passes = max_passes
+        local = {g: i for i, g in enumerate(self.nodes)}
+        self.m = len(self.nodes)
+        self.w = [int(graph.households[g]) for g in self.nodes]
+        self.perim = [float(graph.perimeter[g]) for g in self.nodes]
+        self.area = [float(graph.area[g]) for g in self.nodes]
+        self.nbrs: list[list[int]] = []
+        self.lens: list[list[float]] = []
+        self.offs: list[list[float]] = []
+        for g in self.nodes:
+            row, lrow, orow = [], [], []
+            for y, length_m, off_len in zip(graph.nbrs[g], graph.lengths[g], graph.off[g], strict=True):
+                j = local.get(y)
+                if j is not None:
+                    row.append(j)
+                    lrow.append(length_m)
+                    orow.append(off_len)
+            self.nbrs.append(row)
+            self.lens.append(lrow)
+            self.offs.append(orow)
+        self.total = sum(self.w)
+        # Edges mostly off barriers join atoms of one street block; pieces of a block are moved whole.
+        self.open_nbrs = [[u for u, length_m, off_len in zip(self.nbrs[v], self.lens[v], self.offs[v], strict=True)
+                           if off_len > 0.5 * length_m] for v in range(self.m)]
+
+    # ---- initial partition ------------------------------------------------------------------------
+
+    def metis(self, k: int, seed: int, ufactor: int, discount: float = 0.9) -> list[int]:
+        """METIS k-way partition; edge weights make cutting along barriers cheap.
+
+        ``discount`` is the share of an edge's barrier length that cutting it does not cost.
+        """
+        xadj = [0]
+        adjncy: list[int] = []
+        ew: list[int] = []
+        for i in range(self.m):
+            adjncy.extend(self.nbrs[i])
+            # length - discount * barrier_length, in decimetres; +1: METIS needs positive weights.
+            ew.extend(int(round(10.0 * (off_len + (1.0 - discount) * (length_m - off_len)))) + 1
+                      for length_m, off_len in zip(self.lens[i], self.offs[i], strict=True))
+            xadj.append(len(adjncy))
+        # Zero-household atoms still need a positive weight; x10 keeps that nudge negligible.
+        vw = [10 * x + 1 for x in self.w]
+        adjacency = pymetis.CSRAdjacency(adj_starts=xadj, adjacent=adjncy)
+        for contig in (1, 0):
+            try:
+                opts = pymetis.Options(seed=int(seed), contig=contig, ufactor=int(ufactor))
+                res = pymetis.part_graph(k, adjacency, vweights=vw, eweights=ew, options=opts)
+                return [int(x) for x in res.vertex_part]
+            except Exception:  # noqa: BLE001 - METIS refuses contig on some inputs; retry without it.
+                log.debug("METIS failed with contig=%s, retrying", contig, exc_info=True)
+        # Last resort, never expected: a breadth-first cut of the part into k runs.
+        return self._bfs_runs(k)
+
+    def _bfs_runs(self, k: int) -> list[int]:
+        order = self._bfs_order(0)
+        lab = [0] * self.m
+        acc = 0
+        per = self.total / k if self.total else self.m / k
+        for v in order:
+            lab[v] = min(k - 1, int(acc / per)) if per else 0
+            acc += self.w[v] if self.total else 1
+        return lab
+
+    def _bfs_order(self, start: int) -> list[int]:
+        seen = [False] * self.m
+        seen[start] = True
+        order = [start]
+        queue = deque([start])
+        while queue:
+            x = queue.popleft()
+            for y in self.nbrs[x]:
+                if not seen[y]:
+                    seen[y] = True
+                    order.append(y)
+                    queue.append(y)
+        return order
+
+    # ---- contiguity repair ------------------------------------------------------------------------
+
+    def _label_components(self, lab: list[int]) -> tuple[list[int], list[list[int]]]:
+        comp = [-1] * self.m
+        comps: list[list[int]] = []
+        for s in range(self.m):
+            if comp[s] >= 0:
+                continue
+            c = len(comps)
+            comp[s] = c
+            members = [s]
+            stack = [s]
+            lab_s = lab[s]
+            while stack:
+                x = stack.pop()
+                for y in self.nbrs[x]:
+                    if comp[y] < 0 and lab[y] == lab_s:
+                        comp[y] = c
+                        members.append(y)
+                        stack.append(y)
+            comps.append(members)
+        return comp, comps
+
+    def repair(self, lab: list[int], k: int) -> list[int]:
+        """Make every label one connected piece and every label 0..k-1 non-empty."""
+        lab = list(lab)
+        for _ in range(4 * self.m + 4):
+            comp, comps = self._label_components(lab)
+            main: dict[int, int] = {}
+            for c, members in enumerate(comps):
+                g = lab[members[0]]
+                key = (sum(self.w[x] for x in members), len(members), -min(members))
+                best = main.get(g)
+                if best is None or key > self._key(comps[best]):
+                    main[g] = c
+            detached = [c for c, members in enumerate(comps) if main[lab[members[0]]] != c]
+            if not detached:
+                break
+            is_main = set(main.values())
+            moved = False
+            for c in detached:
+                members = comps[c]
+                own = lab[members[0]]
+                shared: dict[int, float] = {}
+                shared_main: dict[int, float] = {}
+                for x in members:
+                    for y, length_m in zip(self.nbrs[x], self.lens[x], strict=True):
+                        if comp[y] != c:
+                            shared[lab[y]] = shared.get(lab[y], 0.0) + length_m + _EPS
+                            if comp[y] in is_main:
+                                shared_main[lab[y]] = shared_main.get(lab[y], 0.0) + length_m + _EPS
+                # Same-label neighbours would be in this component, so ``own`` is never in the pool.
+                pool = shared_main or shared
+                if not pool:
+                    continue
+                target = max(sorted(pool), key=lambda g: pool[g])
+                if target == own:
+                    continue
+                for x in members:
+                    lab[x] = target
+                moved = True
+            if not moved:
+                break
+        self._fill_empty(lab, k)
+        return lab
+
+    def _key(self, members: list[int]) -> tuple[int, int, int]:
+        return (sum(self.w[x] for x in members), len(members), -min(members))
+
+    def _fill_empty(self, lab: list[int], k: int) -> None:
+        sizes = [0] * k
+        hh = [0] * k
+        for v, g in enumerate(lab):
+            sizes[g] += 1
+            hh[g] += self.w[v]
+        for g in range(k):
+            if sizes[g]:
+                continue
+            # Seed the empty grid with a non-cut atom of the heaviest grid; the balance phase grows it.
+            donors = sorted((h for h in range(k) if sizes[h] > 1), key=lambda h: (-hh[h], h))
+            for d in donors:
+                members = [v for v in range(self.m) if lab[v] == d]
+                for v in sorted(members, key=lambda x: (self.w[x], x)):
+                    if _can_leave(self.nbrs, lab, v, d):
+                        lab[v] = g
+                        sizes[g], sizes[d] = 1, sizes[d] - 1
+                        hh[g], hh[d] = self.w[v], hh[d] - self.w[v]
+                        break
+                if sizes[g]:
+                    break
+
+    # ---- full solve -------------------------------------------------------------------------------
+
+    def solve(self, k: int, rng: np.random.Generator, restarts: int) -> _State:
+        """Best of ``restarts`` seeded METIS starts, each repaired and improved by local search."""
+        k = max(1, min(k, self.m))
+        if k == 1:
+            return _State(self, [0] * self.m, 1, rng)
+        if k == self.m:
+            return _State(self, list(range(self.m)), k, rng)
+        mean = self.total / k
+        # Imbalance METIS may use: half the room the band leaves above the mean grid, in 1/1000.
+        room = (self.band.max / mean - 1.0) if mean > 0 else 0.0
+        loose = int(max(30, min(300, 500 * room)))
+        best: _State | None = None
+        for r in range(max(1, restarts)):
+            seed = int(rng.integers(0, 2**31 - 1))
+            ufactor = 30 if r == 0 else int(rng.integers(30, max(31, loose + 1)))
+            # Restarts vary how strongly METIS prefers barriers, for diversity of the starts.
+            discount = (0.9, 0.99, 0.7)[r % 3]
+            lab = self.repair(self.metis(k, seed, ufactor, discount), k)
+            state = _State(self, lab, k, np.random.default_rng(seed))
+            state.optimise()
+            if best is None or state.key() < best.key():
+                best = state
+        return best  # type: ignore[return-value]  # the loop runs at least once
+
+
+def _can_leave(nbrs: list[list[int]], lab: list[int], v: int, a: int) -> bool:
+    """Whether grid ``a`` stays connected without ``v`` (``v`` in ``a``, ``a`` has another atom).
+
+    Breadth-first from one neighbour of ``v`` in ``a`` until every other such neighbour is found;
+    in planar tessellations they are almost always joined within two steps, so this is cheap.
+    """
+    targets = [u for u in nbrs[v] if lab[u] == a]
+    if len(targets) <= 1:
+        return True
+    want = set(targets)
+    want.discard(targets[0])
+    seen = {v, targets[0]}
+    queue = deque([targets[0]])
+    while queue:
+        x = queue.popleft()
+        for y in nbrs[x]:
+            if y not in seen and lab[y] == a:
+                seen.add(y)
+                if y in want:
+                    want.discard(y)
+                    if not want:
+                        return True
+                queue.append(y)
+    return False
+
+
+class _State:
+    """A labelling of a :class:`_Region` with per-grid totals kept up to date move by move."""
+
+    def __init__(self, region: _Region, lab: list[int], k: int, rng: np.random.Generator) -> None:
+        self.r = region
+        self.k = k
+        self.lab = list(lab)
+        self.rng = rng
+        self.H = [0] * k
+        self.A = [0.0] * k
+        self.P = [0.0] * k
+        self.size = [0] * k
+        for v, g in enumerate(self.lab):
+            self.H[g] += region.w[v]
+            self.A[g] += region.area[v]
+            self.P[g] += region.perim[v]
+            self.size[g] += 1
+        self.cut_off = 0.0
+        for v in range(region.m):
+            g = self.lab[v]
+            for u, length_m, off_len in zip(region.nbrs[v], region.lens[v], region.offs[v], strict=True):
+                if self.lab[u] == g:
+                    self.P[g] -= length_m  # each internal edge seen twice: 2 * length_m in total
+                elif u > v:
+                    self.cut_off += off_len
+
+    # ---- scores -----------------------------------------------------------------------------------
+
+    def violation(self) -> int:
+        band = self.r.band
+        return sum(band.violation(h) for h in self.H)
+
+    def compactness(self) -> float:
+        return sum(_deficit(p, a) for p, a in zip(self.P, self.A, strict=True))
+
+    def secondary(self) -> float:
+        return self.r.wb * self.cut_off + self.r.wc * self.compactness()
+
+    def key(self) -> tuple[int, float]:
+        return (self.violation(), round(self.secondary(), 6))
+
+    # ---- local search -----------------------------------------------------------------------------
+
+    def optimise(self) -> None:
+        """Balance while the band is violated, then polish barriers and compactness."""
+        if self.violation() > 0:
+            self._passes(balance=True)
+        self._passes(balance=False)
+        for _ in range(self.r.max_passes):
+            if not self._piece_pass():
+                break
+            self._passes(balance=False)
+        if self.violation() > 0:
+            self._passes(balance=True)
+            self._passes(balance=False)
+
+    def _pieces(self) -> list[list[int]]:
+        """Connected parts of street blocks within one grid (atoms joined by edges off barriers)."""
+        r, lab = self.r, self.lab
+        seen = [False] * r.m
+        pieces = []
+        for s in range(r.m):
+            if seen[s]:
+                continue
+            seen[s] = True
+            piece = [s]
+            stack = [s]
+            while stack:
+                x = stack.pop()
+                for y in r.open_nbrs[x]:
+                    if not seen[y] and lab[y] == lab[s]:
+                        seen[y] = True
+                        piece.append(y)
+                        stack.append(y)
+            pieces.append(piece)
+        return pieces
+
+    def _piece_pass(self) -> int:
+        """Move whole block pieces between neighbouring grids when that improves the objective.
+
+        Single-atom moves cannot take a street block off a grid boundary when every intermediate step
+        costs more boundary off the barrier; moving the block's piece in one step can.
+        """
+        r = self.r
+        lo, hi = r.band.min, r.band.max
+        wb, wc = r.wb, r.wc
+        lab, H, P, A, size = self.lab, self.H, self.P, self.A, self.size
+        pieces = [p for p in self._pieces() if len(p) > 1]
+        moved = 0
+        for i in self.rng.permutation(len(pieces)).tolist():
+            piece = pieces[i]
+            a = lab[piece[0]]
+            if any(lab[v] != a for v in piece) or len(piece) >= size[a]:
+                continue  # an earlier move in this pass changed it
+            inside = set(piece)
+            wsum = sum(r.w[v] for v in piece)
+            asum = sum(r.area[v] for v in piece)
+            psum = 0.0  # perimeter of the piece itself
+            la = oa = 0.0
+            shares: dict[int, list[float]] = {}
+            for v in piece:
+                psum += r.perim[v]
+                for u, length_m, off_len in zip(r.nbrs[v], r.lens[v], r.offs[v], strict=True):
+                    if u in inside:
+                        psum -= length_m
+                        continue
+                    g = lab[u]
+                    if g == a:
+                        la += length_m
+                        oa += off_len
+                    else:
+                        s = shares.setdefault(g, [0.0, 0.0])
+                        s[0] += length_m
+                        s[1] += off_len
+            if not shares:
+                continue
+
+            def viol(h: int) -> int:
+                return lo - h if h < lo else (h - hi if h > hi else 0)
+
+            va, va_new = viol(H[a]), viol(H[a] - wsum)
+            pa_new, aa_new = P[a] - psum + 2.0 * la, A[a] - asum
+            da = _deficit(pa_new, aa_new) - _deficit(P[a], A[a])
+            best_b, best = -1, (0, -_EPS * 1e3)
+            for b in sorted(shares):
+                dv = va_new + viol(H[b] + wsum) - va - viol(H[b])
+                if dv > 0:
+                    continue
+                lb, ob = shares[b]
+                ds = wb * (oa - ob)
+                if wc:
+                    ds += wc * (da + _deficit(P[b] + psum - 2.0 * lb, A[b] + asum) - _deficit(P[b], A[b]))
+                if (dv, ds) < best:
+                    best_b, best = b, (dv, ds)
+            if best_b < 0 or not self._connected_without(a, inside):
+                continue
+            b = best_b
+            lb, ob = shares[b]
+            for v in piece:
+                lab[v] = b
+            H[a] -= wsum
+            H[b] += wsum
+            A[a] -= asum
+            A[b] += asum
+            P[a] = pa_new
+            P[b] += psum - 2.0 * lb
+            size[a] -= len(piece)
+            size[b] += len(piece)
+            self.cut_off += oa - ob
+            moved += 1
+        return moved
+
+    def _connected_without(self, a: int, removed: set[int]) -> bool:
+        """Whether grid ``a`` minus ``removed`` is still one connected piece."""
+        r, lab = self.r, self.lab
+        start = next((v for v in range(r.m) if lab[v] == a and v not in removed), None)
+        if start is None:
+            return False
+        want = self.size[a] - len(removed)
+        seen = {start}
+        stack = [start]
+        while stack:
+            x = stack.pop()
+            for y in r.nbrs[x]:
+                if y not in seen and lab[y] == a and y not in removed:
+                    seen.add(y)
+                    stack.append(y)
+        return len(seen) == want
+
+    def _passes(self, *, balance: bool) -> None:
+        r = self.r
+        lo, hi = r.band.min, r.band.max
+        wb, wc = r.wb, r.wc
+        nbrs, lens, offs, w, perim, area = r.nbrs, r.lens, r.offs, r.w, r.perim, r.area
+        lab, H, P, A, size = self.lab, self.H, self.P, self.A, self.size
+        sqrt_pi = math.sqrt(math.pi)
+
+        def viol(h: int) -> int:
+            return lo - h if h < lo else (h - hi if h > hi else 0)
+
+        def deficit(p: float, a: float) -> float:
+            d = p - 2.0 * sqrt_pi * math.sqrt(a) if a > 0.0 else p
+            return d if d > 0.0 else 0.0
+
+        for _ in range(r.max_passes):
+            moved = 0
+            for v in self.rng.permutation(r.m).tolist():
+                a = lab[v]
+                if size[a] == 1:
+                    continue
+                la = oa = 0.0
+                shares: dict[int, list[float]] = {}
+                for u, length_m, off_len in zip(nbrs[v], lens[v], offs[v], strict=True):
+                    g = lab[u]
+                    if g == a:
+                        la += length_m
+                        oa += off_len
+                    else:
+                        s = shares.get(g)
+                        if s is None:
+                            shares[g] = [length_m, off_len]
+                        else:
+                            s[0] += length_m
+                            s[1] += off_len
+                if not shares:
+                    continue
+                wv = w[v]
+                ha = H[a]
+                va = viol(ha)
+                va_new = viol(ha - wv)
+                if balance:
+                    best_b, best = -1, (0, 0.0)
+                    for b in sorted(shares):
+                        hb = H[b]
+                        dv = va_new + viol(hb + wv) - va - viol(hb)
+                        # Change of sum((H - mean)^2): pushes households down the gradient so that
+                        # chains of moves can carry a surplus across grids already at the band edge.
+                        dq = 2.0 * wv * (hb - ha + wv)
+                        cand = (dv, dq)
+                        if dv <= 0 and (dv < 0 or dq < -_EPS) and cand < best:
+                            best_b, best = b, cand
+                else:
+                    pa_new = P[a] - perim[v] + 2.0 * la
+                    aa_new = A[a] - area[v]
+                    da = deficit(pa_new, aa_new) - deficit(P[a], A[a]) if wc else 0.0
+                    best_b, best = -1, (0, -_EPS * 1e3)
+                    for b in sorted(shares):
+                        hb = H[b]
+                        dv = va_new + viol(hb + wv) - va - viol(hb)
+                        if dv > 0:
+                            continue
+                        lb, ob = shares[b]
+                        ds = wb * (oa - ob)
+                        if wc:
+                            pb_new = P[b] + perim[v] - 2.0 * lb
+                            ds += wc * (da + deficit(pb_new, A[b] + area[v]) - deficit(P[b], A[b]))
+                        cand = (dv, ds)
+                        if cand < best:
+                            best_b, best = b, cand
+                if best_b < 0 or not _can_leave(nbrs, lab, v, a):
+                    continue
+                b = best_b
+                lb, ob = shares[b]
+                lab[v] = b
+                H[a] -= wv
+                H[b] += wv
+                A[a] -= area[v]
+                A[b] += area[v]
+                P[a] += -perim[v] + 2.0 * la
+                P[b] += perim[v] - 2.0 * lb
+                size[a] -= 1
+                size[b] += 1
+                self.cut_off += oa - ob
+                moved += 1
+            if not moved:
+                break
+
+
+# --------------------------------------------------------------------------------------------------
+# Dividing a whole graph: carve-outs, feasibility, then the solver per connected part
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Grid:
+    members: list[int]  # positions
+    kind: str = "comprehensive"
+    subtype: str | None = None
+    locked_label: int | None = None
+    banded: bool = True  # counted against the band (False for exclusive, oversized, island grids)
+    reported: bool = False  # a finding already explains why it is out of band
+
+
+def _fmt_atoms(ids: Sequence[int], noun: str = "atoms", limit: int = 8) -> str:
+    ids = list(ids)
+    shown = ", ".join(str(x) for x in ids[:limit])
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return f"{noun} {shown}{more}"
+
+
+def _text_column(frame: pd.DataFrame, column: str) -> list[str | None]:
+    if column not in frame.columns:
+        return [None] * len(frame)
+    # Missing text arrives as None, NaN or pd.NA depending on the dtype; all mean "not set".
+    return [None if x is None or pd.isna(x) or x == "" else str(x) for x in frame[column].tolist()]
+
+
+def _divide_graph(graph: _Graph, settings: PartitionSettings, *, sites: list[str | None],
+                  site_keys: list[str | None], compounds: list[str | None], units: np.ndarray | None,
+                  locked: Mapping[int, int] | None, noun: str = "atom",
+                  ) -> tuple[list[_Grid], list[Finding]]:
+    """Divide the graph into grids; return the grids (position lists) and the findings."""
+    band = settings.band
+    n = graph.n
+    w = graph.households
+    rng = np.random.default_rng(settings.seed)
+    findings: list[Finding] = []
+    grids: list[_Grid] = []
+    free = np.ones(n, dtype=bool)
+
+    # Locked grids are kept exactly: their atoms leave the problem first.
+    if locked:
+        by_label: dict[int, list[int]] = {}
+        for atom_id, label in locked.items():
+            p = graph.pos.get(int(atom_id))
+            if p is None:
+                raise InputError(f"locked names {noun} {atom_id}, which is not among the {noun}s", field="locked")
+            if not _is_whole(label):
+                raise InputError(f"locked label of {noun} {atom_id} must be a whole number, got {label!r}",
+                                 field="locked")
+            by_label.setdefault(int(label), []).append(p)
+        for label in sorted(by_label):
+            members = sorted(by_label[label])
+            free[members] = False
+            grid = _Grid(members, locked_label=label, kind="comprehensive")
+            grids.append(grid)
+            if not _is_connected(graph, members):
+                findings.append(Finding(
+                    "locked_grid_not_contiguous", "warning",
+                    f"locked grid {label} is not one connected piece; it is kept as it is",
+                    tuple(int(graph.ids[x]) for x in members), label))
+
+    # Exclusive grids (专属网格): adjacent atoms of the same site make one grid, outside the band.
+    if settings.exclusive_sites:
+        site_mask = np.array([free[i] and sites[i] is not None for i in range(n)], dtype=bool)
+        seen = np.zeros(n, dtype=bool)
+        for s in range(n):
+            if not site_mask[s] or seen[s]:
+                continue
+            key = site_keys[s]
+            comp = [s]
+            seen[s] = True
+            stack = [s]
+            while stack:
+                x = stack.pop()
+                for y in graph.nbrs[x]:
+                    if site_mask[y] and not seen[y] and site_keys[y] == key:
+                        seen[y] = True
+                        comp.append(y)
+                        stack.append(y)
+            comp.sort()
+            free[comp] = False
+            grids.append(_Grid(comp, kind="exclusive", subtype=sites[s], banded=False, reported=True))
+            hh = int(w[comp].sum())
+            findings.append(Finding(
+                "exclusive_site", "info",
+                f"{_fmt_atoms([int(graph.ids[x]) for x in comp], noun + ('s' if len(comp) > 1 else ''))} "
+                f"({sites[s]}"
+                f"{' ' + site_keys[s].split(':', 1)[1] if site_keys[s] and ':' in site_keys[s] else ''}, "
+                f"{hh} households) "
+                f"form{'' if len(comp) > 1 else 's'} an exclusive grid, outside the household band",
+                tuple(int(graph.ids[x]) for x in comp)))
+
+    # Feasibility before solving: an atom alone over the maximum is a grid of its own.
+    for p in np.flatnonzero(free & (w > band.max)).tolist():
+        free[p] = False
+        grids.append(_Grid([p], banded=False, reported=True))
+        atom_id = int(graph.ids[p])
+        name = f" (compound {compounds[p]})" if compounds[p] else ""
+        extra = ""
+        if units is not None and units[p] > 1:
+            extra = (f"; its {int(units[p])} units (单元) could be split into separate grids by hand "
+                     "once unit-level data is loaded")
+        findings.append(Finding(
+            "atom_over_max", "warning",
+            f"{noun} {atom_id}{name} alone holds {int(w[p])} households, over the band maximum {band.max}: "
+            f"it becomes a grid of its own{extra}", (atom_id,)))
+
+    comps = _components(graph, range(n), free)
+    for comp in comps:
+        total = int(w[comp].sum())
+        comp_ids = [int(graph.ids[x]) for x in comp]
+        if total < band.min:
+            touches = any(not free[y] for x in comp for y in graph.nbrs[x])
+            where = "is cut off by locked, exclusive or oversized grids" if touches else "is an island"
+            if len(comp) == 1:
+                subject = f"{noun} {comp_ids[0]}, holding {total} households,"
+            else:
+                subject = (f"a group of {len(comp)} {noun}s ({_fmt_atoms(comp_ids, '').strip()}) holding "
+                           f"{total} households")
+            findings.append(Finding(
+                "island_under_min", "warning",
+                f"{subject} {where}: under the minimum {band.min}, it stays one grid of its own",
+                tuple(comp_ids)))
+            grids.append(_Grid(list(comp), banded=False, reported=True))
+            continue
+        feasible = band.feasible_counts(total)
+        if len(feasible):
+            k = min(max(round(total / band.target), feasible.start), feasible.stop - 1)
+            candidates = [k]
+        else:
+            lo_k, hi_k = feasible.stop - 1, feasible.start  # hi_k = lo_k + 1 here
+            candidates = [x for x in (lo_k, hi_k) if x >= 1]
+        region = _Region(graph, comp, band, settings.barrier_weight, settings.compactness_weight,
+                         settings.max_passes)
+        first = max(1, min(candidates[0], region.m))
+        best = region.solve(first, rng, settings.restarts)
+        tried = {first}
+        queue = candidates[1:]
+        # Atom granularity can defeat a k that the totals allow: then try the neighbouring counts once.
+        if best.violation() > 0 and len(feasible):
+            queue += [first - 1, first + 1]
+        for k in queue:
+            k = max(1, min(k, region.m))
+            if k in tried:
+                continue
+            tried.add(k)
+            state = region.solve(k, rng, settings.restarts)
+            if state.key() < best.key():
+                best = state
+        if not len(feasible):
+            lo_k = feasible.stop - 1
+            parts = []
+            if lo_k >= 1:
+                parts.append(f"{lo_k} grid{'s' if lo_k > 1 else ''} would hold {total / lo_k:.0f} on average")
+            parts.append(f"{lo_k + 1} would hold {total / (lo_k + 1):.0f}")
+            findings.append(Finding(
+                "band_infeasible", "warning",
+                f"{_fmt_atoms(comp_ids, noun + 's')} hold {total} households, which cannot be split into "
+                f"grids of {band.min}-{band.max}: {', '.join(parts)}; made {best.k} grid"
+                f"{'s' if best.k > 1 else ''} with {best.violation()} households outside the band in total",
+                tuple(comp_ids)))
+        for g in range(best.k):
+            members = sorted(comp[v] for v in range(region.m) if best.lab[v] == g)
+            if members:
+                grids.append(_Grid(members, reported=not len(feasible)))
+    return grids, findings
+
+
+def _label_grids(grids: list[_Grid], findings: list[Finding]) -> list[int]:
+    """Labels 0..k-1 by smallest member position; locked grids keep their labels when those fit."""
+    k = len(grids)
+    locked = [g.locked_label for g in grids if g.locked_label is not None]
+    keep = bool(locked) and all(0 <= x < k for x in locked)
+    if locked and not keep:
+        findings.append(Finding("locked_relabelled", "info",
+                                f"locked labels {sorted(locked)} do not fit 0..{k - 1}; locked grids were "
+                                "renumbered, their atoms unchanged"))
+    labels = [-1] * k
+    used: set[int] = set()
+    if keep:
+        for i, grid in enumerate(grids):
+            if grid.locked_label is not None:
+                labels[i] = grid.locked_label
+                used.add(grid.locked_label)
+    free_labels = iter(x for x in range(k) if x not in used)
+    for i in sorted(range(k), key=lambda i: grids[i].members[0]):
+        if labels[i] < 0:
+            labels[i] = next(free_labels)
+    return labels
+
+
+def _union(geoms: np.ndarray) -> shapely.Geometry:
+    """Union of a grid's atoms; coverage union is exact and fast for a gap-free tessellation."""
+    if len(geoms) == 1:
+        return geoms[0]
+    merged = shapely.coverage_union_all(geoms)
+    # coverage_union assumes edges match exactly; if they do not, fall back to the robust union.
+    expected = float(shapely.area(geoms).sum())
+    if not merged.is_valid or abs(merged.area - expected) > 1e-6 * max(expected, 1.0):
+        merged = shapely.union_all(geoms)
+    return merged
+
+
+def _grid_score(graph: _Graph, lab: np.ndarray, banded: np.ndarray, band: Band) -> dict[str, float]:
+    k = int(lab.max()) + 1 if len(lab) else 0
+    H = np.bincount(lab, weights=graph.households, minlength=k)
+    A = np.bincount(lab, weights=graph.area, minlength=k)
+    P = np.bincount(lab, weights=graph.perimeter, minlength=k)
+    cut_off = 0.0
+    for v in range(graph.n):
+        g = lab[v]
+        for u, length_m, off_len in zip(graph.nbrs[v], graph.lengths[v], graph.off[v], strict=True):
+            if lab[u] == g:
+                P[g] -= length_m
+            elif u > v:
+                cut_off += off_len
+    viol = sum(band.violation(int(h)) for h, b in zip(H, banded, strict=True) if b)
+    return {"band_violation": float(viol), "off_barrier_cut_m": round(float(cut_off), 6),
+            "compactness_m": round(float(sum(_deficit(float(p), float(a)) for p, a in zip(P, A, strict=True))), 6)}
+
+
+def divide(atoms: gpd.GeoDataFrame, edges: pd.DataFrame, settings: PartitionSettings | None = None, *,
+           locked: Mapping[int, int] | None = None) -> Division:
+    """Divide a community's atoms into grids (网格划分).
+
+    Parameters
+    ----------
+    atoms
+        Atoms of one community in a projected metric CRS: ``atom_id`` (unique int), ``households``
+        (int >= 0), optional ``population``, ``site`` (exclusive type or None), ``compound``,
+        ``units`` (单元 count, only used in messages), geometry (Polygon, metres). Not modified.
+    edges
+        One row per adjacent pair: ``a``, ``b`` (atom ids), ``length`` (metres of shared boundary),
+        ``barrier_length`` (metres of it on a road, river or wall). Not modified.
+    settings
+        Band, seed and weights; :class:`PartitionSettings` defaults (urban band) when None.
+    locked
+        ``atom_id -> grid label`` of grids to keep exactly as they are.
+
+    Returns
+    -------
+    Division
+        Every atom assigned; every grid connected in ``edges``; comprehensive grids inside the band
+        wherever the atoms allow, with a :class:`Finding` for each place they do not.
+
+    Raises
+    ------
+    InputError
+        Missing columns, bad counts, unknown atoms in ``edges`` or ``locked``, a missing or
+        geographic CRS.
+    """
+    settings = settings or PartitionSettings()
+    graph = _build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
+    sites = _text_column(atoms, "site")
+    site_keys = _site_keys(atoms, sites)
+    compounds = _text_column(atoms, "compound")
+    units = _whole_column(atoms, "units", "atoms") if "units" in atoms.columns else None
+    grids, findings = _divide_graph(graph, settings, sites=sites, site_keys=site_keys, compounds=compounds,
+                                    units=units, locked=locked)
+    return _assemble(atoms, graph, grids, findings, settings.band)
+
+
+def _site_keys(frame: pd.DataFrame, sites: list[str | None]) -> list[str | None]:
+    """What makes two adjacent site atoms one exclusive grid: a site id/name when given, else its type."""
+    for column in ("site_id", "site_name"):
+        if column in frame.columns:
+            names = _text_column(frame, column)
+            return [f"{s}:{x}" if s is not None and x is not None else s for s, x in zip(sites, names,
+                                                                                      strict=True)]
+    return list(sites)
+
+
+def _assemble(frame: gpd.GeoDataFrame, graph: _Graph, grids: list[_Grid], findings: list[Finding],
+              band: Band, id_col: str = "atom_id") -> Division:
+    labels_of = _label_grids(grids, findings)
+    lab = np.full(graph.n, -1, dtype=np.int64)
+    for grid, label in zip(grids, labels_of, strict=True):
+        lab[grid.members] = label
+    order = np.argsort(labels_of, kind="stable")
+    geoms = frame.geometry.to_numpy()
+    rows = []
+    banded = np.zeros(len(grids), dtype=bool)
+    for i in order.tolist():
+        grid = grids[i]
+        label = labels_of[i]
+        hh = int(graph.households[grid.members].sum())
+        banded[label] = grid.kind == "comprehensive" and grid.banded
+        rows.append({"label": label, "kind": grid.kind, "subtype": grid.subtype, "households": hh,
+                     "population": int(graph.population[grid.members].sum()), "n_atoms": len(grid.members),
+                     "locked": grid.locked_label is not None, "geometry": _union(geoms[grid.members])})
+        if grid.kind == "comprehensive" and not band.contains(hh) and not grid.reported:
+            side = f"under the minimum {band.min}" if hh < band.min else f"over the maximum {band.max}"
+            why = "locked grid" if grid.locked_label is not None else "grid"
+            findings.append(Finding(
+                "grid_out_of_band", "warning",
+                f"{why} {label} holds {hh} households, {side}", tuple(int(graph.ids[x]) for x in grid.members),
+                label))
+    grid_frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=frame.crs)
+    labels = pd.Series(lab, index=pd.Index(graph.ids, name=id_col), name="grid")
+    score = _grid_score(graph, lab, banded, band)
+    # Findings naming a grid label were made before labels existed for some; attach the label now.
+    fixed = []
+    pos_label = {int(graph.ids[p]): int(lab[p]) for p in range(graph.n)}
+    for f in findings:
+        if f.grid is None and f.atom_ids and f.code in {"atom_over_max", "island_under_min", "exclusive_site"}:
+            f = Finding(f.code, f.severity, f.message, f.atom_ids, pos_label[f.atom_ids[0]])
+        fixed.append(f)
+    return Division(labels=labels, grids=grid_frame, findings=fixed, score=score)
