@@ -110,6 +110,25 @@ def _upsert(conn: Connection, table, rows: list[dict], key: str) -> tuple[int, i
     return len(rows) - updated, updated
 
 
+def _reject_duplicates(frame: gpd.GeoDataFrame, keys: list[str], source: str, derived: str) -> None:
+    """Refuse a file in which two features get the same key: the upsert would silently keep one.
+
+    ``derived`` names what the key comes from when a feature has no ``id`` (``code``, ``geometry``,
+    ``address``).
+    """
+    given = frame["id"] if derived != "code" and "id" in frame.columns else [None] * len(frame)
+    first_row: dict[str, int] = {}
+    for key, row_no, given_id in zip(keys, frame["source_row"], given, strict=True):
+        first = first_row.setdefault(key, int(row_no))
+        if first != int(row_no):
+            if derived == "code" or _clean(given_id) is not None:
+                field_ = "code" if derived == "code" else "id"
+                raise InputError(f"duplicate {field_} {key!r} (feature {first} has it too)", source=source,
+                                 row=int(row_no), field=field_)
+            raise InputError(f"same {derived} as feature {first} (features without id are told apart by "
+                             f"their {derived})", source=source, row=int(row_no), field=derived)
+
+
 def _known_codes(conn: Connection, level: str | None = None) -> set[str]:
     query = select(m.AdminArea.code)
     if level:
@@ -134,6 +153,7 @@ def write_areas(conn: Connection, frame: gpd.GeoDataFrame, source: str) -> tuple
     _check_codes(frame, "parent_code", known, source, "parent area")
     rows = [{"code": str(r.code), "name": r["name"], "level": r["level"], "parent_code": _opt(r, "parent_code"),
              "kind": _opt(r, "kind"), "geom": geom_value(r.geometry)} for _, r in frame.iterrows()]
+    _reject_duplicates(frame, [r["code"] for r in rows], source, "code")
     return _upsert(conn, m.AdminArea.__table__, rows, "code")
 
 
@@ -141,6 +161,7 @@ def write_barriers(conn: Connection, frame: gpd.GeoDataFrame, source: str) -> tu
     """Upsert barrier lines."""
     rows = [{"source_id": _source_id(r, r["kind"]), "kind": r["kind"], "class": _opt(r, "class"),
              "name": _opt(r, "name"), "geom": geom_value(r.geometry)} for _, r in frame.iterrows()]
+    _reject_duplicates(frame, [r["source_id"] for r in rows], source, "geometry")
     return _upsert(conn, m.Barrier.__table__, rows, "source_id")
 
 
@@ -150,6 +171,7 @@ def write_sites(conn: Connection, frame: gpd.GeoDataFrame, source: str) -> tuple
     rows = [{"source_id": _source_id(r, r["kind"], r["name"]), "name": r["name"], "kind": r["kind"],
              "community_code": _opt(r, "community_code"), "geom": geom_value(r.geometry)}
             for _, r in frame.iterrows()]
+    _reject_duplicates(frame, [r["source_id"] for r in rows], source, "geometry")
     counts = _upsert(conn, m.Site.__table__, rows, "source_id")
     _fill_community(conn, m.Site)
     return counts
@@ -168,6 +190,7 @@ def write_buildings(conn: Connection, frame: gpd.GeoDataFrame, source: str) -> t
         row.update({name: _opt(r, name) for name in BUILDING_FIELDS})
         row["population"] = row["population"] or 0
         rows.append(row)
+    _reject_duplicates(frame, [r["source_id"] for r in rows], source, "geometry")
     counts = _upsert(conn, m.Building.__table__, rows, "source_id")
     _fill_community(conn, m.Building)
     return counts
@@ -188,6 +211,7 @@ def write_addresses(conn: Connection, frame: gpd.GeoDataFrame, source: str) -> t
         for name in ("building", "unit"):
             row[name] = None if row[name] is None else str(row[name])
         rows.append(row)
+    _reject_duplicates(frame, [r["source_id"] for r in rows], source, "address")
     counts = _upsert(conn, m.Address.__table__, rows, "source_id")
     _fill_community(conn, m.Address)
     return counts
