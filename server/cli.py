@@ -141,6 +141,50 @@ def import_command(ctx: Context, kind: str, file: Path, crs: str | None, layer: 
         click.echo(f"  repaired: {repair}")
 
 
+# -- division ---------------------------------------------------------------------------------------
+
+def _band(value: str | None):
+    from gis.partition import Band
+
+    if value is None:
+        return None
+    try:
+        low, high = (int(part) for part in value.split(":"))
+    except ValueError:
+        raise click.BadParameter(f"expected MIN:MAX households, e.g. 300:500; got {value!r}") from None
+    try:
+        return Band(low, high, (low + high) // 2)
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command("divide-file")
+@click.argument("in_path", metavar="IN.gpkg", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out_path", metavar="OUT.gpkg", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--band", help="Household band MIN:MAX of comprehensive grids [urban 300:500, rural 200:400].")
+@click.option("--micro-band", help="Household band MIN:MAX of micro-grids [30:100].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same input and seed → same division.")
+def divide_file_command(in_path: Path, out_path: Path, band: str | None, micro_band: str | None, seed: int) -> None:
+    """Divide the communities of IN.gpkg (layers area, buildings, barriers) into grids; no database needed.
+
+    OUT.gpkg gets layers grids, micro_grids, atoms and report, in the input's CRS.
+    """
+    from gis.pipeline import divide_file
+
+    try:
+        results = divide_file(in_path, out_path, band=_band(band), micro_band=_band(micro_band), seed=seed)
+    except InputError as exc:
+        _fail(f"{exc}\nnothing was written")
+    for r in results:
+        s = r.summary
+        click.echo(f"{r.community_code}: {s['n_grids']} grids, {s['households']} households, "
+                   f"{s['share_in_band']:.0%} in band, boundary on barriers {s['barrier_share']:.0%}")
+        for finding in r.findings:
+            if finding.severity != "info":
+                click.echo(f"  {finding.severity}: {finding.message}")
+    click.echo(f"wrote {out_path}")
+
+
 # -- demo and serve ---------------------------------------------------------------------------------
 
 @main.group()

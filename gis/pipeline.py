@@ -1,0 +1,212 @@
+"""From base data to a coded division of one community: atoms → grids → micro-grids → codes → quality.
+
+This is the one place that strings the engine's steps together; ``wangge divide-file`` and the
+database-backed ``wangge divide`` both call :func:`divide_community`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import shapely
+
+from gis.atoms import AtomLayer, build_atoms
+from gis.codes import assign_codes, micro_codes, order_grids
+from gis.crs import metric_crs_for_frame
+from gis.errors import InputError
+from gis.io import write_layers
+from gis.microgrids import divide_micro
+from gis.partition import Band, Division, Finding, PartitionSettings, divide
+from gis.quality import division_quality, grid_quality
+
+log = logging.getLogger(__name__)
+
+BANDS = {"urban": Band.urban, "rural": Band.rural}
+
+
+@dataclass(frozen=True)
+class CommunityDivision:
+    """Everything the engine made for one community (all frames in the metric CRS used)."""
+
+    community_code: str
+    kind: str
+    band: Band
+    atoms: AtomLayer
+    division: Division
+    grid_codes: pd.Series  # grid label -> 15-digit code
+    micro_labels: pd.Series  # parcel_id -> micro label
+    micro_grids: gpd.GeoDataFrame  # one row per micro-grid: code, grid_code, households, geometry
+    quality: pd.DataFrame  # per grid
+    summary: dict
+    findings: list[Finding]
+
+
+def divide_community(boundary: shapely.Geometry, barriers: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame,
+                     sites: gpd.GeoDataFrame | None = None, *, community_code: str, kind: str = "urban",
+                     band: Band | None = None, micro_band: Band | None = None, seed: int = 0,
+                     previous_codes: dict | None = None, retired_codes: frozenset = frozenset()
+                     ) -> CommunityDivision:
+    """Divide one community (all inputs in one projected metric CRS).
+
+    Parameters
+    ----------
+    boundary
+        The community polygon (metres).
+    barriers, buildings, sites
+        See :func:`gis.atoms.build_atoms`.
+    community_code
+        12-digit statistical code; grid codes extend it.
+    kind
+        ``'urban'`` or ``'rural'``: picks the default band (300-500 or 200-400 aiming at 300).
+    band, micro_band
+        Household bands; defaults by ``kind`` and :meth:`Band.micro`.
+    seed
+        Seed of the engine: same input and seed give the same division.
+    previous_codes, retired_codes
+        Codes of the previous version (``code -> {atom_id: households}``) and retired codes, so an
+        essentially unchanged grid keeps its code and a retired code is never given again.
+    """
+    if kind not in BANDS:
+        raise InputError(f"community kind must be urban or rural, got {kind!r}", field="kind")
+    band = band or BANDS[kind]()
+    layer = build_atoms(boundary, barriers, buildings, sites, max_atom_households=band.max)
+    division = divide(layer.atoms, layer.edges, PartitionSettings(band=band, seed=seed))
+    codes = assign_codes(division.grids, community_code, labels=division.labels,
+                         households=layer.atoms["households"], previous=previous_codes, retired=retired_codes)
+
+    parcel_grid = layer.parcels["atom_id"].map(division.labels)
+    micro = divide_micro(layer.parcels, layer.parcel_edges, parcel_grid, band=micro_band, seed=seed)
+    micro_grids = _micro_grid_frame(layer.parcels, micro, codes)
+
+    exclusive = set(division.grids.loc[division.grids["kind"] == "exclusive", "label"])
+    quality = grid_quality(layer.atoms, layer.edges, division.labels, band, exclusive=exclusive)
+    summary = division_quality(layer.atoms, layer.edges, division.labels, band, exclusive=exclusive)
+    findings = list(division.findings) + list(micro.attrs.get("findings", []))
+    return CommunityDivision(community_code, kind, band, layer, division, codes, micro, micro_grids, quality,
+                             summary, findings)
+
+
+def _micro_grid_frame(parcels: gpd.GeoDataFrame, micro: pd.Series, grid_codes: pd.Series) -> gpd.GeoDataFrame:
+    grid_of_micro = micro.attrs["grid"]
+    frame = parcels.assign(micro=parcels["parcel_id"].map(micro))
+    dissolved = frame.dissolve(by="micro", aggfunc={"households": "sum", "population": "sum"})
+    dissolved["grid_code"] = [grid_codes[grid_of_micro[m]] for m in dissolved.index]
+    dissolved["label"] = dissolved.index
+    codes = {}
+    for grid_code, group in dissolved.groupby("grid_code"):
+        codes.update(micro_codes(grid_code, order_grids(group)).to_dict())
+    dissolved["code"] = dissolved["label"].map(codes)
+    return dissolved.reset_index(drop=True)[["code", "grid_code", "households", "population", "geometry"]]
+
+
+# -- file mode --------------------------------------------------------------------------------------
+
+FILE_LAYERS = {"area": "polygon", "buildings": "polygon", "barriers": "line"}
+
+
+def _read_input_layer(path: Path, layer: str) -> gpd.GeoDataFrame:
+    source = path.name
+    try:
+        available = [name for name, _ in pyogrio.list_layers(path)]
+    except Exception as exc:  # GDAL says why it cannot open the file
+        raise InputError(f"cannot open: {exc}", source=source) from None
+    if layer not in available:
+        raise InputError(f"missing layer '{layer}' (layers present: {', '.join(available) or 'none'})",
+                         source=source)
+    frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+    if frame.crs is None:
+        raise InputError(f"layer '{layer}' declares no CRS", source=f"{source}:{layer}")
+    return frame
+
+
+def _check_households(buildings: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
+    if "households" not in buildings.columns:
+        raise InputError(f"missing required column 'households' (columns present: "
+                         f"{', '.join(c for c in buildings.columns if c != 'geometry')})",
+                         source=source, field="households")
+    values = pd.to_numeric(buildings["households"], errors="coerce")
+    for row, (raw, number) in enumerate(zip(buildings["households"], values, strict=True), start=1):
+        if pd.isna(number) or number != int(number) or number < 0:
+            raise InputError(f"households must be a whole number >= 0, got {raw!r}", source=source, row=row,
+                             field="households")
+    buildings = buildings.assign(households=values.astype(int))
+    if "population" in buildings.columns:
+        buildings["population"] = pd.to_numeric(buildings["population"], errors="coerce").fillna(0).astype(int)
+    return buildings
+
+
+def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None = None, seed: int = 0,
+                micro_band: Band | None = None) -> list[CommunityDivision]:
+    """Divide every community of a GeoPackage and write grids, micro-grids, atoms and a report.
+
+    ``in_path`` has layers ``area`` (community polygons, optional ``code`` and ``kind``),
+    ``buildings`` (``households``, optional ``population``, ``site``, ``compound``) and ``barriers``
+    (lines, optional ``kind``), in any CRS declared in the file. ``out_path`` (GeoPackage) gets
+    ``grids``, ``micro_grids``, ``atoms`` and ``report`` in the input CRS. Any bad input raises
+    :class:`InputError` before anything is written; the output appears whole or not at all.
+    """
+    in_path, out_path = Path(in_path), Path(out_path)
+    if not in_path.exists():
+        raise InputError("file not found", source=str(in_path))
+    layers = {name: _read_input_layer(in_path, name) for name in FILE_LAYERS}
+    input_crs = layers["area"].crs
+    buildings = _check_households(layers["buildings"], f"{in_path.name}:buildings")
+    area = layers["area"]
+    if area.empty:
+        raise InputError("layer 'area' has no community polygon", source=f"{in_path.name}:area")
+    for row, geom in enumerate(area.geometry, start=1):
+        if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+            raise InputError(f"expected a non-empty polygon, got {getattr(geom, 'geom_type', None)}",
+                             source=f"{in_path.name}:area", row=row, field="geometry")
+    metric = metric_crs_for_frame(area)
+    area_m = area.to_crs(metric)
+    buildings_m = buildings.to_crs(metric)
+    barriers_m = layers["barriers"].to_crs(metric)
+    if "kind" not in barriers_m.columns:
+        barriers_m["kind"] = "road"
+
+    results = []
+    for row, community in enumerate(area_m.itertuples(), start=1):
+        code = str(getattr(community, "code", None) or f"{row:012d}")
+        kind = str(getattr(community, "kind", None) or "urban")
+        boundary = shapely.make_valid(community.geometry)
+        inside = buildings_m[buildings_m.representative_point().within(boundary)]
+        lines = barriers_m[barriers_m.intersects(boundary)]
+        log.info("dividing community %s (%d buildings)", code, len(inside))
+        results.append(divide_community(boundary, lines, inside, community_code=code, kind=kind, band=band,
+                                        micro_band=micro_band, seed=seed))
+    write_layers(out_path, _output_layers(results, input_crs))
+    return results
+
+
+def _output_layers(results: list[CommunityDivision], crs) -> dict[str, gpd.GeoDataFrame]:
+    grids, micro, atoms, report = [], [], [], []
+    for r in results:
+        g = r.division.grids.assign(code=r.division.grids["label"].map(r.grid_codes), community_code=r.community_code)
+        q = r.quality.set_index("label") if "label" in r.quality.columns else r.quality
+        g = g.join(q[["in_band", "contiguous", "polsby_popper", "barrier_share", "area_m2"]], on="label")
+        grids.append(g[["code", "community_code", "kind", "subtype", "households", "population", "n_atoms",
+                        "in_band", "contiguous", "polsby_popper", "barrier_share", "area_m2", "geometry"]])
+        micro.append(r.micro_grids.assign(community_code=r.community_code))
+        atoms.append(r.atoms.atoms.assign(grid_code=r.atoms.atoms["atom_id"].map(r.division.labels)
+                                          .map(r.grid_codes), community_code=r.community_code)
+                     [["community_code", "atom_id", "kind", "households", "population", "grid_code", "geometry"]])
+        for f in r.findings:
+            report.append({"community_code": r.community_code, "severity": f.severity, "code": f.code,
+                           "grid_code": r.grid_codes.get(f.grid) if f.grid is not None else None,
+                           "message": f.message})
+        summary = {k: v for k, v in r.summary.items() if isinstance(v, int | float | str | bool)}
+        report.append({"community_code": r.community_code, "severity": "info", "code": "summary",
+                       "grid_code": None, "message": ", ".join(f"{k}={v}" for k, v in summary.items())})
+
+    def to_input(frames: list) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True)).to_crs(crs)
+
+    report_frame = gpd.GeoDataFrame(pd.DataFrame(report), geometry=[None] * len(report), crs=crs)
+    return {"grids": to_input(grids), "micro_grids": to_input(micro), "atoms": to_input(atoms),
+            "report": report_frame}

@@ -1,0 +1,94 @@
+"""File mode end to end: ``wangge divide-file IN.gpkg OUT.gpkg`` with no database, and its bad input."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pyogrio
+import pytest
+import shapely
+
+from gis.errors import InputError
+from gis.pipeline import divide_file
+from server.cli import main
+
+X0, Y0 = 500_000, 3_500_000  # metres in EPSG:4549 (CGCS2000 GK zone, 120°E)
+
+
+def write_input(path, *, households=24, drop_layer=None, area_geom=None):
+    """A 600×400 m urban community cut by two streets and an avenue into six 200×200 m blocks of
+    16 buildings of ``households`` each, stored in lon/lat (EPSG:4490)."""
+    crs = "EPSG:4549"
+    area = gpd.GeoDataFrame({"code": ["320499001001"], "kind": ["urban"]},
+                            geometry=[area_geom if area_geom is not None else shapely.box(X0, Y0, X0 + 600, Y0 + 400)],
+                            crs=crs)
+    roads = [shapely.LineString([(X0 + 200, Y0 - 5), (X0 + 200, Y0 + 405)]),
+             shapely.LineString([(X0 + 400, Y0 - 5), (X0 + 400, Y0 + 405)]),
+             shapely.LineString([(X0 - 5, Y0 + 200), (X0 + 605, Y0 + 200)])]
+    barriers = gpd.GeoDataFrame({"kind": ["road"] * 3}, geometry=roads, crs=crs)
+    boxes = [shapely.box(X0 + 25 + i * 50 - 10, Y0 + 25 + j * 50 - 8, X0 + 25 + i * 50 + 10, Y0 + 25 + j * 50 + 8)
+             for i in range(12) for j in range(8)]
+    buildings = gpd.GeoDataFrame({"households": [households] * len(boxes)}, geometry=boxes, crs=crs)
+    layers = {"area": area, "buildings": buildings, "barriers": barriers}
+    for name, frame in layers.items():
+        if name != drop_layer:
+            frame.to_crs(4490).to_file(path, layer=name)
+    return path
+
+
+def test_divide_file_writes_all_layers_in_the_input_crs(tmp_path):
+    out = tmp_path / "out.gpkg"
+    results = divide_file(write_input(tmp_path / "in.gpkg"), out)
+    assert {name for name, _ in pyogrio.list_layers(out)} == {"grids", "micro_grids", "atoms", "report"}
+    grids = gpd.read_file(out, layer="grids")
+    assert grids.crs.to_epsg() == 4490
+    # 96 buildings × 24 = 2,304 households → 6 grids of 384, one per street block, all on roads.
+    assert len(grids) == 6
+    assert set(grids["households"]) == {384}
+    assert grids["in_band"].all() and grids["contiguous"].all()
+    assert grids["barrier_share"].min() == pytest.approx(1.0)
+    assert sorted(grids["code"]) == [f"320499001001{i:03d}" for i in range(1, 7)]
+    # Reading order: the first grid is the north-west block.
+    first = grids.loc[grids["code"] == "320499001001001"].to_crs(4549).geometry.iloc[0].centroid
+    assert first.x < X0 + 200 and first.y > Y0 + 200
+    micro = gpd.read_file(out, layer="micro_grids")
+    assert micro["households"].sum() == 2304
+    assert micro["households"].between(30, 100).all()
+    assert all(code[:15] in set(grids["code"]) and len(code) == 17 for code in micro["code"])
+    atoms = gpd.read_file(out, layer="atoms")
+    assert atoms["grid_code"].notna().all()
+    report = gpd.read_file(out, layer="report")
+    assert "summary" in set(report["code"])
+    assert results[0].summary["gap_area_m2"] == 0 and results[0].summary["overlap_area_m2"] == 0
+
+
+def test_divide_file_with_a_band_and_a_seed_is_deterministic(tmp_path):
+    source = write_input(tmp_path / "in.gpkg")
+    divide_file(source, tmp_path / "a.gpkg", seed=3)
+    divide_file(source, tmp_path / "b.gpkg", seed=3)
+    a, b = (gpd.read_file(tmp_path / name, layer="atoms") for name in ("a.gpkg", "b.gpkg"))
+    assert list(a["grid_code"]) == list(b["grid_code"])
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"drop_layer": "barriers"}, "missing layer 'barriers'"),
+    ({"households": "many"}, "field 'households'"),
+    ({"area_geom": shapely.Polygon()}, "area"),
+])
+def test_bad_input_names_the_problem_and_writes_nothing(tmp_path, kwargs, message):
+    out = tmp_path / "out.gpkg"
+    with pytest.raises(InputError, match=message):
+        divide_file(write_input(tmp_path / "in.gpkg", **kwargs), out)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [tmp_path / "in.gpkg"]
+
+
+def test_cli_divide_file(tmp_path, runner):
+    source = write_input(tmp_path / "in.gpkg")
+    result = runner.invoke(main, ["divide-file", str(source), str(tmp_path / "out.gpkg"), "--band", "300:500"])
+    assert result.exit_code == 0, result.output
+    assert "320499001001: 6 grids, 2304 households, 100% in band" in result.output
+    result = runner.invoke(main, ["divide-file", str(source), str(tmp_path / "x.gpkg"), "--band", "500:300"])
+    assert result.exit_code == 2
+    assert "band" in result.output
+    result = runner.invoke(main, ["divide-file", str(tmp_path / "missing.gpkg"), str(tmp_path / "y.gpkg")])
+    assert result.exit_code == 2 and "file not found" in result.output and "nothing was written" in result.output
