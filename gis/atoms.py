@@ -24,12 +24,16 @@ How (see :mod:`gis.tessellation` for the machinery):
    too. Each building goes to the domain holding most of its area.
 3. **Cells**: within a domain, each building gets the Voronoi cell of points sampled along its
    (slightly shrunk) outline — a morphological tessellation like momepy's; empty land thus joins
-   the nearest building. A domain holding one building is that building's single cell.
-4. **Faces**: the block edges, site outlines and Voronoi ridges are noded once with snap rounding
-   on a 1 mm grid and polygonised; each face is labelled with its cell. Pieces that came out
-   disconnected keep their main part (the one holding the building, else the largest); the other
-   parts, and empty slivers (under ``min_parcel_area`` m² or under ``snap_tolerance`` m wide on
-   average) join the neighbour sharing the longest edge, preferring the same domain.
+   the nearest building, and the building's own footprint (its part in the domain) is always
+   wholly in its cell. A domain holding one building is that building's single cell. Buildings
+   overlapping by more than a tenth of the smaller, or crossing so that one cuts the other in
+   two (duplicates, building parts, bad digitising), share one cell.
+4. **Faces**: the block edges, site outlines, footprints and Voronoi ridges are noded once with
+   snap rounding on a 0.01 mm grid (:data:`gis.tessellation.GRID_SIZE`) and polygonised; each face
+   is labelled with its cell. Pieces that came out disconnected keep their main part (the one
+   holding the building, else the largest); the other parts, and empty slivers (under
+   ``min_parcel_area`` m² or under ``snap_tolerance`` m wide on average) join the neighbour
+   sharing the longest edge, preferring the same domain.
 5. **Parcels and atoms**: a parcel is the union of a cell's faces. An atom is a connected group of
    parcels of one kind: a site; a compound when its households ≤ ``max_atom_households``; the rest
    of a block when its households ≤ ``max_atom_households``; otherwise every parcel is an atom of
@@ -51,7 +55,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from gis.errors import InputError
+from gis.errors import GisError, InputError
 from gis.tessellation import (
     GRID_SIZE,
     MIN_SHARED_LENGTH,
@@ -449,6 +453,7 @@ def street_blocks(boundary, lines: np.ndarray, *, snap_tolerance: float = 0.5,
     # Merge slivers (tiny or thinner than the tolerance on average: a road drawn along the
     # boundary, two digitisations of one road), smallest first, into the neighbour sharing the
     # longest edge.
+    stuck: set[int] = set()  # slivers with no neighbour at all (an island of a multi-part boundary)
     while len(np.unique(labels)) > 1:
         la, lb = segments.relabel(labels)
         cut = la != lb
@@ -457,7 +462,7 @@ def street_blocks(boundary, lines: np.ndarray, *, snap_tolerance: float = 0.5,
         perim = (np.bincount(la[cut & (la >= 0)], weights=segments.length[cut & (la >= 0)], minlength=n_lab)
                  + np.bincount(lb[cut & (lb >= 0)], weights=segments.length[cut & (lb >= 0)],
                                minlength=n_lab))
-        present = np.unique(labels)
+        present = np.setdiff1d(np.unique(labels), list(stuck))
         sliver = present[(lab_area[present] < min_area)
                          | (2 * lab_area[present] < snap_tolerance * perim[present])]
         if not len(sliver):
@@ -466,7 +471,8 @@ def street_blocks(boundary, lines: np.ndarray, *, snap_tolerance: float = 0.5,
         a, b, length = shared_lengths(segments, labels)
         mine = (a == worst) | (b == worst)
         if not mine.any():
-            break
+            stuck.add(int(worst))
+            continue
         best = np.flatnonzero(mine)[np.argmax(length[mine])]
         labels[labels == worst] = b[best] if a[best] == worst else a[best]
     _, labels = np.unique(labels, return_inverse=True)
@@ -513,7 +519,7 @@ def _domains(boundary, blocks: np.ndarray, site_tab: pd.DataFrame, snap_toleranc
         taken = shapely.union(taken, geom)
         compound = site.kind == RESIDENTIAL_COMPOUND
         for part in shapely.get_parts(geom):
-            if part.area >= min_area:
+            if part.area > 0:
                 rows.append({"kind": "compound" if compound else "site",
                              "site": None if compound else site.kind,
                              "site_id": None if compound else site.id,
@@ -522,7 +528,9 @@ def _domains(boundary, blocks: np.ndarray, site_tab: pd.DataFrame, snap_toleranc
     rest = shapely.difference(blocks, taken) if not taken.is_empty else blocks
     parts, block_of = shapely.get_parts(rest, return_index=True)
     for part, b in zip(parts, block_of, strict=True):
-        if part.geom_type == "Polygon" and part.area >= min_area:
+        # Pieces too small or thin to stand alone stay domains (so no face is left without one);
+        # settling merges them into a neighbour when they hold no building.
+        if part.geom_type == "Polygon" and part.area > 0:
             rows.append({"kind": "rest", "site": None, "site_id": None, "compound": None,
                          "block": int(b), "geometry": part, "source": None})
     frame = pd.DataFrame(rows, columns=["kind", "site", "site_id", "compound", "block", "geometry",
@@ -773,7 +781,9 @@ def _settle_labels(faces: np.ndarray, segments: Segments, labels: np.ndarray, la
     if len(anchors):
         fi_b, fi_f = shapely.STRtree(faces).query(anchors, predicate="within")
         anchor[fi_b] = fi_f
-    for _round in range(100):
+    # Each round merges every bad piece that has a good neighbour into it (or, failing that, one
+    # bad piece into a labelled neighbour), so the number of pieces falls and the loop ends.
+    for _round in range(n + 1):
         # Any shared length (even under the 1 cm adjacency threshold) keeps a union in one piece.
         comp = label_components(n, pa, pb, plen, labels, min_length=0.0)
         n_comp = comp.max() + 1 if n else 0
@@ -812,12 +822,17 @@ def _settle_labels(faces: np.ndarray, segments: Segments, labels: np.ndarray, la
         length = np.r_[plen, plen]
         m = bad[src] & ~bad[dst] & (src != dst)
         if not m.any():
-            # Only bad neighbours (e.g. a cluster of orphans): let the largest bad piece with a
-            # labelled neighbour take over its own label so the next round can proceed.
+            # Only bad neighbours: move the one bad piece with the longest edge to a labelled
+            # neighbour (moving all at once could swap two pieces forever).
             m = bad[src] & (comp_label[dst] >= 0) & (src != dst)
             if not m.any():
-                logger.warning("could not settle %d pieces", int(bad.sum()))
+                # An island with no labelled neighbour (a part of a multi-part community smaller
+                # than min_area): nothing to merge it into, it stays as it is.
+                logger.warning("%d pieces have no neighbour to merge into", int(bad.sum()))
                 break
+            candidates = np.flatnonzero(m)
+            m = np.zeros_like(m)
+            m[candidates[np.argmax(length[candidates])]] = True
         src, dst, length = src[m], dst[m], length[m]
         target = comp_label[dst]
         same = (label_domain[target] == np.where(comp_label[src] >= 0,
@@ -830,6 +845,16 @@ def _settle_labels(faces: np.ndarray, segments: Segments, labels: np.ndarray, la
         new_label = comp_label.copy()
         new_label[tab["src"].to_numpy()] = tab["target"].to_numpy()
         labels = new_label[comp]
+    orphans = np.flatnonzero(labels < 0)
+    if len(orphans):
+        # Faces in no domain and with no labelled neighbour (only possible in a detached part of
+        # the community that holds no domain): they take the nearest label rather than none.
+        owned = np.flatnonzero(labels >= 0)
+        if not len(owned):
+            raise GisError("no face of the community could be labelled; is the boundary degenerate?")
+        nearest = shapely.STRtree(faces[owned]).query_nearest(faces[orphans], all_matches=False)[1]
+        labels[orphans] = labels[owned[nearest]]
+        logger.warning("%d faces in no domain took the nearest label", len(orphans))
     return labels
 
 

@@ -24,9 +24,11 @@ from scipy.spatial import Delaunay
 
 logger = logging.getLogger(__name__)
 
-#: Snap-rounding grid of every output vertex (metres). 1 mm keeps the drift of a community
-#: outline far below the 1e-6 relative-area tolerance while still merging the near-coincident
-#: vertices that make floating-point noding fragile.
+#: Snap-rounding grid of every output vertex (metres). Snap rounding makes noding robust (no
+#: near-coincident vertices, no failed overlay) at any grid size; the grid only has to be fine
+#: enough that rounding the community outline moves it by far less than the 1e-6 relative-area
+#: tolerance: 1 cm or 1 mm fail that for a 100 m outline with arbitrary coordinates, 0.01 mm does
+#: not, and 3.9e7 m (a zone-prefixed Gauss-Krüger easting) / 1e-5 still fits an int64 exactly.
 GRID_SIZE = 1e-5
 
 #: Two pieces are neighbours only when they share more than this much boundary (metres): a

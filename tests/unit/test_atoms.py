@@ -230,6 +230,39 @@ def test_road_along_the_boundary_leaves_no_sliver():
     assert len(layer.atoms) == 1
 
 
+def test_road_digitised_twice_makes_no_sliver_block():
+    bld = houses([(box(20, 20, 40, 40), 1), (box(200, 20, 220, 40), 2)])
+    # two copies of one road 0.3 m apart: the strip between them is a sliver, not a block
+    layer = build_atoms(BOX, roads([(150, -5), (150, 205)], [(150.3, -5), (150.3, 205)]), bld)
+    check_layer(layer, BOX, bld)
+    assert len(layer.atoms) == 2
+    assert list(layer.atoms["block"]) == [0, 1]
+    assert layer.edges["barrier_length"].iloc[0] == pytest.approx(200)
+
+
+def test_polygon_barrier_uses_its_outline():
+    river = gpd.GeoDataFrame(geometry=[box(140, -10, 160, 210)], crs=CRS)
+    bld = houses([(box(20, 20, 40, 40), 1), (box(200, 20, 220, 40), 2)])
+    layer = build_atoms(BOX, river, bld)
+    check_layer(layer, BOX, bld)
+    assert len(layer.atoms) == 3  # west bank, the river itself, east bank
+    assert sorted(layer.atoms["households"]) == [0, 1, 2]
+
+
+def test_multipart_community_and_no_buildings():
+    community = shapely.MultiPolygon([box(0, 0, 100, 100), box(200, 0, 300, 100)])
+    bld = houses([(box(10, 10, 20, 20), 3), (box(210, 10, 220, 20), 4)])
+    layer = build_atoms(community, no_barriers(), bld)
+    check_layer(layer, community, bld)
+    assert list(layer.atoms["households"]) == [3, 4]
+    assert layer.edges.empty
+    empty = gpd.GeoDataFrame({"households": []}, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
+    layer = build_atoms(BOX, roads([(150, -5), (150, 205)]), empty)
+    check_layer(layer, BOX, empty)
+    assert list(layer.atoms["households"]) == [0, 0]
+    assert len(layer.parcels) == 2 and layer.building_atom.empty
+
+
 def test_building_straddling_a_road_goes_to_its_larger_side():
     bld = houses([(box(140, 50, 170, 70), 9),  # 10 m west, 20 m east of the road
                   (box(130, 120, 160, 140), 4),  # 20 m west, 10 m east
@@ -319,6 +352,17 @@ def test_compound_attribute_under_maximum_is_one_atom():
     assert compound["n_buildings"].iloc[0] == 3
     # the other two buildings exceed 500 together: one parcel atom each
     assert sorted(layer.atoms.loc[layer.atoms["kind"] == "parcel", "households"]) == [300, 300]
+
+
+def test_compound_attribute_across_an_internal_road_stays_one_atom():
+    # a compound's own lane is drawn as a road: its buildings on both sides form one atom
+    rows = [(box(130, 60, 145, 80), 50), (box(155, 60, 170, 80), 50), (box(20, 20, 40, 40), 7)]
+    bld = houses(rows, compound=["Q", "Q", None])
+    layer = build_atoms(BOX, roads([(150, -5), (150, 205)]), bld)
+    check_layer(layer, BOX, bld)
+    q = layer.atoms[layer.atoms["compound"] == "Q"]
+    assert len(q) == 1 and q["kind"].iloc[0] == "compound" and q["households"].iloc[0] == 100
+    assert layer.building_atom.iloc[0] == layer.building_atom.iloc[1]
 
 
 def test_compound_site_under_maximum_is_one_atom_with_its_outline():
