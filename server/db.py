@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,11 +44,14 @@ def running_database(config: dict) -> Iterator[str]:
         return
     cluster = embedded_cluster(config)
     started = not cluster.running()
+    owner = os.getpid()
     cluster.start()
     try:
         yield cluster.url()
     finally:
-        if started:
+        # gunicorn forks its workers inside this block: only the process that started the cluster
+        # may stop it, or a worker exiting (restart, crash) would take the database down with it.
+        if started and os.getpid() == owner:
             cluster.stop()
 
 
