@@ -17,11 +17,15 @@ How (see :mod:`gis.tessellation` for the machinery):
 
 1. **Blocks**: the boundary is polygonised with the barrier lines (roads, rivers, walls, ...), each
    line first extended by ``2 × snap_tolerance`` at both ends so lines that stop short still close
-   their block. Blocks under ``min_parcel_area`` join the neighbour sharing the longest edge.
+   their block; dangles and lines outside drop out. Blocks under ``min_parcel_area`` m², or
+   thinner than ``snap_tolerance`` on average (a road drawn twice, or along the boundary), join
+   the neighbour sharing the longest edge. Block ids run north to south, then west to east.
 2. **Domains**: exclusive sites, then residential-compound sites (smaller first, so a kindergarten
    drawn inside an enterprise keeps its own outline), snapped to the block edges within
    ``snap_tolerance`` and carved out of the whole community; the rest of each block is a domain
-   too. Each building goes to the domain holding most of its area.
+   too. Domains are read off one snap-rounded arrangement (so they already match the final
+   faces) and slivers among them are merged before each building goes to the domain holding
+   most of its area.
 3. **Cells**: within a domain, each building gets the Voronoi cell of points sampled along its
    (slightly shrunk) outline — a morphological tessellation like momepy's; empty land thus joins
    the nearest building, and the building's own footprint (its part in the domain) is always
@@ -38,7 +42,14 @@ How (see :mod:`gis.tessellation` for the machinery):
    parcels of one kind: a site; a compound when its households ≤ ``max_atom_households``; the rest
    of a block when its households ≤ ``max_atom_households``; otherwise every parcel is an atom of
    kind ``'parcel'`` (keeping the compound id, so the partition engine can prefer to keep them
-   together).
+   together). Atom ids are ordered by block, then north to south, then west to east
+   (representative points); parcel ids by atom, then the same.
+6. **Adjacency** is read off the face segments, so shared lengths are exact sums, point contacts
+   and contacts ≤ 1 cm are not adjacency, and no pairwise geometry test is needed.
+
+Buildings that overlap another footprint slightly (under the share in 3) are the one case where
+"the atom holding most of its area" is ill-defined: each keeps its own cell, and the shared area
+goes to the building listed first.
 """
 
 from __future__ import annotations
@@ -64,6 +75,7 @@ from gis.tessellation import (
     extend_line_ends,
     face_segments,
     label_components,
+    merge_slivers,
     on_line_lengths,
     outer_lengths,
     planar_faces,
@@ -116,9 +128,10 @@ class AtomLayer:
         boundary, > 0.01) and ``barrier_length`` (metres of it within ``snap_tolerance`` of a
         barrier line).
     parcels
-        One cell per building (plus one per building-less domain), nested in atoms. Index 0..m-1
-        equal to ``parcel_id``; columns ``parcel_id``, ``atom_id``, ``households``, ``population``,
-        ``n_buildings``, ``compound``, ``geometry``.
+        One cell per building (buildings overlapping by more than a tenth share one), plus one
+        per building-less domain, nested in atoms: each parcel lies in one atom and the parcels of
+        an atom tile it exactly. Index 0..m-1 equal to ``parcel_id``; columns ``parcel_id``,
+        ``atom_id``, ``households``, ``population``, ``n_buildings``, ``compound``, ``geometry``.
     parcel_edges
         As ``edges``, over ``parcel_id``.
     building_atom
@@ -202,21 +215,20 @@ def build_atoms(boundary: shapely.Polygon | shapely.MultiPolygon, barriers: gpd.
     ridges = _cell_ridges(generators, domains, bld["domain"].to_numpy())
     t_cells = time.perf_counter()
 
-    site_rings = shapely.boundary(domains.loc[domains["kind"] != "rest", "source"].values)
     # Footprints are part of the linework so that a building's part in its domain lies wholly in
     # its own cell, whatever the Voronoi approximation does near close neighbours.
     footprints = shapely.boundary(generators.cores[~shapely.is_empty(generators.cores)])
-    faces = planar_faces(np.concatenate([shapely.boundary(blocks), site_rings, ridges, footprints]))
+    domain_edges = shapely.boundary(np.asarray(domains.geometry.to_numpy(), dtype=object))
+    faces = planar_faces(np.concatenate([domain_edges, ridges, footprints]))
     face_points = shapely.point_on_surface(faces)
-    inside = shapely.contains_properly(shapely.buffer(area_boundary, GRID_SIZE), face_points)
+    inside = _inside_faces(faces, face_points, area_boundary)
     faces, face_points = faces[inside], face_points[inside]
     segments = face_segments(faces)
     t_faces = time.perf_counter()
 
     face_domain, face_block = _face_places(face_points, domains, blocks)
     labels, label_tab = _label_faces(face_points, face_domain, bld, domains, generators)
-    labels = _settle_labels(faces, segments, labels, label_tab, generators.anchors, snap_tolerance,
-                            min_parcel_area)
+    labels = _settle_labels(faces, segments, labels, label_tab, generators.anchors)
     layer = _assemble(faces, segments, labels, label_tab, face_block, bld, domains, lines, crs,
                       buildings.index, max_atom_households, snap_tolerance)
     t_end = time.perf_counter()
@@ -444,40 +456,30 @@ def street_blocks(boundary, lines: np.ndarray, *, snap_tolerance: float = 0.5,
         # Parts far outside cannot close a block; dropping them keeps noding small.
         extended = shapely.intersection(extended, shapely.buffer(boundary, 4 * snap_tolerance + 1.0))
     faces = planar_faces(np.concatenate([[rings], extended]))
-    inside = shapely.contains_properly(shapely.buffer(boundary, GRID_SIZE),
-                                       shapely.point_on_surface(faces))
-    faces = faces[inside]
+    faces = faces[_inside_faces(faces, shapely.point_on_surface(faces), boundary)]
     segments = face_segments(faces)
-    labels = np.arange(len(faces))
-    area = shapely.area(faces)
-    # Merge slivers (tiny or thinner than the tolerance on average: a road drawn along the
-    # boundary, two digitisations of one road), smallest first, into the neighbour sharing the
-    # longest edge.
-    stuck: set[int] = set()  # slivers with no neighbour at all (an island of a multi-part boundary)
-    while len(np.unique(labels)) > 1:
-        la, lb = segments.relabel(labels)
-        cut = la != lb
-        n_lab = labels.max() + 1
-        lab_area = np.bincount(labels, weights=area, minlength=n_lab)
-        perim = (np.bincount(la[cut & (la >= 0)], weights=segments.length[cut & (la >= 0)], minlength=n_lab)
-                 + np.bincount(lb[cut & (lb >= 0)], weights=segments.length[cut & (lb >= 0)],
-                               minlength=n_lab))
-        present = np.setdiff1d(np.unique(labels), list(stuck))
-        sliver = present[(lab_area[present] < min_area)
-                         | (2 * lab_area[present] < snap_tolerance * perim[present])]
-        if not len(sliver):
-            break
-        worst = sliver[np.argmin(lab_area[sliver])]
-        a, b, length = shared_lengths(segments, labels)
-        mine = (a == worst) | (b == worst)
-        if not mine.any():
-            stuck.add(int(worst))
-            continue
-        best = np.flatnonzero(mine)[np.argmax(length[mine])]
-        labels[labels == worst] = b[best] if a[best] == worst else a[best]
+    labels = merge_slivers(segments, shapely.area(faces), np.arange(len(faces)), min_area=min_area,
+                           min_width=snap_tolerance)
     _, labels = np.unique(labels, return_inverse=True)
     blocks = dissolve_faces(faces, labels, labels.max() + 1)
     return blocks[_north_west_order(blocks)]
+
+
+def _inside_faces(faces: np.ndarray, points: np.ndarray, boundary) -> np.ndarray:
+    """Which faces of an arrangement lie inside the community.
+
+    A face well inside is judged by its representative point; a face touching the outline by
+    whether most of its area is inside, because a line running a grid step outside the outline
+    can join a sliver outside to a face inside through a gap the width of the grid.
+    """
+    ring = shapely.boundary(boundary)
+    shapely.prepare(ring)
+    near = shapely.dwithin(faces, ring, 10 * GRID_SIZE)
+    inside = shapely.contains(boundary, points)
+    if near.any():
+        share = shapely.area(shapely.intersection(faces[near], boundary))
+        inside[near] = share > 0.5 * shapely.area(faces[near])
+    return inside
 
 
 def _north_west_order(geoms: np.ndarray, first_key: np.ndarray | None = None) -> np.ndarray:
@@ -491,22 +493,32 @@ def _north_west_order(geoms: np.ndarray, first_key: np.ndarray | None = None) ->
 
 def _domains(boundary, blocks: np.ndarray, site_tab: pd.DataFrame, snap_tolerance: float,
              min_area: float) -> pd.DataFrame:
-    """Connected pieces that are tessellated on their own: site parts, then block remainders.
+    """Connected pieces that are tessellated on their own: site parts and block remainders.
 
-    Columns: kind ('site' | 'compound' | 'rest'), site (kind), site_id, compound, block (rest only,
-    else -1), geometry (the piece), source (the whole clipped site outline, for site rings).
+    Sites are carved in order (exclusive before compounds, then smaller first, so a site drawn
+    inside another keeps its own outline), after snapping to the block edges within
+    ``snap_tolerance``. The pieces are then read off one snap-rounded arrangement of block edges
+    and site outlines — not from overlay results — so they are an exact coverage on the same grid
+    as the final faces: a neck narrower than the grid separates two domains here exactly as it
+    will separate their faces later. Slivers (under ``min_area`` m², or thinner than
+    ``snap_tolerance`` on average) are merged now, before buildings are assigned, so that "the
+    domain holding most of a building" is judged on the final shapes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns kind ('site' | 'compound' | 'rest'), site (kind), site_id, compound, block (the
+        block holding most of the piece), geometry (Polygon).
     """
-    rows = []
     taken = shapely.Polygon()
     edges = shapely.union_all(shapely.boundary(blocks))
-    # Carving order: exclusive sites before compounds, then smaller (inside the community) first,
-    # so a site drawn inside another keeps its own outline.
     order = pd.DataFrame({
         "residential": site_tab["kind"].to_numpy() == RESIDENTIAL_COMPOUND,
         "area": shapely.area(shapely.intersection(site_tab["geometry"].to_numpy(), boundary))
         if len(site_tab) else np.empty(0),
         "id": site_tab["id"].to_numpy(), "row": np.arange(len(site_tab)),
     }).sort_values(["residential", "area", "id", "row"], kind="stable")
+    carved, carved_sites = [], []
     for site in site_tab.iloc[order.index].itertuples(index=False):
         # Snapping to the block edges removes thin strips between a site and its road.
         geom = shapely.snap(site.geometry, edges, snap_tolerance) if snap_tolerance > 0 else site.geometry
@@ -517,25 +529,66 @@ def _domains(boundary, blocks: np.ndarray, site_tab: pd.DataFrame, snap_toleranc
                            site.id, site.kind)
             continue
         taken = shapely.union(taken, geom)
-        compound = site.kind == RESIDENTIAL_COMPOUND
-        for part in shapely.get_parts(geom):
-            if part.area > 0:
-                rows.append({"kind": "compound" if compound else "site",
-                             "site": None if compound else site.kind,
-                             "site_id": None if compound else site.id,
-                             "compound": site.id if compound else None,
-                             "block": -1, "geometry": part, "source": geom})
-    rest = shapely.difference(blocks, taken) if not taken.is_empty else blocks
-    parts, block_of = shapely.get_parts(rest, return_index=True)
-    for part, b in zip(parts, block_of, strict=True):
-        # Pieces too small or thin to stand alone stay domains (so no face is left without one);
-        # settling merges them into a neighbour when they hold no building.
-        if part.geom_type == "Polygon" and part.area > 0:
-            rows.append({"kind": "rest", "site": None, "site_id": None, "compound": None,
-                         "block": int(b), "geometry": part, "source": None})
-    frame = pd.DataFrame(rows, columns=["kind", "site", "site_id", "compound", "block", "geometry",
-                                        "source"], dtype=object)
+        carved.append(geom)
+        carved_sites.append(site)
+    carved = np.asarray(carved, dtype=object) if carved else np.empty(0, dtype=object)
+
+    faces = planar_faces(np.concatenate([shapely.boundary(blocks), shapely.boundary(carved)]))
+    pts = shapely.point_on_surface(faces)
+    inside = _inside_faces(faces, pts, boundary)
+    faces, pts = faces[inside], pts[inside]
+    n_sites = len(carved)
+    face_block = _containing(pts, blocks)
+    face_site = _containing(pts, carved, nearest=False)
+    key = np.where(face_site >= 0, face_site, n_sites + face_block)
+    segments = face_segments(faces)
+    pa, pb, plen = shared_lengths(segments, np.arange(len(faces)))
+    piece = label_components(len(faces), pa, pb, plen, key, min_length=0.0)
+    area = shapely.area(faces)
+    piece = merge_slivers(segments, area, piece, min_area=min_area, min_width=snap_tolerance)
+    present, piece = np.unique(piece, return_inverse=True)
+    geoms = dissolve_faces(faces, piece, len(present))
+    # A piece is the site (or block rest) holding most of its area (slivers merged into it keep
+    # their own key), and its block the block holding most of it.
+    tab = pd.DataFrame({"piece": piece, "key": key, "block": face_block, "area": area})
+    main_key = tab.groupby(["piece", "key"])["area"].sum().reset_index()
+    main_key = main_key.sort_values(["piece", "area", "key"], ascending=[True, False, True])
+    main_key = main_key.drop_duplicates("piece").set_index("piece")["key"].to_numpy()
+    main_block = tab.groupby(["piece", "block"])["area"].sum().reset_index()
+    main_block = main_block.sort_values(["piece", "area", "block"], ascending=[True, False, True])
+    main_block = main_block.drop_duplicates("piece").set_index("piece")["block"].to_numpy()
+    rows = []
+    for p, k in enumerate(main_key):
+        if k < n_sites:
+            site = carved_sites[k]
+            compound = site.kind == RESIDENTIAL_COMPOUND
+            rows.append({"kind": "compound" if compound else "site",
+                         "site": None if compound else site.kind,
+                         "site_id": None if compound else site.id,
+                         "compound": site.id if compound else None})
+        else:
+            rows.append({"kind": "rest", "site": None, "site_id": None, "compound": None})
+        rows[-1].update(block=int(main_block[p]), geometry=geoms[p])
+    frame = pd.DataFrame(rows, columns=["kind", "site", "site_id", "compound", "block", "geometry"],
+                         dtype=object)
     return frame.astype({"block": np.int64})
+
+
+def _containing(points: np.ndarray, polygons: np.ndarray, *, nearest: bool = True) -> np.ndarray:
+    """Position of the first polygon containing each point (-1, or the nearest, when none)."""
+    result = np.full(len(points), -1, dtype=np.int64)
+    if not len(polygons) or not len(points):
+        return result
+    tree = shapely.STRtree(polygons)
+    pi, gi = tree.query(points, predicate="within")
+    order = np.lexsort((gi, pi))
+    pi, gi = pi[order], gi[order]
+    first = run_starts(pi)
+    result[pi[first]] = gi[first]
+    missing = np.flatnonzero(result < 0)
+    if nearest and len(missing):
+        result[missing] = tree.query_nearest(points[missing], all_matches=False)[1]
+    return result
 
 
 def _building_domains(footprints: np.ndarray, domains: np.ndarray) -> np.ndarray:
@@ -696,21 +749,9 @@ def _cell_ridges(generators: Generators, domains: pd.DataFrame, building_domain:
 
 def _face_places(pts: np.ndarray, domains: pd.DataFrame, blocks: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Domain and block of each face, from its representative point ``pts`` (-1 when none)."""
-    face_domain = np.full(len(pts), -1, dtype=np.int64)
-    fi, di = shapely.STRtree(np.asarray(domains.geometry.values, dtype=object)).query(
-        pts, predicate="within")
-    order = np.lexsort((di, fi))  # the earlier domain wins where carved outlines overlap
-    fi, di = fi[order], di[order]
-    first = run_starts(fi)
-    face_domain[fi[first]] = di[first]
-    face_block = np.full(len(pts), -1, dtype=np.int64)
-    fi, bi = shapely.STRtree(blocks).query(pts, predicate="within")
-    face_block[fi] = bi
-    missing = np.flatnonzero(face_block < 0)
-    if len(missing):
-        face_block[missing] = shapely.STRtree(blocks).query_nearest(pts[missing], all_matches=False)[1]
-    return face_domain, face_block
+    """Domain (-1 when none) and block of each face, from its representative point ``pts``."""
+    face_domain = _containing(pts, np.asarray(domains.geometry.to_numpy(), dtype=object), nearest=False)
+    return face_domain, _containing(pts, blocks)
 
 
 def _label_faces(face_points: np.ndarray, face_domain: np.ndarray, bld: gpd.GeoDataFrame,
@@ -761,21 +802,19 @@ def _label_faces(face_points: np.ndarray, face_domain: np.ndarray, bld: gpd.GeoD
 
 
 def _settle_labels(faces: np.ndarray, segments: Segments, labels: np.ndarray, label_tab: pd.DataFrame,
-                   anchors: np.ndarray, snap_tolerance: float, min_area: float) -> np.ndarray:
-    """Make every label one connected piece and remove building-less slivers.
+                   anchors: np.ndarray) -> np.ndarray:
+    """Make every label one connected piece.
 
-    A label's main piece is the one holding its building's representative point (else its largest
-    piece). Every other piece, every face in no domain, and every building-less piece under
-    ``min_area`` m² or narrower than ``snap_tolerance`` on average joins the neighbouring label
-    sharing the longest edge, preferring one of the same domain.
+    A label's main piece is the one holding its building's anchor point (else its largest piece).
+    Every other piece, and every face in no domain (rounding gaps between carved outlines), joins
+    the neighbouring label sharing the longest edge, preferring one of the same domain. Slivers
+    were already merged at the domain level (:func:`_domains`).
     """
     labels = labels.copy()
     n = len(faces)
     area = shapely.area(faces)
     pa, pb, plen = shared_lengths(segments, np.arange(n))
-    outer = outer_lengths(segments, np.arange(n), n)
     label_domain = label_tab["domain"].to_numpy()
-    protected = label_tab["building"].to_numpy() >= 0
     # Anchor face: the face holding the building's representative point inside its domain.
     anchor = np.full(len(label_tab), -1, dtype=np.int64)
     if len(anchors):
@@ -790,10 +829,6 @@ def _settle_labels(faces: np.ndarray, segments: Segments, labels: np.ndarray, la
         comp_label = np.full(n_comp, -1, dtype=np.int64)
         comp_label[comp] = labels
         comp_area = np.bincount(comp, weights=area, minlength=n_comp)
-        cross = comp[pa] != comp[pb]
-        comp_perim = (np.bincount(comp, weights=outer, minlength=n_comp)
-                      + np.bincount(comp[pa[cross]], weights=plen[cross], minlength=n_comp)
-                      + np.bincount(comp[pb[cross]], weights=plen[cross], minlength=n_comp))
         # Main piece per label.
         main = np.full(len(label_tab), -1, dtype=np.int64)
         valid = comp_label >= 0
@@ -808,9 +843,7 @@ def _settle_labels(faces: np.ndarray, segments: Segments, labels: np.ndarray, la
         main[ok_anchor] = comp[anchor[ok_anchor]]
         is_main = np.zeros(n_comp, dtype=bool)
         is_main[main[main >= 0]] = True
-        sliver = (comp_area < min_area) | (2 * comp_area < snap_tolerance * comp_perim)
         bad = ~valid | ~is_main
-        bad[valid] |= is_main[valid] & ~protected[comp_label[valid]] & sliver[valid]
         logger.debug("settle round %d: %d pieces to move (%d in no domain)", _round, int(bad.sum()),
                      int((~valid).sum()))
         if not bad.any():

@@ -3,7 +3,7 @@
 Why this exists rather than ``momepy.enclosed_tessellation``: momepy clips every cell to its
 enclosure on its own, so neighbouring cells only *nearly* share their edges (floating-point slivers,
 gaps of 1e-9 m) and a neighbour test without a fuzzy buffer misses them. Here every piece of
-linework — community boundary, block edges, site outlines, Voronoi ridges between buildings — is
+linework — community boundary, block edges, site outlines, footprints, Voronoi ridges — is
 noded *once* with snap rounding on a fixed grid and polygonised into **faces**. Every later polygon
 (parcel, atom, grid) is a union of faces, so two neighbours share their edge vertex for vertex, by
 construction, and shared lengths are exact sums of face segments.
@@ -228,6 +228,56 @@ def label_components(n_faces: int, pair_a: np.ndarray, pair_b: np.ndarray, pair_
     m = (labels[pair_a] == labels[pair_b]) & (pair_len > min_length)
     graph = coo_matrix((np.ones(int(m.sum())), (pair_a[m], pair_b[m])), shape=(n_faces, n_faces))
     return connected_components(graph, directed=False)[1]
+
+
+def merge_slivers(segments: Segments, area: np.ndarray, labels: np.ndarray, *, min_area: float,
+                  min_width: float) -> np.ndarray:
+    """Merge sliver labels, smallest first, into the neighbour sharing the longest edge.
+
+    A sliver is a label under ``min_area`` m² or narrower than ``min_width`` m on average (twice
+    its area over its perimeter): a road drawn twice, a road along the boundary, a site outline
+    a little off its road. A sliver with no neighbour (an island) stays.
+
+    Parameters
+    ----------
+    segments
+        From :func:`face_segments`.
+    area
+        Area of each face (m²).
+    labels
+        Label per face (non-negative).
+    min_area, min_width
+        Thresholds (m², m).
+
+    Returns
+    -------
+    numpy.ndarray
+        New label per face (a subset of the old labels).
+    """
+    labels = np.asarray(labels).copy()
+    stuck: set[int] = set()
+    while len(labels):
+        la, lb = segments.relabel(labels)
+        cut = la != lb
+        n_lab = labels.max() + 1
+        lab_area = np.bincount(labels, weights=area, minlength=n_lab)
+        inner = cut & (lb >= 0)
+        perimeter = (np.bincount(la[cut], weights=segments.length[cut], minlength=n_lab)
+                     + np.bincount(lb[inner], weights=segments.length[inner], minlength=n_lab))
+        present = np.setdiff1d(np.unique(labels), np.fromiter(stuck, dtype=np.int64, count=len(stuck)))
+        sliver = present[(lab_area[present] < min_area)
+                         | (2 * lab_area[present] < min_width * perimeter[present])]
+        if not len(sliver):
+            break
+        worst = sliver[np.argmin(lab_area[sliver])]
+        a, b, length = shared_lengths(segments, labels)
+        mine = (a == worst) | (b == worst)
+        if not mine.any():
+            stuck.add(int(worst))
+            continue
+        best = np.flatnonzero(mine)[np.argmax(length[mine])]
+        labels[labels == worst] = b[best] if a[best] == worst else a[best]
+    return labels
 
 
 def voronoi_ridges(points: np.ndarray, labels: np.ndarray, bounds: tuple[float, float, float, float]
