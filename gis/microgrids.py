@@ -80,7 +80,7 @@ def _absorb_empty(sub: _Graph, grids: list[_Grid], geoms: np.ndarray, grid_label
                 f"parcels {', '.join(str(int(sub.ids[p])) for p in grids[i].members[:8])} of grid {grid_label} "
                 "hold no households and touch no other parcel of the grid: joined to the nearest micro-grid, "
                 "which is therefore in two pieces",
-                tuple(int(sub.ids[p]) for p in grids[i].members)))
+                tuple(int(sub.ids[p]) for p in grids[i].members), grid_label))
         grids[target] = _Grid(sorted(grids[target].members + grids[i].members))
         del grids[i]
 
@@ -130,7 +130,11 @@ def divide_micro(parcels: gpd.GeoDataFrame, parcel_edges: pd.DataFrame, grid_lab
         sub = _subgraph(graph, members)
         grids, found = _divide_graph(sub, settings, sites=[None] * sub.n, site_keys=[None] * sub.n,
                                      compounds=[None] * sub.n, units=None, locked=None, noun="parcel")
-        found = [Finding(f.code, f.severity, f"grid {grid_label}: {f.message}", f.atom_ids, None) for f in found]
+        # A grid under the micro minimum (a park, a school, a small village) is one micro-grid by
+        # necessity: worth recording, not worth a warning.
+        small = int(sub.households.sum()) < band.min
+        found = [Finding(f.code, "info" if small else f.severity, f"micro-grids: {f.message}", f.atom_ids, grid_label)
+                 for f in found]
         sub_geoms = geoms[members] if geoms is not None else np.array([shapely.Point()] * sub.n)
         grids = _absorb_empty(sub, grids, sub_geoms, grid_label, found)
         findings.extend(found)

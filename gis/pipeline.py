@@ -40,7 +40,7 @@ class CommunityDivision:
     division: Division
     grid_codes: pd.Series  # grid label -> 15-digit code
     micro_labels: pd.Series  # parcel_id -> micro label
-    micro_grids: gpd.GeoDataFrame  # one row per micro-grid: code, grid_code, households, geometry
+    micro_grids: gpd.GeoDataFrame  # one row per micro-grid: label, code, grid_code, households, geometry
     quality: pd.DataFrame  # per grid
     summary: dict
     findings: list[Finding]
@@ -68,16 +68,20 @@ def divide_community(boundary: shapely.Geometry, barriers: gpd.GeoDataFrame, bui
     seed
         Seed of the engine: same input and seed give the same division.
     previous_codes, retired_codes
-        Codes of the previous version (``code -> {atom_id: households}``) and retired codes, so an
-        essentially unchanged grid keeps its code and a retired code is never given again.
+        Codes of the previous version (``code -> ids of its buildings``, ids being the index of
+        ``buildings``) and retired codes, so an essentially unchanged grid keeps its code and a
+        retired code is never given again. Grids are matched by buildings weighted by households,
+        not by atoms, because atoms are rebuilt whenever the base data changes.
     """
     if kind not in BANDS:
         raise InputError(f"community kind must be urban or rural, got {kind!r}", field="kind")
     band = band or BANDS[kind]()
     layer = build_atoms(boundary, barriers, buildings, sites, max_atom_households=band.max)
     division = divide(layer.atoms, layer.edges, PartitionSettings(band=band, seed=seed))
-    codes = assign_codes(division.grids, community_code, labels=division.labels,
-                         households=layer.atoms["households"], previous=previous_codes, retired=retired_codes)
+    building_grid = layer.building_atom.map(division.labels)
+    codes = assign_codes(division.grids, community_code, labels=building_grid,
+                         households=buildings["households"].astype(int), previous=previous_codes,
+                         retired=retired_codes)
 
     parcel_grid = layer.parcels["atom_id"].map(division.labels)
     micro = divide_micro(layer.parcels, layer.parcel_edges, parcel_grid, band=micro_band, seed=seed)
@@ -101,7 +105,7 @@ def _micro_grid_frame(parcels: gpd.GeoDataFrame, micro: pd.Series, grid_codes: p
     for grid_code, group in dissolved.groupby("grid_code"):
         codes.update(micro_codes(grid_code, order_grids(group)).to_dict())
     dissolved["code"] = dissolved["label"].map(codes)
-    return dissolved.reset_index(drop=True)[["code", "grid_code", "households", "population", "geometry"]]
+    return dissolved.reset_index(drop=True)[["label", "code", "grid_code", "households", "population", "geometry"]]
 
 
 # -- file mode --------------------------------------------------------------------------------------
@@ -192,7 +196,7 @@ def _output_layers(results: list[CommunityDivision], crs) -> dict[str, gpd.GeoDa
         g = g.join(q[["in_band", "contiguous", "polsby_popper", "barrier_share", "area_m2"]], on="label")
         grids.append(g[["code", "community_code", "kind", "subtype", "households", "population", "n_atoms",
                         "in_band", "contiguous", "polsby_popper", "barrier_share", "area_m2", "geometry"]])
-        micro.append(r.micro_grids.assign(community_code=r.community_code))
+        micro.append(r.micro_grids.drop(columns="label").assign(community_code=r.community_code))
         atoms.append(r.atoms.atoms.assign(grid_code=r.atoms.atoms["atom_id"].map(r.division.labels)
                                           .map(r.grid_codes), community_code=r.community_code)
                      [["community_code", "atom_id", "kind", "households", "population", "grid_code", "geometry"]])

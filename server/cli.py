@@ -1,9 +1,11 @@
-"""``wangge``: the operator's command line (database, import, demo, serve; later divide)."""
+"""``wangge``: the operator's command line (database, import, divide, demo, serve)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -156,6 +158,64 @@ def _band(value: str | None):
         return Band(low, high, (low + high) // 2)
     except InputError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+@main.command("divide")
+@click.argument("community", required=False)
+@click.option("--county", help="Divide every community below this county (or township) code.")
+@click.option("--band", help="Household band MIN:MAX of comprehensive grids [by community kind: urban 300:500, "
+                             "rural 200:400].")
+@click.option("--micro-band", help="Household band MIN:MAX of micro-grids [30:100].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same input and seed → same division.")
+@click.option("--workers", type=int, default=os.cpu_count() or 1, show_default="CPU cores",
+              help="Communities divided in parallel processes.")
+@pass_context
+def divide_command(ctx: Context, community: str | None, county: str | None, band: str | None,
+                   micro_band: str | None, seed: int, workers: int) -> None:
+    """Divide COMMUNITY (or all of --county) from the base data and store new draft divisions.
+
+    Each community is one transaction: it is stored whole or, when its data is bad, not at all and
+    the reason is printed. Exit status 2 when any community failed.
+    """
+    from server.divisions import communities_to_divide, divide_many
+    from server.migrate import upgrade
+
+    if bool(community) == bool(county):
+        raise click.UsageError("give either a COMMUNITY code or --county CODE")
+    if workers < 1:
+        raise click.BadParameter(f"must be at least 1, got {workers}", param_hint="--workers")
+    options = {"band": _band(band), "micro_band": _band(micro_band), "seed": seed}
+    failed = []
+    with _database(ctx) as url:
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                codes = communities_to_divide(conn, community or county)
+        except InputError as exc:
+            _fail(str(exc))
+        finally:
+            engine.dispose()
+        started = time.perf_counter()
+        noun = "community" if len(codes) == 1 else "communities"
+        with click.progressbar(length=len(codes), label=f"dividing {len(codes)} {noun}", file=sys.stderr,
+                               show_pos=True) as bar:
+            for outcome in divide_many(url, codes, workers=workers, **options):
+                bar.update(1)
+                if outcome.error:
+                    failed.append(outcome)
+                    click.echo(f"\n{outcome.community_code}: {outcome.error}\n  nothing was stored", err=True)
+                    continue
+                s = outcome.summary
+                click.echo(f"\n{outcome.community_code}: draft v{outcome.version} (division {outcome.division_id}), "
+                           f"{s['n_grids']} grids, {s['households']} households, {s['share_in_band']:.0%} in band, "
+                           f"boundary on barriers {s['barrier_share']:.0%}, {outcome.seconds:.1f} s")
+                for warning in outcome.warnings:
+                    click.echo(f"  {warning}")
+    click.echo(f"divided {len(codes) - len(failed)} of {len(codes)} communities in "
+               f"{time.perf_counter() - started:.1f} s with {min(workers, len(codes))} worker(s)")
+    if failed:
+        sys.exit(2)
 
 
 @main.command("divide-file")

@@ -28,9 +28,9 @@ def database_url(config: dict) -> str:
     return config["DATABASE_URL"] or embedded_cluster(config).url()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 5) -> Engine:
     """An engine with pre-ping, so a database restart does not leave dead pooled connections."""
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,326 @@
+"""Divisions in PostGIS: the engine's inputs read from the base data, its results stored as drafts.
+
+A division is an assignment of atoms to grids. Dividing a community here means: read its outline,
+barriers, buildings and sites; build a fresh, immutable atom layer (atoms, their adjacency and the
+building parcels micro-grids are made of); run :func:`gis.pipeline.divide_community`; and store the
+atom layer and a new **draft** version with its grids, grid↔atom assignment, micro-grids and report
+— all in one transaction, so a failure leaves nothing behind.
+
+Codes: a grid that is essentially the same as one of the previous version (the effective approved
+one, else the latest) keeps its code. Grids are matched by the buildings they hold, weighted by
+households, because atoms are rebuilt whenever the base data changes. Codes are written to the
+``grid_code`` registry only when a division is approved (filing), so drafts never use up numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import date
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import Connection, Engine, func, insert, select, text
+
+from gis.crs import metric_crs_for_frame
+from gis.errors import GisError, InputError
+from gis.partition import Band
+from gis.pipeline import CommunityDivision, divide_community
+from server import models as m
+from server.db import make_engine
+from server.store import SRID, geom_value
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CommunityInputs:
+    """What the engine needs for one community, in a metric CRS."""
+
+    code: str
+    name: str
+    kind: str
+    crs: object  # pyproj CRS the frames below are in
+    boundary: shapely.Geometry
+    barriers: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame  # index = building.id
+    sites: gpd.GeoDataFrame
+
+
+@dataclass(frozen=True)
+class DivideOutcome:
+    """What dividing one community stored (or why it could not)."""
+
+    community_code: str
+    division_id: int | None
+    version: int | None
+    summary: dict
+    warnings: list[str]
+    seconds: float
+    error: str | None = None
+
+
+def communities_to_divide(conn: Connection, code: str) -> list[str]:
+    """The community codes under ``code`` (a county, township or community), in code order.
+
+    Raises
+    ------
+    InputError
+        ``code`` is not a known administrative area, or it holds no community.
+    """
+    level = conn.execute(select(m.AdminArea.level).where(m.AdminArea.code == code)).scalar_one_or_none()
+    if level is None:
+        raise InputError(f"no administrative area with code {code!r}; import areas first (wangge import areas ...)",
+                         field="code")
+    if level == "community":
+        return [code]
+    codes = conn.execute(text("""
+        WITH RECURSIVE below AS (
+            SELECT code, level FROM admin_area WHERE parent_code = :code
+            UNION ALL
+            SELECT a.code, a.level FROM admin_area a JOIN below b ON a.parent_code = b.code)
+        SELECT code FROM below WHERE level = 'community' ORDER BY code"""), {"code": code}).scalars().all()
+    if not codes:
+        raise InputError(f"{level} {code} has no community below it", field="code")
+    return list(codes)
+
+
+def _frame(conn: Connection, sql: str, params: dict, columns: list[str]) -> gpd.GeoDataFrame:
+    frame = gpd.read_postgis(text(sql), conn, geom_col="geom", params=params)
+    if frame.empty:  # read_postgis loses the CRS and columns of an empty result
+        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=gpd.GeoSeries([], crs=SRID), crs=SRID)
+    return frame.rename_geometry("geometry").set_crs(SRID, allow_override=True)
+
+
+def read_community(conn: Connection, code: str) -> CommunityInputs:
+    """Outline, barriers, buildings and sites of one community, projected to a metric CRS.
+
+    Raises
+    ------
+    InputError
+        Unknown code, an area that is not a community, or a community with no households.
+    """
+    row = conn.execute(select(m.AdminArea.name, m.AdminArea.level, m.AdminArea.kind,
+                              func.ST_AsBinary(m.AdminArea.geom)).where(m.AdminArea.code == code)).one_or_none()
+    if row is None:
+        raise InputError(f"no community with code {code!r}", field="code")
+    name, level, kind, wkb = row
+    if level != "community":
+        raise InputError(f"{code} is a {level}, not a community (use --county for a whole area)", field="code")
+    outline = gpd.GeoSeries([shapely.from_wkb(bytes(wkb))], crs=SRID)
+    crs = metric_crs_for_frame(outline)
+    boundary = shapely.make_valid(outline.to_crs(crs).iloc[0])
+    params = {"code": code}
+    buildings = _frame(conn, """
+        SELECT b.id, b.households, b.population, b.compound, b.site, b.units, b.geom
+        FROM building b WHERE b.community_code = :code ORDER BY b.id""", params,
+                       ["id", "households", "population", "compound", "site", "units"]).set_index("id")
+    barriers = _frame(conn, """
+        SELECT r.kind, r.geom FROM barrier r JOIN admin_area a ON a.code = :code
+        WHERE ST_Intersects(r.geom, a.geom) ORDER BY r.id""", params, ["kind"])
+    sites = _frame(conn, """
+        SELECT s.source_id AS id, s.kind, s.name, s.geom FROM site s JOIN admin_area a ON a.code = :code
+        WHERE s.community_code = :code OR ST_Intersects(s.geom, a.geom) ORDER BY s.id""", params,
+                   ["id", "kind", "name"])
+    if int(buildings["households"].sum()) == 0:
+        raise InputError(f"community {code} has no households: import its buildings first", field="households")
+    buildings = buildings.assign(population=buildings["population"].fillna(0).astype(int),
+                                 households=buildings["households"].astype(int))
+    return CommunityInputs(code, name, kind or "urban", crs, boundary, barriers.to_crs(crs), buildings.to_crs(crs),
+                           sites.to_crs(crs))
+
+
+def reference_division(conn: Connection, code: str, on: date | None = None) -> int | None:
+    """The division codes carry over from: the approved one in force ``on`` (today), else the latest."""
+    on = on or date.today()
+    effective = conn.execute(
+        select(m.Division.id).where(m.Division.community_code == code, m.Division.status == "approved",
+                                    m.Division.effective_from <= on,
+                                    (m.Division.effective_to.is_(None)) | (m.Division.effective_to > on))
+        .order_by(m.Division.effective_from.desc())).scalars().first()
+    if effective is not None:
+        return effective
+    return conn.execute(select(m.Division.id).where(m.Division.community_code == code)
+                        .order_by(m.Division.version.desc())).scalars().first()
+
+
+def previous_codes(conn: Connection, division_id: int | None) -> dict[str, set[int]]:
+    """``grid code -> ids of the buildings it holds`` in a stored division (by representative point)."""
+    if division_id is None:
+        return {}
+    rows = conn.execute(text("""
+        SELECT g.code, b.id FROM grid g
+        JOIN division d ON d.id = g.division_id
+        JOIN building b ON b.community_code = d.community_code
+             AND ST_Contains(g.geom, ST_PointOnSurface(b.geom))
+        WHERE g.division_id = :division AND g.code IS NOT NULL"""), {"division": division_id}).all()
+    codes: dict[str, set[int]] = {}
+    for code, building in rows:
+        codes.setdefault(code, set()).add(building)
+    return codes
+
+
+def retired_codes(conn: Connection, community_code: str) -> frozenset[str]:
+    """Codes of the community that were retired: never given again."""
+    return frozenset(conn.execute(select(m.GridCode.code).where(m.GridCode.community_code == community_code,
+                                                                m.GridCode.retired_at.is_not(None))).scalars())
+
+
+def _storage(frame: gpd.GeoDataFrame) -> gpd.GeoSeries:
+    return frame.geometry.to_crs(SRID)
+
+
+def _json_ready(values: dict) -> dict:
+    """Turn numpy scalars and NaN into plain JSON values."""
+    out = {}
+    for key, value in values.items():
+        if hasattr(value, "item"):
+            value = value.item()
+        if isinstance(value, float) and value != value:  # NaN
+            value = None
+        out[key] = value
+    return out
+
+
+def save_division(conn: Connection, result: CommunityDivision, *, settings: dict,
+                  parent_id: int | None = None, author_id: int | None = None) -> tuple[int, int]:
+    """Store the atom layer and a new draft version of the community's division.
+
+    Returns
+    -------
+    tuple
+        ``(division id, version)``.
+    """
+    layer = result.atoms
+    code = result.community_code
+    layer_id = conn.execute(insert(m.AtomLayer).values(community_code=code, params={
+        "max_atom_households": result.band.max, "n_atoms": len(layer.atoms), "n_parcels": len(layer.parcels)})
+        .returning(m.AtomLayer.id)).scalar_one()
+
+    atoms = layer.atoms
+    atom_rows = [{"layer_id": layer_id, "atom_no": int(a.atom_id), "kind": a.kind, "households": int(a.households),
+                  "population": int(a.population), "n_buildings": int(a.n_buildings), "site": a.site,
+                  "compound": a.compound, "block": None if pd.isna(a.block) else int(a.block),
+                  "geom": geom_value(g, multi=False)}
+                 for a, g in zip(atoms.itertuples(), _storage(atoms), strict=True)]
+    atom_pk = dict(conn.execute(insert(m.Atom).returning(m.Atom.atom_no, m.Atom.id, sort_by_parameter_order=True),
+                                atom_rows).all())
+    if len(layer.edges):
+        conn.execute(insert(m.AtomEdge), [
+            {"layer_id": layer_id, "a": int(e.a), "b": int(e.b), "length": float(e.length),
+             "barrier_length": float(e.barrier_length)} for e in layer.edges.itertuples()])
+    parcels = layer.parcels
+    parcel_pk = dict(conn.execute(
+        insert(m.Parcel).returning(m.Parcel.parcel_no, m.Parcel.id, sort_by_parameter_order=True),
+        [{"layer_id": layer_id, "parcel_no": int(p.parcel_id), "atom_no": int(p.atom_id),
+          "households": int(p.households), "population": int(p.population), "geom": geom_value(g, multi=False)}
+         for p, g in zip(parcels.itertuples(), _storage(parcels), strict=True)]).all())
+
+    version = conn.execute(select(func.coalesce(func.max(m.Division.version), 0) + 1)
+                           .where(m.Division.community_code == code)).scalar_one()
+    division = result.division
+    report = {"summary": _json_ready({k: v for k, v in result.summary.items()
+                                      if isinstance(v, int | float | str | bool) or hasattr(v, "item")}),
+              "findings": [{"code": f.code, "severity": f.severity, "message": f.message,
+                            "atoms": [int(a) for a in f.atom_ids],
+                            "grid_code": result.grid_codes.get(f.grid) if f.grid is not None else None}
+                           for f in result.findings]}
+    division_id = conn.execute(insert(m.Division).values(
+        community_code=code, version=version, status="draft", parent_id=parent_id, atom_layer_id=layer_id,
+        band_min=result.band.min, band_max=result.band.max, settings=settings, report=report,
+        author_id=author_id).returning(m.Division.id)).scalar_one()
+
+    quality = result.quality
+    grids = division.grids
+    grid_rows = []
+    for g, geom in zip(grids.itertuples(), _storage(grids), strict=True):
+        q = _json_ready(quality.loc[g.label].to_dict()) if g.label in quality.index else {}
+        grid_rows.append({"division_id": division_id, "label": int(g.label), "code": result.grid_codes[g.label],
+                          "type": g.kind, "subtype": g.subtype, "locked": bool(g.locked),
+                          "households": int(g.households), "population": int(g.population), "quality": q,
+                          "geom": geom_value(geom)})
+    grid_pk = dict(conn.execute(insert(m.Grid).returning(m.Grid.label, m.Grid.id, sort_by_parameter_order=True),
+                                grid_rows).all())
+    conn.execute(insert(m.GridAtom), [{"division_id": division_id, "atom_id": atom_pk[int(a)],
+                                       "grid_id": grid_pk[int(label)]} for a, label in division.labels.items()])
+
+    micro = result.micro_grids
+    grid_of_code = {c: grid_pk[int(label)] for label, c in result.grid_codes.items()}
+    micro_pk = dict(conn.execute(
+        insert(m.MicroGrid).returning(m.MicroGrid.label, m.MicroGrid.id, sort_by_parameter_order=True),
+        [{"grid_id": grid_of_code[mg.grid_code], "label": int(mg.label), "code": mg.code,
+          "households": int(mg.households), "population": int(mg.population), "geom": geom_value(geom)}
+         for mg, geom in zip(micro.itertuples(), _storage(micro), strict=True)]).all())
+    conn.execute(insert(m.MicroGridParcel), [{"micro_grid_id": micro_pk[int(label)], "parcel_id": parcel_pk[int(p)]}
+                                             for p, label in result.micro_labels.items()])
+    log.info("stored division %s v%d of %s: %d grids, %d micro-grids, %d atoms", division_id, version, code,
+             len(grids), len(micro), len(atoms))
+    return division_id, version
+
+
+def divide_and_store(engine: Engine, code: str, *, band: Band | None = None, micro_band: Band | None = None,
+                     seed: int = 0, author_id: int | None = None) -> DivideOutcome:
+    """Divide one community from the base data in PostGIS and store the result as a new draft.
+
+    Reading happens in one short transaction, the engine runs outside any, and the writes happen in
+    another, so a long division does not hold locks. Bad or missing base data gives an outcome with
+    ``error`` set and nothing written.
+    """
+    started = time.perf_counter()
+    try:
+        with engine.connect() as conn:
+            inputs = read_community(conn, code)
+            reference = reference_division(conn, code)
+            previous = previous_codes(conn, reference)
+            retired = retired_codes(conn, code)
+        result = divide_community(inputs.boundary, inputs.barriers, inputs.buildings, inputs.sites,
+                                  community_code=code, kind=inputs.kind, band=band, micro_band=micro_band, seed=seed,
+                                  previous_codes=previous, retired_codes=retired)
+        used_band = result.band
+        settings = {"band": {"min": used_band.min, "max": used_band.max, "target": used_band.target},
+                    "micro_band": None if micro_band is None else
+                    {"min": micro_band.min, "max": micro_band.max, "target": micro_band.target},
+                    "seed": seed, "kind": inputs.kind, "crs": inputs.crs.to_string(), "engine": "wangge"}
+        with engine.begin() as conn:
+            division_id, version = save_division(conn, result, settings=settings, parent_id=reference,
+                                                 author_id=author_id)
+    except GisError as exc:  # bad base data or an impossible request: say why, store nothing
+        return DivideOutcome(code, None, None, {}, [], time.perf_counter() - started, error=str(exc))
+    warnings = [(f"{result.grid_codes[f.grid]}: " if f.grid in result.grid_codes.index else "") + f.message
+                for f in result.findings if f.severity != "info"]
+    return DivideOutcome(code, division_id, version, result.summary, warnings, time.perf_counter() - started)
+
+
+
+def _divide_in_worker(url: str, code: str, options: dict) -> DivideOutcome:
+    engine = make_engine(url, pool_size=1)
+    try:
+        return divide_and_store(engine, code, **options)
+    finally:
+        engine.dispose()
+
+
+def divide_many(url: str, codes: list[str], *, workers: int = 1, **options) -> Iterator[DivideOutcome]:
+    """Divide communities, ``workers`` processes at a time; yield each outcome as it is stored.
+
+    Each community is its own transaction: one failing does not undo the others. Processes are
+    spawned, not forked, so no database connection or engine state is shared with the parent.
+    """
+    if workers <= 1 or len(codes) == 1:
+        engine = make_engine(url, pool_size=1)
+        try:
+            for code in codes:
+                yield divide_and_store(engine, code, **options)
+        finally:
+            engine.dispose()
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(codes)), mp_context=context) as pool:
+        futures = [pool.submit(_divide_in_worker, url, code, options) for code in codes]
+        for future in as_completed(futures):
+            yield future.result()
