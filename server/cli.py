@@ -256,18 +256,14 @@ def demo() -> None:
 @click.option("--dir", "demo_dir", type=click.Path(file_okay=False, path_type=Path))
 @pass_context
 def demo_load(ctx: Context, demo_dir: Path | None) -> None:
-    """Migrate and load (or refresh) the demo county."""
-    from server.importer import import_demo
+    """Migrate, load (or refresh) the demo county and divide its communities that have no division yet."""
+    from server.demo import load_demo
     from server.migrate import upgrade
 
     with _database(ctx) as url:
         upgrade(url)
-        engine = make_engine(url)
-        try:
-            for report in import_demo(engine, demo_dir or ctx.config["DEMO_DIR"]):
-                click.echo(report.summary())
-        finally:
-            engine.dispose()
+        for line in load_demo(url, demo_dir or ctx.config["DEMO_DIR"]):
+            click.echo(line)
 
 
 @main.command("serve")
@@ -278,7 +274,7 @@ def demo_load(ctx: Context, demo_dir: Path | None) -> None:
 @pass_context
 def serve(ctx: Context, host: str | None, port: int | None, workers: int, demo: bool) -> None:
     """Start the database if embedded, migrate, optionally load the demo, and serve until Ctrl-C."""
-    from server.importer import import_demo
+    from server.demo import load_demo
     from server.migrate import upgrade
     from server.wsgi import serve_forever
 
@@ -287,12 +283,8 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int, demo: 
     with _database(ctx) as url:
         upgrade(url)
         if demo:
-            engine = make_engine(url)
-            try:
-                for report in import_demo(engine, ctx.config["DEMO_DIR"]):
-                    click.echo(report.summary())
-            finally:
-                engine.dispose()
+            for line in load_demo(url, ctx.config["DEMO_DIR"]):
+                click.echo(line)
         click.echo(f"wangge is serving on http://{host}:{port}/  (Ctrl-C stops it and the embedded database)")
         serve_forever(host, port, workers)
     click.echo("stopped")

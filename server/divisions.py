@@ -311,6 +311,8 @@ def divide_many(url: str, codes: list[str], *, workers: int = 1, **options) -> I
     Each community is its own transaction: one failing does not undo the others. Processes are
     spawned, not forked, so no database connection or engine state is shared with the parent.
     """
+    if not codes:
+        return
     if workers <= 1 or len(codes) == 1:
         engine = make_engine(url, pool_size=1)
         try:

@@ -83,14 +83,12 @@ def databases() -> Iterator[Databases]:
 
 @pytest.fixture(scope="session")
 def demo_db_url(databases: Databases) -> str:
-    """A database with the demo county loaded once for the session; tests must not change it."""
-    from server.db import make_engine
-    from server.importer import import_demo
+    """A database with the demo county loaded and divided once for the session; tests must not change it."""
+    from server.demo import load_demo
 
     url = databases.fresh("wangge_test_demo")
-    engine = make_engine(url)
-    import_demo(engine, DEMO_DIR)
-    engine.dispose()
+    for line in load_demo(url, DEMO_DIR):
+        assert "not divided" not in line, line
     return url
 
 

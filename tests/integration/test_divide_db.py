@@ -156,3 +156,14 @@ def test_a_community_without_buildings_fails_alone(demo_scratch, runner):
     assert "divided 5 of 6 communities" in result.output
     assert scalar(demo_scratch, "SELECT count(*) FROM division") == 5
     assert scalar(demo_scratch, "SELECT count(*) FROM atom_layer WHERE community_code = '320499101206'") == 0
+
+
+def test_demo_load_divides_once(scratch_engine, runner, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", scratch_engine.url.render_as_string(hide_password=False))
+    first = runner.invoke(main, ["demo", "load"])
+    assert first.exit_code == 0, first.output
+    assert "320499001001: draft division v1" in first.output
+    second = runner.invoke(main, ["demo", "load"])
+    assert second.exit_code == 0, second.output
+    assert "draft division" not in second.output
+    assert scalar(scratch_engine, "SELECT count(*) FROM division") == 12
