@@ -135,18 +135,32 @@ def read_community(conn: Connection, code: str) -> CommunityInputs:
                            sites.to_crs(crs))
 
 
+def divisions_in_force(conn: Connection, on: date | None = None, *, approved_only: bool = False,
+                       communities: list[str] | None = None) -> dict[str, int]:
+    """``community code -> division id`` in force on ``on`` (today).
+
+    In force means approved with ``effective_from <= on < effective_to`` (open-ended when
+    ``effective_to`` is null). A community that has no approved division in force falls back to its
+    latest version (a draft), unless ``approved_only`` — the public only ever sees approved ones.
+    This is the one definition the lookup, the maps and re-division use.
+    """
+    rows = conn.execute(text("""
+        SELECT DISTINCT ON (d.community_code) d.community_code, d.id FROM division d
+        WHERE (CAST(:communities AS text[]) IS NULL OR d.community_code = ANY(CAST(:communities AS text[])))
+          AND ((d.status = 'approved' AND d.effective_from <= :on
+                AND (d.effective_to IS NULL OR d.effective_to > :on))
+               OR (NOT :approved_only AND NOT EXISTS (
+                   SELECT 1 FROM division a WHERE a.community_code = d.community_code AND a.status = 'approved'
+                   AND a.effective_from <= :on AND (a.effective_to IS NULL OR a.effective_to > :on))))
+        ORDER BY d.community_code, (d.status = 'approved') DESC, d.effective_from DESC NULLS LAST,
+                 d.version DESC"""), {"on": on or date.today(), "approved_only": approved_only,
+                                      "communities": communities}).all()
+    return dict(rows)
+
+
 def reference_division(conn: Connection, code: str, on: date | None = None) -> int | None:
-    """The division codes carry over from: the approved one in force ``on`` (today), else the latest."""
-    on = on or date.today()
-    effective = conn.execute(
-        select(m.Division.id).where(m.Division.community_code == code, m.Division.status == "approved",
-                                    m.Division.effective_from <= on,
-                                    (m.Division.effective_to.is_(None)) | (m.Division.effective_to > on))
-        .order_by(m.Division.effective_from.desc())).scalars().first()
-    if effective is not None:
-        return effective
-    return conn.execute(select(m.Division.id).where(m.Division.community_code == code)
-                        .order_by(m.Division.version.desc())).scalars().first()
+    """The division codes carry over from: the one in force ``on`` (see :func:`divisions_in_force`)."""
+    return divisions_in_force(conn, on, communities=[code]).get(code)
 
 
 def previous_codes(conn: Connection, division_id: int | None) -> dict[str, set[int]]:

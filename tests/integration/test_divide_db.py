@@ -167,3 +167,26 @@ def test_demo_load_divides_once(scratch_engine, runner, monkeypatch):
     assert second.exit_code == 0, second.output
     assert "draft division" not in second.output
     assert scalar(scratch_engine, "SELECT count(*) FROM division") == 12
+
+
+def test_division_in_force_by_date(demo_scratch, runner):
+    from datetime import date
+
+    from server.divisions import divisions_in_force
+
+    community = "320499101203"
+    for _ in range(2):
+        assert runner.invoke(main, ["divide", community]).exit_code == 0
+    with demo_scratch.begin() as conn:
+        v1, v2 = conn.execute(text("SELECT id FROM division WHERE community_code = :c ORDER BY version"),
+                              {"c": community}).scalars()
+        assert divisions_in_force(conn) == {community: v2}  # nothing approved: the latest draft
+        assert divisions_in_force(conn, approved_only=True) == {}
+        conn.execute(text("UPDATE division SET status = 'approved', effective_from = '2026-01-01', "
+                          "effective_to = '2026-06-01' WHERE id = :id"), {"id": v1})
+        conn.execute(text("UPDATE division SET status = 'approved', effective_from = '2026-06-01' WHERE id = :id"),
+                     {"id": v2})
+        assert divisions_in_force(conn, date(2026, 3, 1)) == {community: v1}
+        assert divisions_in_force(conn, date(2026, 6, 1)) == {community: v2}
+        assert divisions_in_force(conn, date(2025, 12, 31), approved_only=True) == {}
+        assert divisions_in_force(conn, date(2025, 12, 31)) == {community: v2}
