@@ -228,6 +228,10 @@ def save_division(conn: Connection, result: CommunityDivision, *, settings: dict
         conn.execute(insert(m.AtomEdge), [
             {"layer_id": layer_id, "a": int(e.a), "b": int(e.b), "length": float(e.length),
              "barrier_length": float(e.barrier_length)} for e in layer.edges.itertuples()])
+    if len(layer.parcel_edges):
+        conn.execute(insert(m.ParcelEdge), [
+            {"layer_id": layer_id, "a": int(e.a), "b": int(e.b), "length": float(e.length),
+             "barrier_length": float(e.barrier_length)} for e in layer.parcel_edges.itertuples()])
     parcels = layer.parcels
     parcel_pk = dict(conn.execute(
         insert(m.Parcel).returning(m.Parcel.parcel_no, m.Parcel.id, sort_by_parameter_order=True),
@@ -255,13 +259,20 @@ def save_division(conn: Connection, result: CommunityDivision, *, settings: dict
     for g, geom in zip(grids.itertuples(), _storage(grids), strict=True):
         q = _json_ready(quality.loc[g.label].to_dict()) if g.label in quality.index else {}
         grid_rows.append({"division_id": division_id, "label": int(g.label), "code": result.grid_codes[g.label],
-                          "type": g.kind, "subtype": g.subtype, "locked": bool(g.locked),
+                          "type": g.kind, "subtype": None if pd.isna(g.subtype) else g.subtype, "locked": bool(g.locked),
                           "households": int(g.households), "population": int(g.population), "quality": q,
                           "geom": geom_value(geom)})
     grid_pk = dict(conn.execute(insert(m.Grid).returning(m.Grid.label, m.Grid.id, sort_by_parameter_order=True),
                                 grid_rows).all())
     conn.execute(insert(m.GridAtom), [{"division_id": division_id, "atom_id": atom_pk[int(a)],
                                        "grid_id": grid_pk[int(label)]} for a, label in division.labels.items()])
+    conn.execute(insert(m.DivisionRevision).values(
+        division_id=division_id, revision=1, op="divide",
+        description=f"divided by the engine (seed {settings['seed']})",
+        labels=division.labels.sort_index().astype(int).tolist(),
+        grids={str(r["label"]): {k: r.get(k) for k in ("name", "type", "subtype", "locked", "code")}
+               for r in grid_rows},
+        user_id=author_id))
 
     micro = result.micro_grids
     grid_of_code = {c: grid_pk[int(label)] for label, c in result.grid_codes.items()}
@@ -305,6 +316,10 @@ def divide_and_store(engine: Engine, code: str, *, band: Band | None = None, mic
                                                  author_id=author_id)
     except GisError as exc:  # bad base data or an impossible request: say why, store nothing
         return DivideOutcome(code, None, None, {}, [], time.perf_counter() - started, error=str(exc))
+    except Exception as exc:  # a bug must not stop a county run: this community is reported, others go on
+        log.exception("dividing %s failed", code)
+        return DivideOutcome(code, None, None, {}, [], time.perf_counter() - started,
+                             error=f"internal error ({type(exc).__name__}); the log has the details")
     warnings = [(f"{result.grid_codes[f.grid]}: " if f.grid in result.grid_codes.index else "") + f.message
                 for f in result.findings if f.severity != "info"]
     return DivideOutcome(code, division_id, version, result.summary, warnings, time.perf_counter() - started)

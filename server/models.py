@@ -25,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SRID = 4490
@@ -185,6 +185,17 @@ class AtomEdge(Base):
     barrier_length: Mapped[float] = mapped_column(Double)
 
 
+class ParcelEdge(Base):
+    """Adjacency of parcels (as ``atom_edge`` for atoms): what micro-grids are rebuilt from after an edit."""
+
+    __tablename__ = "parcel_edge"
+    layer_id: Mapped[int] = mapped_column(ForeignKey("atom_layer.id", ondelete="CASCADE"), primary_key=True)
+    a: Mapped[int] = mapped_column(Integer, primary_key=True)
+    b: Mapped[int] = mapped_column(Integer, primary_key=True)
+    length: Mapped[float] = mapped_column(Double)
+    barrier_length: Mapped[float] = mapped_column(Double)
+
+
 class Parcel(Base):
     """A building cell nested in an atom: the unit micro-grids are made of."""
 
@@ -285,6 +296,25 @@ class GridAtom(Base):
     division_id: Mapped[int] = mapped_column(ForeignKey("division.id", ondelete="CASCADE"), primary_key=True)
     atom_id: Mapped[int] = mapped_column(ForeignKey("atom.id"), primary_key=True)
     grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"), index=True)
+
+
+class DivisionRevision(Base):
+    """A snapshot of a draft after each save: the undo/redo history and the record of who changed what.
+
+    ``labels[i]`` is the grid label of atom number ``i`` of the division's atom layer (-1 unassigned);
+    ``grids`` holds each grid's attributes by label. Snapshots are small (4 bytes per atom), and a
+    full snapshot makes undo a restore rather than a chain of inverse edits.
+    """
+
+    __tablename__ = "division_revision"
+    division_id: Mapped[int] = mapped_column(ForeignKey("division.id", ondelete="CASCADE"), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    op: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(Text)
+    labels: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    grids: Mapped[dict] = mapped_column(JSONB)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = _created()
 
 
 class MicroGrid(Base):
