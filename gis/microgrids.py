@@ -131,10 +131,11 @@ def divide_micro(parcels: gpd.GeoDataFrame, parcel_edges: pd.DataFrame, grid_lab
         grids, found = _divide_graph(sub, settings, sites=[None] * sub.n, site_keys=[None] * sub.n,
                                      compounds=[None] * sub.n, units=None, locked=None, noun="parcel")
         # A grid under the micro minimum (a park, a school, a small village) is one micro-grid by
-        # necessity: worth recording, not worth a warning.
+        # necessity, and so is one building or unit (单元) over the maximum: worth recording, not
+        # worth a warning, since no drawing could do better.
         small = int(sub.households.sum()) < band.min
-        found = [Finding(f.code, "info" if small else f.severity, f"micro-grids: {f.message}", f.atom_ids, grid_label)
-                 for f in found]
+        found = [Finding(f.code, "info" if small or f.code == "atom_over_max" else f.severity,
+                         f"micro-grids: {f.message}", f.atom_ids, grid_label) for f in found]
         sub_geoms = geoms[members] if geoms is not None else np.array([shapely.Point()] * sub.n)
         grids = _absorb_empty(sub, grids, sub_geoms, grid_label, found)
         findings.extend(found)

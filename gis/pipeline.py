@@ -23,6 +23,7 @@ from gis.io import write_layers
 from gis.microgrids import divide_micro
 from gis.partition import Band, Division, Finding, PartitionSettings, divide
 from gis.quality import division_quality, grid_quality
+from gis.units import UnitSplit, previous_by_piece, split_by_units
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class CommunityDivision:
     quality: pd.DataFrame  # per grid
     summary: dict
     findings: list[Finding]
+    units: UnitSplit | None = None  # buildings as tessellated: towers over the band maximum cut into units
 
 
 def divide_community(boundary: shapely.Geometry, barriers: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame,
@@ -58,7 +60,10 @@ def divide_community(boundary: shapely.Geometry, barriers: gpd.GeoDataFrame, bui
     boundary
         The community polygon (metres).
     barriers, buildings, sites
-        See :func:`gis.atoms.build_atoms`.
+        See :func:`gis.atoms.build_atoms`; ``buildings`` may also carry ``units`` (单元 count): a
+        building over the band maximum is cut into its units first (:func:`gis.units.split_by_units`),
+        so ``atoms.building_atom`` is keyed by the index of ``units.pieces``, whose ``building``
+        column names the building of each piece.
     community_code
         12-digit statistical code; grid codes extend it.
     kind
@@ -69,19 +74,24 @@ def divide_community(boundary: shapely.Geometry, barriers: gpd.GeoDataFrame, bui
         Seed of the engine: same input and seed give the same division.
     previous_codes, retired_codes
         Codes of the previous version (``code -> ids of its buildings``, ids being the index of
-        ``buildings``) and retired codes, so an essentially unchanged grid keeps its code and a
-        retired code is never given again. Grids are matched by buildings weighted by households,
-        not by atoms, because atoms are rebuilt whenever the base data changes.
+        ``buildings``, or ``(id, unit)`` pairs for units of a split building) and retired codes, so
+        an essentially unchanged grid keeps its code and a retired code is never given again.
+        Grids are matched by buildings weighted by households, not by atoms, because atoms are
+        rebuilt whenever the base data changes; units of a split building listed whole are left
+        out of the matching (:func:`gis.units.previous_by_piece`).
     """
     if kind not in BANDS:
         raise InputError(f"community kind must be urban or rural, got {kind!r}", field="kind")
     band = band or BANDS[kind]()
-    layer = build_atoms(boundary, barriers, buildings, sites, max_atom_households=band.max)
+    # The one place a building may be split: over the band maximum, along its units (单元).
+    units = split_by_units(buildings, band.max)
+    pieces = units.pieces
+    layer = build_atoms(boundary, barriers, pieces, sites, max_atom_households=band.max)
     division = divide(layer.atoms, layer.edges, PartitionSettings(band=band, seed=seed))
-    building_grid = layer.building_atom.map(division.labels)
-    codes = assign_codes(division.grids, community_code, labels=building_grid,
-                         households=buildings["households"].astype(int), previous=previous_codes,
-                         retired=retired_codes)
+    # Codes are matched by pieces: a previous building stands for all its units (see previous_by_piece).
+    previous, match_households = previous_by_piece(previous_codes, pieces)
+    codes = assign_codes(division.grids, community_code, labels=layer.building_atom.map(division.labels),
+                         households=match_households, previous=previous, retired=retired_codes)
 
     parcel_grid = layer.parcels["atom_id"].map(division.labels)
     micro = divide_micro(layer.parcels, layer.parcel_edges, parcel_grid, band=micro_band, seed=seed)
@@ -90,9 +100,9 @@ def divide_community(boundary: shapely.Geometry, barriers: gpd.GeoDataFrame, bui
     exclusive = set(division.grids.loc[division.grids["kind"] == "exclusive", "label"])
     quality = grid_quality(layer.atoms, layer.edges, division.labels, band, exclusive=exclusive)
     summary = division_quality(layer.atoms, layer.edges, division.labels, band, exclusive=exclusive)
-    findings = list(division.findings) + list(micro.attrs.get("findings", []))
+    findings = list(units.findings) + list(division.findings) + list(micro.attrs.get("findings", []))
     return CommunityDivision(community_code, kind, band, layer, division, codes, micro, micro_grids, quality,
-                             summary, findings)
+                             summary, findings, units)
 
 
 def _micro_grid_frame(parcels: gpd.GeoDataFrame, micro: pd.Series, grid_codes: pd.Series) -> gpd.GeoDataFrame:

@@ -30,7 +30,8 @@ from sqlalchemy import Connection, Engine, func, insert, select, text
 from gis.crs import metric_crs_for_frame
 from gis.errors import GisError, InputError
 from gis.partition import Band
-from gis.pipeline import CommunityDivision, divide_community
+from gis.pipeline import BANDS, CommunityDivision, divide_community
+from gis.units import previous_members
 from server import models as m
 from server.db import make_engine
 from server.store import SRID, geom_value
@@ -112,6 +113,9 @@ def read_community(conn: Connection, code: str) -> CommunityInputs:
     name, level, kind, wkb = row
     if level != "community":
         raise InputError(f"{code} is a {level}, not a community (use --county for a whole area)", field="code")
+    kind = kind or "urban"
+    if kind not in BANDS:
+        raise InputError(f"community {code} has kind {kind!r}; expected urban or rural", field="kind")
     outline = gpd.GeoSeries([shapely.from_wkb(bytes(wkb))], crs=SRID)
     crs = metric_crs_for_frame(outline)
     boundary = shapely.make_valid(outline.to_crs(crs).iloc[0])
@@ -131,7 +135,7 @@ def read_community(conn: Connection, code: str) -> CommunityInputs:
         raise InputError(f"community {code} has no households: import its buildings first", field="households")
     buildings = buildings.assign(population=buildings["population"].fillna(0).astype(int),
                                  households=buildings["households"].astype(int))
-    return CommunityInputs(code, name, kind or "urban", crs, boundary, barriers.to_crs(crs), buildings.to_crs(crs),
+    return CommunityInputs(code, name, kind, crs, boundary, barriers.to_crs(crs), buildings.to_crs(crs),
                            sites.to_crs(crs))
 
 
@@ -163,20 +167,10 @@ def reference_division(conn: Connection, code: str, on: date | None = None) -> i
     return divisions_in_force(conn, on, communities=[code]).get(code)
 
 
-def previous_codes(conn: Connection, division_id: int | None) -> dict[str, set[int]]:
-    """``grid code -> ids of the buildings it holds`` in a stored division (by representative point)."""
-    if division_id is None:
-        return {}
-    rows = conn.execute(text("""
-        SELECT g.code, b.id FROM grid g
-        JOIN division d ON d.id = g.division_id
-        JOIN building b ON b.community_code = d.community_code
-             AND ST_Contains(g.geom, ST_PointOnSurface(b.geom))
-        WHERE g.division_id = :division AND g.code IS NOT NULL"""), {"division": division_id}).all()
-    codes: dict[str, set[int]] = {}
-    for code, building in rows:
-        codes.setdefault(code, set()).add(building)
-    return codes
+def previous_grids(conn: Connection, division_id: int | None) -> gpd.GeoDataFrame:
+    """Coded grids of a stored division (``code``, geometry in EPSG:4490); empty for None."""
+    return _frame(conn, "SELECT code, geom FROM grid WHERE division_id = :division AND code IS NOT NULL ORDER BY code",
+                  {"division": -1 if division_id is None else division_id}, ["code"])
 
 
 def retired_codes(conn: Connection, community_code: str) -> frozenset[str]:
@@ -259,7 +253,8 @@ def save_division(conn: Connection, result: CommunityDivision, *, settings: dict
     for g, geom in zip(grids.itertuples(), _storage(grids), strict=True):
         q = _json_ready(quality.loc[g.label].to_dict()) if g.label in quality.index else {}
         grid_rows.append({"division_id": division_id, "label": int(g.label), "code": result.grid_codes[g.label],
-                          "type": g.kind, "subtype": None if pd.isna(g.subtype) else g.subtype, "locked": bool(g.locked),
+                          "type": g.kind, "subtype": None if pd.isna(g.subtype) else g.subtype,
+                          "locked": bool(g.locked),
                           "households": int(g.households), "population": int(g.population), "quality": q,
                           "geom": geom_value(geom)})
     grid_pk = dict(conn.execute(insert(m.Grid).returning(m.Grid.label, m.Grid.id, sort_by_parameter_order=True),
@@ -301,12 +296,14 @@ def divide_and_store(engine: Engine, code: str, *, band: Band | None = None, mic
         with engine.connect() as conn:
             inputs = read_community(conn, code)
             reference = reference_division(conn, code)
-            previous = previous_codes(conn, reference)
+            before = previous_grids(conn, reference).to_crs(inputs.crs)
             retired = retired_codes(conn, code)
+        # Which buildings (and units of split towers) each previous grid held: codes follow them.
+        used_band = band or BANDS[inputs.kind]()
+        previous = previous_members(inputs.buildings, before, used_band.max) if len(before) else {}
         result = divide_community(inputs.boundary, inputs.barriers, inputs.buildings, inputs.sites,
                                   community_code=code, kind=inputs.kind, band=band, micro_band=micro_band, seed=seed,
                                   previous_codes=previous, retired_codes=retired)
-        used_band = result.band
         settings = {"band": {"min": used_band.min, "max": used_band.max, "target": used_band.target},
                     "micro_band": None if micro_band is None else
                     {"min": micro_band.min, "max": micro_band.max, "target": micro_band.target},
