@@ -159,8 +159,9 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
     """Divide every community of a GeoPackage and write grids, micro-grids, atoms and a report.
 
     ``in_path`` has layers ``area`` (community polygons, optional ``code`` and ``kind``),
-    ``buildings`` (``households``, optional ``population``, ``site``, ``compound``) and ``barriers``
-    (lines, optional ``kind``), in any CRS declared in the file. ``out_path`` (GeoPackage) gets
+    ``buildings`` (``households``, optional ``population``, ``units``, ``site``, ``compound``),
+    ``barriers`` (lines, optional ``kind``) and optionally ``sites`` (polygons with ``kind`` and
+    ``id``: compounds and exclusive sites), in any CRS declared in the file. ``out_path`` (GeoPackage) gets
     ``grids``, ``micro_grids``, ``atoms`` and ``report`` in the input CRS. Any bad input raises
     :class:`InputError` before anything is written; the output appears whole or not at all.
     """
@@ -168,6 +169,16 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
     if not in_path.exists():
         raise InputError("file not found", source=str(in_path))
     layers = {name: _read_input_layer(in_path, name) for name in FILE_LAYERS}
+    # Optional: compound and exclusive-site outlines (kind, id), as in the database's site layer.
+    sites_m = None
+    if "sites" in [name for name, _ in pyogrio.list_layers(in_path)]:
+        sites = _read_input_layer(in_path, "sites")
+        if "kind" not in sites.columns:
+            raise InputError("layer 'sites' needs a 'kind' column (school, hospital, residential_compound, ...)",
+                             source=f"{in_path.name}:sites", field="kind")
+        if "id" not in sites.columns:
+            sites = sites.assign(id=[f"site{i}" for i in range(1, len(sites) + 1)])
+        sites_m = sites.to_crs(metric_crs_for_frame(layers["area"]))
     input_crs = layers["area"].crs
     buildings = _check_households(layers["buildings"], f"{in_path.name}:buildings")
     area = layers["area"]
@@ -192,7 +203,8 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
         inside = buildings_m[buildings_m.representative_point().within(boundary)]
         lines = barriers_m[barriers_m.intersects(boundary)]
         log.info("dividing community %s (%d buildings)", code, len(inside))
-        results.append(divide_community(boundary, lines, inside, community_code=code, kind=kind, band=band,
+        own_sites = None if sites_m is None else sites_m[sites_m.representative_point().within(boundary)]
+        results.append(divide_community(boundary, lines, inside, own_sites, community_code=code, kind=kind, band=band,
                                         micro_band=micro_band, seed=seed))
     write_layers(out_path, _output_layers(results, input_crs))
     return results

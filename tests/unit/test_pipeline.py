@@ -92,3 +92,26 @@ def test_cli_divide_file(tmp_path, runner):
     assert "band" in result.output
     result = runner.invoke(main, ["divide-file", str(tmp_path / "missing.gpkg"), str(tmp_path / "y.gpkg")])
     assert result.exit_code == 2 and "file not found" in result.output and "nothing was written" in result.output
+
+
+def test_divide_file_reads_an_optional_sites_layer(tmp_path):
+    source = write_input(tmp_path / "in.gpkg")
+    school = shapely.box(X0 + 10, Y0 + 10, X0 + 90, Y0 + 90)  # holds 4 of the 96 buildings
+    gpd.GeoDataFrame({"kind": ["school"], "id": ["s1"]}, geometry=[school], crs="EPSG:4549").to_crs(4490).to_file(
+        source, layer="sites")
+    out = tmp_path / "out.gpkg"
+    divide_file(source, out)
+    grids = gpd.read_file(out, layer="grids")
+    exclusive = grids[grids["kind"] == "exclusive"]
+    assert list(exclusive["code"]) == ["320499001001901"]
+    assert list(exclusive["subtype"]) == ["school"]
+    assert grids["households"].sum() == 2304
+
+
+def test_a_sites_layer_without_kind_is_refused(tmp_path):
+    source = write_input(tmp_path / "in.gpkg")
+    gpd.GeoDataFrame({"name": ["x"]}, geometry=[shapely.box(X0, Y0, X0 + 50, Y0 + 50)], crs="EPSG:4549").to_file(
+        source, layer="sites")
+    with pytest.raises(InputError, match="layer 'sites' needs a 'kind' column"):
+        divide_file(source, tmp_path / "out.gpkg")
+    assert not (tmp_path / "out.gpkg").exists()
