@@ -154,6 +154,53 @@ def live_server(app) -> Iterator[str]:
     server.shutdown()
 
 
+# -- editing: a demo county of its own, since editing tests write ----------------------------------------
+
+@pytest.fixture(scope="session")
+def editor_db_url(databases: Databases) -> str:
+    """The demo county loaded and divided once, with the demo users; tests copy drafts before editing."""
+    from server.auth import ensure_demo_users
+    from server.db import make_engine
+    from server.demo import load_demo
+
+    url = databases.fresh("wangge_test_editor")
+    for line in load_demo(url, DEMO_DIR):
+        assert "not divided" not in line, line
+    engine = make_engine(url)
+    ensure_demo_users(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def editor_app(editor_db_url: str):
+    from server import create_app
+
+    return create_app({"DATABASE_URL": editor_db_url, "TILES": "none", "TESTING": True})
+
+
+@pytest.fixture(scope="session")
+def editor_tokens(editor_app) -> dict[str, str]:
+    """An API token per demo user name (admin, reviewer, editor, operator, staff)."""
+    from server import engine_of
+    from server.auth import DEMO_USERS, create_token
+
+    with engine_of(editor_app).begin() as conn:
+        return {name: create_token(conn, name, "tests") for name, *_ in DEMO_USERS}
+
+
+@pytest.fixture(scope="session")
+def editor_live_server(editor_app) -> Iterator[str]:
+    """The editing app served on a free loopback port in a background thread."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, editor_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
 # -- browser ------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")

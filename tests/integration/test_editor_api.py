@@ -1,0 +1,396 @@
+"""The editing API over a real PostGIS: every edit endpoint, its bad input, concurrency, undo/redo, import, export.
+
+Each test starts its own draft copied from the engine's version 1 of a demo community, so tests do not
+see each other's edits. Every assertion about an edit is checked against the database afterwards.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import geopandas as gpd
+import pyogrio
+import pytest
+from sqlalchemy import text
+
+from server import engine_of
+
+pytestmark = pytest.mark.db
+
+COMMUNITY = "320499001001"
+
+
+@pytest.fixture
+def api(editor_app, editor_tokens):
+    """Call the API as a demo user: ``api("post", url, user="editor", json=...)``."""
+    client = editor_app.test_client()
+
+    def call(method: str, url: str, *, user: str | None = "editor", **kwargs):
+        headers = kwargs.pop("headers", {})
+        if user is not None:
+            headers["Authorization"] = f"Bearer {editor_tokens[user]}"
+        return getattr(client, method)(url, headers=headers, **kwargs)
+    return call
+
+
+def sql(app, query: str, **params):
+    with engine_of(app).connect() as conn:
+        return conn.execute(text(query), params).all()
+
+
+@pytest.fixture
+def draft(api, editor_app):
+    """A fresh draft of COMMUNITY: (division id, revision)."""
+    first = sql(editor_app, "SELECT id FROM division WHERE community_code = :c AND version = 1", c=COMMUNITY)[0][0]
+    response = api("post", f"/api/v1/communities/{COMMUNITY}/divisions", json={"from": first})
+    assert response.status_code == 201, response.json
+    body = response.json
+    assert body["division"]["status"] == "draft" and body["division"]["revision"] == 1
+    return body["division"]["id"], 1
+
+
+def grid_of_atom(app, division_id: int, atom_no: int) -> int:
+    return sql(app, """SELECT g.label FROM grid_atom ga JOIN atom a ON a.id = ga.atom_id JOIN grid g ON g.id = ga.grid_id
+                       WHERE ga.division_id = :d AND a.atom_no = :n""", d=division_id, n=atom_no)[0][0]
+
+
+def boundary_pairs(app, division_id: int):
+    """(atom_no, its grid, the neighbouring grid) along internal boundaries, smallest atoms first."""
+    return sql(app, """
+        SELECT a1.atom_no, g1.label, g2.label FROM division d
+        JOIN atom_edge e ON e.layer_id = d.atom_layer_id
+        JOIN atom a1 ON a1.layer_id = d.atom_layer_id AND a1.atom_no = e.a
+        JOIN atom a2 ON a2.layer_id = d.atom_layer_id AND a2.atom_no = e.b
+        JOIN grid_atom ga1 ON ga1.division_id = d.id AND ga1.atom_id = a1.id JOIN grid g1 ON g1.id = ga1.grid_id
+        JOIN grid_atom ga2 ON ga2.division_id = d.id AND ga2.atom_id = a2.id JOIN grid g2 ON g2.id = ga2.grid_id
+        WHERE d.id = :d AND g1.label <> g2.label AND g1.type = 'comprehensive' AND g2.type = 'comprehensive'
+        ORDER BY a1.households, a1.atom_no""", d=division_id)
+
+
+def paint_one(api, app, division_id: int, revision: int):
+    """Paint one boundary atom into its neighbour; returns (atom, from, to, answer)."""
+    for atom, source, target in boundary_pairs(app, division_id):
+        response = api("post", f"/api/v1/divisions/{division_id}/edits",
+                       json={"op": "paint", "atoms": [atom], "grid": target, "revision": revision})
+        if response.status_code == 200:
+            return atom, source, target, response
+        assert response.status_code == 400, response.json  # refused: it would cut its grid in two
+    pytest.fail("no atom could be painted")
+
+
+def test_read_a_draft_with_checks_and_history(api, draft):
+    division_id, _ = draft
+    response = api("get", f"/api/v1/divisions/{division_id}")
+    assert response.status_code == 200
+    assert response.headers["ETag"] == '"1"'
+    body = response.json
+    assert body["checks"]["grids"] and "problems" in body["checks"]
+    assert [h["op"] for h in body["history"]] == ["copy"]
+    grids = api("get", f"/api/v1/divisions/{division_id}/grids").json
+    atoms = api("get", f"/api/v1/divisions/{division_id}/atoms").json
+    assert len(grids["features"]) == len(body["division"]["grids"])
+    assert {f["properties"]["grid"] for f in atoms["features"]} == {f["properties"]["label"] for f in grids["features"]}
+    micro = api("get", f"/api/v1/divisions/{division_id}/micro-grids").json
+    assert len(micro["features"]) > len(grids["features"])  # copied with the draft
+
+
+def test_paint_moves_the_atom_in_postgis_and_bumps_the_revision(api, editor_app, draft):
+    division_id, revision = draft
+    atom, source, target, response = paint_one(api, editor_app, division_id, revision)
+    body = response.json
+    assert body["revision"] == 2 and response.headers["ETag"] == '"2"'
+    assert body["change"]["atoms_moved"] == [atom]
+    assert grid_of_atom(editor_app, division_id, atom) == target
+    # Cached counts and geometry of both grids follow their atoms.
+    rows = sql(editor_app, """
+        SELECT g.label, g.households, (SELECT sum(a.households) FROM grid_atom ga JOIN atom a ON a.id = ga.atom_id
+                                        WHERE ga.grid_id = g.id) AS atoms,
+               ST_Area(ST_SymDifference(g.geom, (SELECT ST_Union(a.geom) FROM grid_atom ga JOIN atom a
+                                                 ON a.id = ga.atom_id WHERE ga.grid_id = g.id))::geography)
+        FROM grid g WHERE g.division_id = :d AND g.label IN (:a, :b)""", d=division_id, a=source, b=target)
+    assert all(hh == atoms and diff < 1.0 for _, hh, atoms, diff in rows)
+    assert sql(editor_app, "SELECT revision FROM division WHERE id = :d", d=division_id)[0][0] == 2
+    assert sql(editor_app, "SELECT max(revision) FROM division_revision WHERE division_id = :d", d=division_id)[0][0] == 2
+    # The touched grids lost their micro-grids; rebuilding makes them again and nests them.
+    assert sql(editor_app, """SELECT count(*) FROM micro_grid mg JOIN grid g ON g.id = mg.grid_id
+                              WHERE g.division_id = :d AND g.label IN (:a, :b)""",
+               d=division_id, a=source, b=target)[0][0] == 0
+    made = api("post", f"/api/v1/divisions/{division_id}/micro-grids", json={})
+    assert made.status_code == 200 and made.json["micro_grids_made"] >= 2
+    assert sql(editor_app, """SELECT count(*) FROM grid g WHERE g.division_id = :d
+                              AND NOT EXISTS (SELECT 1 FROM micro_grid mg WHERE mg.grid_id = g.id)""",
+               d=division_id)[0][0] == 0
+    micro_total = sql(editor_app, """SELECT sum(mg.households) FROM micro_grid mg JOIN grid g ON g.id = mg.grid_id
+                                     WHERE g.division_id = :d""", d=division_id)[0][0]
+    assert micro_total == sql(editor_app, "SELECT sum(households) FROM grid WHERE division_id = :d", d=division_id)[0][0]
+
+
+def test_a_stale_save_gets_409_and_changes_nothing(api, editor_app, draft):
+    division_id, revision = draft
+    paint_one(api, editor_app, division_id, revision)  # someone else saved revision 2
+    before = sql(editor_app, "SELECT ga.atom_id, ga.grid_id FROM grid_atom ga WHERE ga.division_id = :d ORDER BY 1",
+                 d=division_id)
+    atom, _, target = boundary_pairs(editor_app, division_id)[0]
+    stale = api("post", f"/api/v1/divisions/{division_id}/edits",
+                json={"op": "paint", "atoms": [atom], "grid": target, "revision": revision})
+    assert stale.status_code == 409
+    assert "changed by someone else" in stale.json["error"]["message"]
+    assert "revision 2" in stale.json["error"]["message"]
+    # If-Match works the same way.
+    stale = api("post", f"/api/v1/divisions/{division_id}/edits", json={"op": "merge", "a": 0, "b": 1},
+                headers={"If-Match": '"1"'})
+    assert stale.status_code == 409
+    after = sql(editor_app, "SELECT ga.atom_id, ga.grid_id FROM grid_atom ga WHERE ga.division_id = :d ORDER BY 1",
+                d=division_id)
+    assert before == after
+    assert sql(editor_app, "SELECT revision FROM division WHERE id = :d", d=division_id)[0][0] == 2
+
+
+def _grid_line(app, division_id: int, label: int, horizontal: bool = True) -> dict:
+    """A GeoJSON line across grid ``label`` through its representative point (lon/lat)."""
+    x, y, minx, miny, maxx, maxy = sql(app, """
+        SELECT ST_X(p), ST_Y(p), ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom)
+        FROM (SELECT geom, ST_PointOnSurface(geom) AS p FROM grid WHERE division_id = :d AND label = :l) g""",
+                                       d=division_id, l=label)[0]
+    coords = [[minx - 0.001, y], [maxx + 0.001, y]] if horizontal else [[x, miny - 0.001], [x, maxy + 0.001]]
+    return {"type": "LineString", "coordinates": coords}
+
+
+def test_split_merge_and_delete(api, editor_app, draft):
+    division_id, revision = draft
+    biggest = sql(editor_app, """SELECT g.label FROM grid g JOIN grid_atom ga ON ga.grid_id = g.id
+                                 WHERE g.division_id = :d AND g.type = 'comprehensive'
+                                 GROUP BY g.label ORDER BY count(*) DESC LIMIT 1""", d=division_id)[0][0]
+    n_before = len(sql(editor_app, "SELECT id FROM grid WHERE division_id = :d", d=division_id))
+    for horizontal in (True, False):
+        split = api("post", f"/api/v1/divisions/{division_id}/edits",
+                    json={"op": "split", "grid": biggest, "line": _grid_line(editor_app, division_id, biggest, horizontal),
+                          "revision": revision})
+        if split.status_code == 200:
+            break
+    assert split.status_code == 200, split.json
+    new_label = split.json["change"]["created"][0]
+    revision = split.json["revision"]
+    assert len(sql(editor_app, "SELECT id FROM grid WHERE division_id = :d", d=division_id)) == n_before + 1
+    assert sql(editor_app, "SELECT code FROM grid WHERE division_id = :d AND label = :l",
+               d=division_id, l=new_label)[0][0] is None  # a new grid has no code until it is filed
+    merged = api("post", f"/api/v1/divisions/{division_id}/edits",
+                 json={"op": "merge", "a": biggest, "b": new_label, "revision": revision})
+    assert merged.status_code == 200, merged.json
+    revision = merged.json["revision"]
+    assert len(sql(editor_app, "SELECT id FROM grid WHERE division_id = :d", d=division_id)) == n_before
+    atom, source, target = boundary_pairs(editor_app, division_id)[0]
+    deleted = api("post", f"/api/v1/divisions/{division_id}/edits",
+                  json={"op": "delete_grid", "grid": source, "into": target, "revision": revision})
+    assert deleted.status_code == 200, deleted.json
+    assert sql(editor_app, "SELECT count(*) FROM grid WHERE division_id = :d AND label = :l",
+               d=division_id, l=source)[0][0] == 0
+    assert grid_of_atom(editor_app, division_id, atom) == target
+
+
+def test_move_a_boundary_by_a_swept_area(api, editor_app, draft):
+    division_id, revision = draft
+    for atom, source, target in boundary_pairs(editor_app, division_id):
+        (area,) = sql(editor_app, """SELECT ST_AsGeoJSON(ST_Buffer(ST_PointOnSurface(a.geom), 0.00001))
+                                     FROM division d JOIN atom a ON a.layer_id = d.atom_layer_id AND a.atom_no = :n
+                                     WHERE d.id = :d""", d=division_id, n=atom)[0]
+        moved = api("post", f"/api/v1/divisions/{division_id}/edits",
+                    json={"op": "move_boundary", "a": source, "b": target, "shape": json.loads(area),
+                          "revision": revision})
+        if moved.status_code == 200:
+            break
+    assert moved.status_code == 200, moved.json
+    assert atom in moved.json["change"]["atoms_moved"]
+    assert grid_of_atom(editor_app, division_id, atom) == target
+
+
+def test_undo_and_redo_restore_revisions(api, editor_app, draft):
+    division_id, revision = draft
+    original = sql(editor_app, "SELECT labels FROM division_revision WHERE division_id = :d AND revision = 1",
+                   d=division_id)[0][0]
+    atom, source, target, _ = paint_one(api, editor_app, division_id, revision)
+    undo = api("post", f"/api/v1/divisions/{division_id}/edits", json={"op": "restore", "to_revision": 1,
+                                                                      "revision": 2})
+    assert undo.status_code == 200 and undo.json["revision"] == 3
+    assert grid_of_atom(editor_app, division_id, atom) == source
+    assert sql(editor_app, "SELECT labels FROM division_revision WHERE division_id = :d AND revision = 3",
+               d=division_id)[0][0] == original
+    redo = api("post", f"/api/v1/divisions/{division_id}/edits", json={"op": "restore", "to_revision": 2,
+                                                                      "revision": 3})
+    assert redo.status_code == 200
+    assert grid_of_atom(editor_app, division_id, atom) == target
+    history = api("get", f"/api/v1/divisions/{division_id}").json["history"]
+    assert [h["op"] for h in history] == ["copy", "paint", "restore", "restore"]
+    assert all(h["username"] == "editor" for h in history[1:])
+
+
+def test_lock_then_rebalance_leaves_the_locked_grid_alone(api, editor_app, draft):
+    division_id, revision = draft
+    atom, source, target, response = paint_one(api, editor_app, division_id, revision)
+    locked = api("post", f"/api/v1/divisions/{division_id}/edits",
+                 json={"op": "set_grid", "grid": target, "locked": True, "name": "锁定网格",
+                       "revision": response.json["revision"]})
+    assert locked.status_code == 200
+    assert sql(editor_app, "SELECT locked, name FROM grid WHERE division_id = :d AND label = :l",
+               d=division_id, l=target)[0] == (True, "锁定网格")
+    before = sql(editor_app, """SELECT a.atom_no FROM grid_atom ga JOIN atom a ON a.id = ga.atom_id
+                                JOIN grid g ON g.id = ga.grid_id WHERE ga.division_id = :d AND g.label = :l
+                                ORDER BY 1""", d=division_id, l=target)
+    rebalanced = api("post", f"/api/v1/divisions/{division_id}/edits",
+                     json={"op": "rebalance", "revision": locked.json["revision"]})
+    assert rebalanced.status_code == 200, rebalanced.json
+    after = sql(editor_app, """SELECT a.atom_no FROM grid_atom ga JOIN atom a ON a.id = ga.atom_id
+                               JOIN grid g ON g.id = ga.grid_id WHERE ga.division_id = :d AND g.label = :l
+                               ORDER BY 1""", d=division_id, l=target)
+    assert before == after
+    painted = api("post", f"/api/v1/divisions/{division_id}/edits",
+                  json={"op": "paint", "atoms": [after[0][0]], "grid": source,
+                        "revision": rebalanced.json["revision"]})
+    assert painted.status_code == 400 and "locked" in painted.json["error"]["message"]
+    auto = api("post", f"/api/v1/divisions/{division_id}/edits",
+               json={"op": "auto_divide", "revision": rebalanced.json["revision"]})
+    assert auto.status_code == 200, auto.json
+    assert sql(editor_app, """SELECT a.atom_no FROM grid_atom ga JOIN atom a ON a.id = ga.atom_id
+                              JOIN grid g ON g.id = ga.grid_id WHERE ga.division_id = :d AND g.label = :l
+                              ORDER BY 1""", d=division_id, l=target) == before
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ({"op": "paint", "atoms": [0], "grid": 999}, "999"),
+    ({"op": "paint", "atoms": [99999], "grid": 0}, "atom 99999 is not in this community"),
+    ({"op": "paint", "atoms": "all", "grid": 0}, "field 'atoms'"),
+    ({"op": "merge", "a": 0, "b": 0}, ""),
+    ({"op": "split", "grid": 0, "line": {"type": "LineString", "coordinates": [[100.0, 10.0], [100.1, 10.0]]}},
+     "line"),
+    ({"op": "split", "grid": 0, "line": {"type": "Point", "coordinates": [120.0, 31.7]}}, "LineString"),
+    ({"op": "split", "grid": 0, "line": "across"}, "field 'line'"),
+    ({"op": "teleport"}, "field 'op'"),
+    ({"op": "set_grid", "grid": 0, "type": "secret"}, "field 'type'"),
+    ({"op": "restore", "to_revision": 77}, "no revision 77"),
+])
+def test_bad_edits_are_400_naming_the_problem_and_change_nothing(api, editor_app, draft, edit, message):
+    division_id, revision = draft
+    response = api("post", f"/api/v1/divisions/{division_id}/edits", json={**edit, "revision": revision})
+    assert response.status_code == 400, response.json
+    assert message in response.json["error"]["message"]
+    assert sql(editor_app, "SELECT revision FROM division WHERE id = :d", d=division_id)[0][0] == revision
+
+
+def test_merge_of_grids_that_do_not_touch_is_refused(api, editor_app, draft):
+    division_id, revision = draft
+    far = sql(editor_app, """SELECT g1.label, g2.label FROM grid g1 JOIN grid g2 ON g1.division_id = g2.division_id
+                             AND g1.label < g2.label AND NOT ST_Intersects(g1.geom, g2.geom)
+                             WHERE g1.division_id = :d LIMIT 1""", d=division_id)[0]
+    response = api("post", f"/api/v1/divisions/{division_id}/edits",
+                   json={"op": "merge", "a": far[0], "b": far[1], "revision": revision})
+    assert response.status_code == 400 and "neighbour" in response.json["error"]["message"]
+
+
+def test_unknown_division_and_missing_revision(api):
+    assert api("post", "/api/v1/divisions/999999/edits", json={"op": "merge", "revision": 1}).status_code == 404
+    assert api("get", "/api/v1/divisions/999999").status_code == 404
+
+
+def test_missing_revision_is_400(api, draft):
+    division_id, _ = draft
+    response = api("post", f"/api/v1/divisions/{division_id}/edits", json={"op": "merge", "a": 0, "b": 1})
+    assert response.status_code == 400 and "revision" in response.json["error"]["message"]
+
+
+def test_a_submitted_division_is_read_only(api, editor_app, draft):
+    division_id, revision = draft
+    with engine_of(editor_app).begin() as conn:
+        conn.execute(text("UPDATE division SET status = 'submitted' WHERE id = :d"), {"d": division_id})
+    response = api("post", f"/api/v1/divisions/{division_id}/edits",
+                   json={"op": "merge", "a": 0, "b": 1, "revision": revision})
+    assert response.status_code == 409 and "submitted" in response.json["error"]["message"]
+
+
+# Anonymous writes are refused by the CSRF check (403) before anything else runs.
+@pytest.mark.parametrize(("user", "status"), [(None, 403), ("reviewer", 403), ("staff", 403)])
+def test_only_editors_in_scope_may_edit(api, draft, user, status):
+    division_id, revision = draft
+    response = api("post", f"/api/v1/divisions/{division_id}/edits", user=user,
+                   json={"op": "merge", "a": 0, "b": 1, "revision": revision})
+    assert response.status_code == status
+
+
+def test_drafts_are_not_public(api, draft):
+    division_id, _ = draft
+    assert api("get", f"/api/v1/divisions/{division_id}", user=None).status_code == 401
+    assert api("get", f"/api/v1/divisions/{division_id}", user="reviewer").status_code == 200
+
+
+def test_export_every_format(api, draft, tmp_path):
+    division_id, _ = draft
+    n_grids = len(api("get", f"/api/v1/divisions/{division_id}").json["division"]["grids"])
+    geojson = api("get", f"/api/v1/divisions/{division_id}/export?format=geojson")
+    assert geojson.status_code == 200 and len(geojson.json["features"]) == n_grids
+    gpkg = tmp_path / "d.gpkg"
+    gpkg.write_bytes(api("get", f"/api/v1/divisions/{division_id}/export?format=gpkg").data)
+    assert {name for name, _ in pyogrio.list_layers(gpkg)} == {"grids", "micro_grids"}
+    assert len(gpd.read_file(gpkg, layer="grids")) == n_grids
+    shp = api("get", f"/api/v1/divisions/{division_id}/export?format=shp")
+    names = zipfile.ZipFile(io.BytesIO(shp.data)).namelist()
+    assert any(n.endswith("grids.shp") for n in names) and any(n.endswith(".prj") for n in names)
+    png = api("get", f"/api/v1/divisions/{division_id}/export?format=png")
+    assert png.data[:8] == b"\x89PNG\r\n\x1a\n"
+    pdf = api("get", f"/api/v1/divisions/{division_id}/export?format=pdf")
+    assert pdf.data[:5] == b"%PDF-" and pdf.data.count(b"/Type /Page\n") + pdf.data.count(b"/Type /Page ") >= 2
+    assert api("get", f"/api/v1/divisions/{division_id}/export?format=dwg").status_code == 400
+
+
+def test_import_a_hand_drawn_division(api, editor_app, draft, tmp_path):
+    division_id, revision = draft
+    exported = api("get", f"/api/v1/divisions/{division_id}/export?format=geojson").json
+    drawing = gpd.GeoDataFrame.from_features(exported["features"], crs="EPSG:4490")
+    # A hand drawing: the grids a little off (buffered by ~1 m), two of them drawn as one.
+    metric = drawing.to_crs(drawing.estimate_utm_crs())
+    metric["geometry"] = metric.buffer(1.0)
+    first, second = boundary_pairs(editor_app, division_id)[0][1:]
+    metric["name"] = [f"手绘{label}" if label != second else f"手绘{first}" for label in metric["label"]]
+    path = tmp_path / "drawing.geojson"
+    metric[["name", "geometry"]].to_crs(4490).to_file(path, driver="GeoJSON")
+    with path.open("rb") as handle:
+        response = api("post", f"/api/v1/divisions/{division_id}/import",
+                       data={"file": (handle, "drawing.geojson"), "revision": str(revision), "key": "name"},
+                       content_type="multipart/form-data")
+    assert response.status_code == 200, response.json
+    report = response.json["change"]["report"]
+    assert report["drawn_grids"] == len(drawing) - 1
+    assert isinstance(report["households_in_split_atoms"], int) and "failing_grids" in report
+    grids = sql(editor_app, "SELECT name, code FROM grid WHERE division_id = :d ORDER BY label", d=division_id)
+    assert len(grids) == len(drawing) - 1
+    assert f"手绘{first}" in {name for name, _ in grids}
+    # Unchanged grids kept their codes; the merged one is new or kept one of its two codes.
+    assert sum(code is not None for _, code in grids) >= len(grids) - 1
+    bad = tmp_path / "bad.geojson"
+    bad.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "x"}, '
+                   '"geometry": {"type": "Point", "coordinates": [120.0, 31.7]}}]}')
+    with bad.open("rb") as handle:
+        refused = api("post", f"/api/v1/divisions/{division_id}/import",
+                      data={"file": (handle, "bad.geojson"), "revision": str(response.json["revision"])},
+                      content_type="multipart/form-data")
+    assert refused.status_code == 400 and "feature 1" in refused.json["error"]["message"]
+
+
+def test_county_overview_and_versions(api):
+    overview = api("get", "/api/v1/areas/320499000000/overview", user=None).json
+    assert len(overview["features"]) == 12
+    assert {f["properties"]["status"] for f in overview["features"]} <= {"none", "draft", "submitted", "approved",
+                                                                        "returned"}
+    versions = api("get", f"/api/v1/communities/{COMMUNITY}/divisions").json["divisions"]
+    assert versions[-1]["version"] == 1 and versions[-1]["n_grids"] > 0
+    assert api("get", f"/api/v1/communities/{COMMUNITY}/divisions", user=None).json["divisions"] == []
+
+
+def test_scope_decides_for_township_operators(api, editor_app):
+    """The operator of 城关街道 (320499001000) may edit its communities' drafts, not a village of 青石镇."""
+    for community, allowed in (("320499001001", True), ("320499101203", False)):
+        first = sql(editor_app, "SELECT id FROM division WHERE community_code = :c AND version = 1", c=community)[0][0]
+        made = api("post", f"/api/v1/communities/{community}/divisions", user="operator", json={"from": first})
+        assert made.status_code == (201 if allowed else 403), made.json
+        if not allowed:
+            assert "320499101203" in made.json["error"]["message"]
