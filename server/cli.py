@@ -290,5 +290,9 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int, demo: 
     click.echo("stopped")
 
 
+from server.cli_users import user  # noqa: E402
+
+main.add_command(user)
+
 if __name__ == "__main__":
     main()

@@ -1,14 +1,19 @@
 """Configuration, layered: defaults → environment (``WANGGE_*`` and ``DATABASE_URL``) → explicit overrides.
 
-Nothing here touches the database or the network; :func:`load_config` only reads values.
+Nothing here touches the database or the network; :func:`load_config` only reads values, with one
+exception: when no ``WANGGE_SECRET_KEY`` is given, a random key is created once in ``VAR_DIR/secret_key``
+and reused, so sessions survive restarts and are valid across gunicorn workers of one install.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,12 +31,22 @@ DEFAULTS: dict[str, Any] = {
     "TIANDITU_KEY": "",
     "TILE_URL": "",  # for TILES=custom, e.g. an internal tile server http://gis.local/{z}/{x}/{y}.png
     "TILE_ATTRIBUTION": "",
-    "SECRET_KEY": None,
+    "SECRET_KEY": None,  # None → a random key kept in VAR_DIR/secret_key (see install_secret_key)
+    "SECURE_COOKIES": "",  # set (e.g. 1) when served over HTTPS: session cookies get the Secure flag
+    "SESSION_HOURS": 8,  # a session ends after this many hours without a request
     "DEMO_DIR": str(PROJECT_ROOT / "data" / "boundaries" / "demo"),
     "MAX_FEATURES": 20000,  # cap on features one GeoJSON request returns
+    "SUPERVISION_PHONE": "12345",  # printed on every public grid notice board (Jiangsu art. 19); 12345 hotline
+    # Grid events: the working calendar deadlines are counted on (a JSON file, see gis/workcal.py and
+    # data/matters/workcal.example.json; empty: Mon-Fri 09:00-12:00, 13:30-17:30, no holidays), the share
+    # of the time limit left at which an event is warned (预警), and anonymous reports per IP and window.
+    "WORK_CALENDAR": "",
+    "EVENT_WARNING_SHARE": "0.2",
+    "PUBLIC_REPORT_LIMIT": "10/3600",  # reports per client IP / seconds
 }
 
-_INT_KEYS = {"EMBEDDED_PORT", "PORT", "MAX_FEATURES"}
+_INT_KEYS = {"EMBEDDED_PORT", "PORT", "MAX_FEATURES", "SESSION_HOURS"}
+_FALSE_WORDS = {"", "0", "false", "no", "off"}
 
 
 def load_config(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> dict[str, Any]:
@@ -65,7 +80,8 @@ def load_config(overrides: dict[str, Any] | None = None, environ: dict[str, str]
     if config["TILES"] == "custom" and not config["TILE_URL"]:
         raise ValueError("WANGGE_TILES=custom needs WANGGE_TILE_URL, e.g. http://tiles.local/{z}/{x}/{y}.png")
     if not config["SECRET_KEY"]:
-        config["SECRET_KEY"] = secrets.token_hex(32)
+        config["SECRET_KEY"] = install_secret_key(Path(config["VAR_DIR"]))
+    config["SECURE_COOKIES"] = str(config["SECURE_COOKIES"]).strip().lower() not in _FALSE_WORDS
     if config["DATABASE_URL"]:
         config["DATABASE_URL"] = normalise_database_url(config["DATABASE_URL"])
     return config
@@ -77,3 +93,35 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def install_secret_key(var_dir: Path) -> str:
+    """The install's session-signing key from ``var_dir/secret_key``, created (mode 0600) on first use.
+
+    Every process of one install must sign with the same key, or a session made by one gunicorn
+    worker is rejected by the next. When the file cannot be written (read-only install) a per-process
+    key is used and a warning logged: sessions then do not survive a restart; set WANGGE_SECRET_KEY.
+    """
+    path = var_dir / "secret_key"
+    if not path.exists():
+        temporary = var_dir / f".secret_key.{os.getpid()}"
+        try:
+            var_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+            # A hard link appears complete or not at all and fails if the name exists: of two processes
+            # starting together exactly one key wins and both read it below.
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            log.warning("cannot store a secret key in %s (%s); sessions end at restart: set WANGGE_SECRET_KEY",
+                        path, exc)
+            return secrets.token_hex(32)
+        finally:
+            temporary.unlink(missing_ok=True)
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ValueError(f"{path} holds no usable secret key (under 32 characters); delete it to make a new one")
+    return key

@@ -36,6 +36,20 @@ class BadRequest(WanggeError):
     code = "bad_request"
 
 
+class Unauthorized(WanggeError):
+    """The request needs a signed-in user (or a valid API token) and has none."""
+
+    http_status = 401
+    code = "unauthorized"
+
+
+class Forbidden(WanggeError):
+    """The caller is known but their role or scope does not allow this (or the CSRF token is missing)."""
+
+    http_status = 403
+    code = "forbidden"
+
+
 class NotFound(WanggeError):
     """The thing asked for does not exist (or is not visible to the caller)."""
 
