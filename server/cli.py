@@ -290,9 +290,11 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int, demo: 
     click.echo("stopped")
 
 
+from server.cli_lookup import lookup_batch  # noqa: E402
 from server.cli_users import user  # noqa: E402
 
 main.add_command(user)
+main.add_command(lookup_batch)
 
 if __name__ == "__main__":
     main()
