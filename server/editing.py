@@ -293,6 +293,38 @@ def _attrs_after(draft: Draft, result: edits.EditResult) -> dict[int, dict]:
     return grids
 
 
+def _reshape(draft: Draft, grid: int, outline: shapely.Geometry) -> edits.EditResult:
+    """A grid's outline dragged to ``outline``: the boundary with one neighbour moves to follow it.
+
+    The area between the old and the new outline is swept; the neighbour is the grid the new outline
+    takes most households from, or, when the grid only shrinks, the one sharing the longest boundary
+    with what it gives up. Atoms follow by their representative points (snapping to atom edges).
+    """
+    if not isinstance(outline, shapely.Polygon | shapely.MultiPolygon):
+        raise BadRequest(f"field 'shape' must be the grid's new outline (a Polygon), got {outline.geom_type}")
+    ctx, lab = draft.layer.context, draft.labels.labels
+    if grid not in draft.grids:
+        raise BadRequest(f"grid {grid} is not in division {draft.id}")
+    inside = shapely.contains_xy(outline, ctx.rep_x, ctx.rep_y)
+    gained, lost = inside & (lab != grid), ~inside & (lab == grid)
+    if gained.any():
+        weights = pd.Series(ctx.households[gained] + 1, index=lab[gained]).groupby(level=0).sum()
+        neighbour = int(weights.idxmax())
+    elif lost.any():
+        ends = np.concatenate([ctx.edge_b[lost[ctx.edge_a]], ctx.edge_a[lost[ctx.edge_b]]])
+        lengths = np.concatenate([ctx.edge_length[lost[ctx.edge_a]], ctx.edge_length[lost[ctx.edge_b]]])
+        other = lab[ends] != grid
+        if not other.any():
+            raise BadRequest(f"the new outline of grid {grid} gives up atoms that touch no other grid")
+        neighbour = int(pd.Series(lengths[other], index=lab[ends][other]).groupby(level=0).sum().idxmax())
+    else:
+        raise BadRequest(f"the new outline of grid {grid} takes in or gives up no atom: drag the boundary further, "
+                         "past the middle of an atom")
+    old = shapely.union_all(ctx.geometry[lab == grid])
+    return edits.move_boundary(ctx, draft.labels, grid, neighbour, shapely.symmetric_difference(old, outline),
+                               locked=draft.locked)
+
+
 def apply_edit(draft: Draft, body: dict) -> tuple[edits.Assignment, dict[int, dict], str, dict]:
     """Apply the edit described by ``body`` (see the API docs) to ``draft``; nothing is stored here.
 
@@ -323,6 +355,8 @@ def apply_edit(draft: Draft, body: dict) -> tuple[edits.Assignment, dict[int, di
         elif op == "move_boundary":
             result = edits.move_boundary(ctx, labels, _int(body, "a"), _int(body, "b"),
                                          _shape(body, "shape", draft.layer.crs), locked=locked)
+        elif op == "reshape":
+            result = _reshape(draft, _int(body, "grid"), _shape(body, "shape", draft.layer.crs))
         elif op == "auto_divide":
             seed = body.get("seed", draft.settings.get("seed", 0))
             if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -333,7 +367,7 @@ def apply_edit(draft: Draft, body: dict) -> tuple[edits.Assignment, dict[int, di
                                               exclusive=draft.exclusive & set(labels.grids.tolist()))
         else:
             raise BadRequest(f"field 'op' must be one of paint, new_grid, merge, delete_grid, split, move_boundary, "
-                             f"auto_divide, rebalance, set_grid, restore; got {op!r}")
+                             f"reshape, auto_divide, rebalance, set_grid, restore; got {op!r}")
     except InputError as exc:
         raise BadRequest(str(exc)) from None
     c = result.change
@@ -377,7 +411,21 @@ def edit_division(engine: Engine, division_id: int, body: dict, *, user_id: int 
                                   user_id=user_id)
         after = load_draft(conn, division_id)
     return {"division": division_summary(after), "change": {**change, "description": description},
-            "checks": after.checks().to_dict(), "revision": revision}
+            "checks": checks_for_client(after), "revision": revision}
+
+
+def checks_for_client(draft: Draft) -> dict:
+    """Live checks with every ``bbox`` in lon/lat (EPSG:4490), so the map can zoom to a problem."""
+    from pyproj import Transformer
+
+    checks = draft.checks().to_dict()
+    to_lonlat = Transformer.from_crs(draft.layer.crs, SRID, always_xy=True)
+    for item in [*checks["grids"], *checks["problems"]]:
+        box = item.get("bbox")
+        if box and all(v is not None for v in box):
+            xs, ys = to_lonlat.transform([box[0], box[2]], [box[1], box[3]])
+            item["bbox"] = [min(xs), min(ys), max(xs), max(ys)]
+    return checks
 
 
 def division_summary(draft: Draft) -> dict:
@@ -593,9 +641,8 @@ def import_drawing(engine: Engine, division_id: int, path: Path, revision: int, 
         new_revision = store_revision(conn, draft, edits.Assignment(new), grids, op="import",
                                       description=description, user_id=user_id)
         after = load_draft(conn, division_id)
-    checks = after.checks()
-    report["failing_grids"] = sorted({p.grid for p in checks.errors if p.grid is not None})
-    return {"division": division_summary(after), "revision": new_revision, "checks": checks.to_dict(),
+    report["failing_grids"] = sorted({p.grid for p in after.checks().errors if p.grid is not None})
+    return {"division": division_summary(after), "revision": new_revision, "checks": checks_for_client(after),
             "change": {"op": "import", "description": description, "report": report}}
 
 

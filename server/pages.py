@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, make_response, render_template, request
+from sqlalchemy import select
 
 from server import engine_of
+from server import models as m
 from server.db import database_status
+from server.errors import NotFound
 from server.i18n import LANGUAGES, current_language, strings, translate
 
 pages = Blueprint("pages", __name__, static_folder="static", static_url_path="/static",
@@ -56,3 +59,38 @@ def healthz():
     """Liveness plus database status; 503 when the database cannot be reached."""
     status = database_status(engine_of(current_app))
     return {"status": "ok" if status["ok"] else "unavailable", "database": status}, (200 if status["ok"] else 503)
+
+
+@pages.get("/areas/<code>/overview")
+def area_overview(code: str):
+    """The county (or township) overview: communities coloured by the status of their division."""
+    from server.auth import require_login
+
+    require_login()
+    with engine_of(current_app).connect() as conn:
+        name = conn.execute(select(m.AdminArea.name).where(m.AdminArea.code == code)).scalar_one_or_none()
+    if name is None:
+        raise NotFound(f"no administrative area with code {code!r}")
+    return render_page("overview.html", area={"code": code, "name": name}, base_layers=base_layers(current_app.config))
+
+
+@pages.get("/communities/<code>/editor")
+def community_editor(code: str):
+    """The community editor: the latest version of its division (or ``?division=ID``) on the map."""
+    from server.auth import can, current_user, require_permission
+
+    require_permission("read_draft", code)
+    with engine_of(current_app).connect() as conn:
+        community = conn.execute(select(m.AdminArea.name, m.AdminArea.level, m.AdminArea.parent_code)
+                                 .where(m.AdminArea.code == code)).one_or_none()
+        if community is None or community.level != "community":
+            raise NotFound(f"no community with code {code!r}")
+        wanted = request.args.get("division", type=int)
+        query = select(m.Division.id).where(m.Division.community_code == code)
+        division_id = conn.execute(query.where(m.Division.id == wanted) if wanted else
+                                   query.order_by(m.Division.version.desc())).scalars().first()
+    if division_id is None:
+        raise NotFound(f"community {code} has no division yet: run the engine first (wangge divide {code})")
+    editor = {"division": division_id, "community": {"code": code, "name": community.name},
+              "canEdit": can(current_user(), "edit_draft", code)}
+    return render_page("editor.html", editor=editor, community=community, base_layers=base_layers(current_app.config))

@@ -238,7 +238,7 @@ WRITERS = {
 
 # -- reading for maps -------------------------------------------------------------------------------
 
-def _feature_collection(conn: Connection, inner_sql: str, params: dict) -> dict:
+def feature_collection(conn: Connection, inner_sql: str, params: dict) -> dict:
     """Run ``inner_sql`` (which selects a ``geom`` column) and return a GeoJSON FeatureCollection."""
     row = conn.execute(text(f"""
         SELECT json_build_object('type', 'FeatureCollection',
@@ -249,7 +249,7 @@ def _feature_collection(conn: Connection, inner_sql: str, params: dict) -> dict:
 
 def areas_geojson(conn: Connection, *, level: str | None = None, parent: str | None = None) -> dict:
     """Administrative areas with household and building counts."""
-    return _feature_collection(conn, """
+    return feature_collection(conn, """
         SELECT a.code, a.name, a.level, a.parent_code, a.kind, a.geom,
                coalesce(b.households, 0) AS households, coalesce(b.buildings, 0) AS buildings
         FROM admin_area a
@@ -276,7 +276,7 @@ def buildings_geojson(conn: Connection, *, community: str | None, bbox: Sequence
                       limit: int) -> dict:
     """Buildings of a community and/or a bounding box, at most ``limit``."""
     params = _bbox_params(bbox)
-    return _feature_collection(conn, """
+    return feature_collection(conn, """
         SELECT source_id AS id, community_code, name, road, number, storeys, units, households, population,
                compound, site, geom
         FROM building
@@ -287,7 +287,7 @@ def buildings_geojson(conn: Connection, *, community: str | None, bbox: Sequence
 def barriers_geojson(conn: Connection, *, bbox: Sequence[float] | None, limit: int) -> dict:
     """Roads, rivers, railways and walls."""
     params = _bbox_params(bbox)
-    return _feature_collection(conn, """
+    return feature_collection(conn, """
         SELECT source_id AS id, kind, class, name, geom FROM barrier WHERE """ + _IN_BBOX + """
         ORDER BY id LIMIT :limit""", {**params, "limit": limit})
 
@@ -295,7 +295,7 @@ def barriers_geojson(conn: Connection, *, bbox: Sequence[float] | None, limit: i
 def sites_geojson(conn: Connection, *, bbox: Sequence[float] | None, limit: int) -> dict:
     """Compounds and exclusive-grid sites."""
     params = _bbox_params(bbox)
-    return _feature_collection(conn, """
+    return feature_collection(conn, """
         SELECT source_id AS id, name, kind, community_code, geom FROM site WHERE """ + _IN_BBOX + """
         ORDER BY id LIMIT :limit""", {**params, "limit": limit})
 

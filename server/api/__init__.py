@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, request
 
 from server import engine_of, store
 from server.api.openapi import openapi_document
+from server.auth import require_login
 from server.errors import BadRequest, NotFound
 
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -92,3 +93,11 @@ def summary():
     """Counts of base data and the extent of the loaded areas (for the map's first view)."""
     with engine_of(current_app).connect() as conn:
         return {"counts": store.counts(conn), "extent": store.extent(conn)}
+
+
+@api.get("/v1/me")
+def me():
+    """The signed-in user (session or bearer token): user name, display name, role and scope; 401 if anonymous."""
+    user = require_login()
+    return {"username": user.username, "display_name": user.display_name, "role": user.role,
+            "scope": user.scope_code}

@@ -113,9 +113,9 @@ def new_division(code: str):
 
 
 def _payload(draft) -> dict:
-    from server.editing import division_summary
+    from server.editing import checks_for_client, division_summary
 
-    return {"division": division_summary(draft), "checks": draft.checks().to_dict()}
+    return {"division": division_summary(draft), "checks": checks_for_client(draft)}
 
 
 @divisions_api.get("/divisions/<int:division_id>")

@@ -81,16 +81,16 @@ _EDITABLE = {"400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR,
 _GEOMETRY = {"type": "object", "description": "GeoJSON geometry in EPSG:4490 lon/lat"}
 _EDIT = {"type": "object", "required": ["op"], "properties": {
     "op": {"type": "string", "enum": ["paint", "new_grid", "merge", "delete_grid", "split", "move_boundary",
-                                      "auto_divide", "rebalance", "set_grid", "restore"]},
+                                      "reshape", "auto_divide", "rebalance", "set_grid", "restore"]},
     "revision": {"type": "integer", "description": "the revision you edited (or send If-Match: \"N\")"},
     "atoms": {"type": "array", "items": {"type": "integer"}, "description": "paint, new_grid: atom numbers"},
-    "grid": {"type": "integer", "description": "paint, delete_grid, split, set_grid: grid label"},
+    "grid": {"type": "integer", "description": "paint, delete_grid, split, reshape, set_grid: grid label"},
     "into": {"type": "integer", "description": "delete_grid: the neighbour taking its atoms"},
     "a": {"type": "integer", "description": "merge (keeps its label), move_boundary"},
     "b": {"type": "integer", "description": "merge (disappears), move_boundary"},
     "line": {**_GEOMETRY, "description": "split: a LineString across the grid"},
     "shape": {**_GEOMETRY, "description": "move_boundary: the area swept by the dragged boundary (Polygon) or "
-                                          "the new boundary (LineString)"},
+                                          "the new boundary (LineString); reshape: the grid's dragged outline"},
     "seed": {"type": "integer", "description": "auto_divide"},
     "name": {"type": ["string", "null"]}, "type": {"type": "string", "enum": ["comprehensive", "exclusive"]},
     "subtype": {"type": ["string", "null"]}, "locked": {"type": "boolean"},
@@ -147,6 +147,177 @@ DIVISION_PATHS = {
 }
 
 
+_READ = {"401": _ERROR, "403": _ERROR, "404": _ERROR}
+_STEP = {"400": _ERROR, **_READ, "409": {**_ERROR, "description": "the division is not in the status this step "
+                                                                  "moves from (or its checks fail); nothing changed"}}
+
+
+def _json_body(properties: dict, required: list[str] | None = None) -> dict:
+    return {"required": bool(required), "content": {"application/json": {"schema": {
+        "type": "object", "properties": properties, **({"required": required} if required else {})}}}}
+
+
+REVIEW_PATHS = {
+    "/api/v1/divisions/{division_id}/submit": {"post": {
+        "summary": "Submit a draft for review (county editor); micro-grids are rebuilt first",
+        "description": "409 when the division is not a draft, or when its live checks have errors "
+                       "(error.details.problems lists them).",
+        "parameters": [_DIVISION_ID], "responses": {"200": _JSON, **_STEP}}},
+    "/api/v1/divisions/{division_id}/approve": {"post": {
+        "summary": "Approve and file a submitted division (municipal reviewer); codes are filed",
+        "description": "The version in force on effective_from ends that day; only one division of a community "
+                       "is in force on any day. Unchanged grids keep their codes, new grids get codes never "
+                       "issued before; codes that disappeared are retired.",
+        "parameters": [_DIVISION_ID],
+        "requestBody": _json_body({"effective_from": {"type": "string", "format": "date",
+                                                      "description": "default today"},
+                                   "note": {"type": "string", "maxLength": 2000}}),
+        "responses": {"200": _JSON, **_STEP}}},
+    "/api/v1/divisions/{division_id}/return": {"post": {
+        "summary": "Return a submitted division to the county with a reason (municipal reviewer)",
+        "parameters": [_DIVISION_ID],
+        "requestBody": _json_body({"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}, ["reason"]),
+        "responses": {"200": _JSON, **_STEP}}},
+    "/api/v1/divisions/{division_id}/transitions": {"get": {
+        "summary": "Lifecycle history: who moved the division from which status to which, when and why",
+        "parameters": [_DIVISION_ID], "responses": {"200": _JSON, **_READ}}},
+    "/api/v1/divisions/{division_id}/comments": {
+        "get": {"summary": "Review comments on the division and on the version it was copied from",
+                "parameters": [_DIVISION_ID, _param("parent", "include the parent version's comments (default "
+                                                              "true)", {"type": "boolean"})],
+                "responses": {"200": _JSON, **_READ}},
+        "post": {"summary": "Pin a comment to a grid (label), a point, both or neither",
+                 "parameters": [_DIVISION_ID],
+                 "requestBody": _json_body({"text": {"type": "string", "minLength": 1, "maxLength": 2000},
+                                            "grid": {"type": "integer"},
+                                            "point": {"type": "array", "items": {"type": "number"},
+                                                      "minItems": 2, "maxItems": 2,
+                                                      "description": "[lon, lat] in EPSG:4490"}}, ["text"]),
+                 "responses": {"201": _JSON, **_STEP}}},
+    "/api/v1/divisions/{division_id}/comments/{comment_id}": {"patch": {
+        "summary": "Mark a comment resolved (or open again)",
+        "parameters": [_DIVISION_ID, _path_param("comment_id", "comment id", {"type": "integer"})],
+        "requestBody": _json_body({"resolved": {"type": "boolean"}}, ["resolved"]),
+        "responses": {"200": _JSON, "400": _ERROR, **_READ}}},
+    "/api/v1/divisions/{division_id}/diff": {"get": {
+        "summary": "Grids added, removed and changed against another version, atoms and households moved",
+        "parameters": [_DIVISION_ID, _param("against", "division id to compare with (default: the approved one "
+                                                       "in force, else the parent version)", {"type": "integer"})],
+        "responses": {"200": _JSON, "400": _ERROR, **_READ}}},
+    "/api/v1/divisions/{division_id}/packet": {"get": {
+        "summary": "The filing packet of an approved division (zip: GeoPackage, GeoJSON, Shapefile, CSVs, "
+                   "filing sheet PDF, manifest)",
+        "parameters": [_DIVISION_ID],
+        "responses": {"200": {"description": "zip", "content": {"application/zip": {}}}, **_READ,
+                      "409": _ERROR}}},
+    "/api/v1/review/queue": {"get": {
+        "summary": "Submitted divisions waiting for review in the reviewer's city (admin: everywhere)",
+        "responses": {"200": _JSON, "401": _ERROR, "403": _ERROR}}},
+    "/api/v1/audit": {"get": {
+        "summary": "The audit log, newest first (admin)",
+        "parameters": [_param("user", "actor user name", {"type": "string"}),
+                       _param("action", "action prefix, e.g. division.", {"type": "string"}),
+                       _param("entity", "entity (table) name", {"type": "string"}),
+                       _param("entity_id", "entity id", {"type": "string"}),
+                       _param("from", "first day", {"type": "string", "format": "date"}),
+                       _param("to", "last day", {"type": "string", "format": "date"}),
+                       _param("page", "page number from 1", {"type": "integer", "minimum": 1}),
+                       _param("per_page", "entries per page (1-500, default 50)",
+                              {"type": "integer", "minimum": 1, "maximum": 500})],
+        "responses": {"200": _JSON, "400": _ERROR, "401": _ERROR, "403": _ERROR}}},
+}
+
+_EVENT_ID = _path_param("event_id", "event id", {"type": "integer"})
+_MATTER = {"type": "object", "properties": {
+    "code": {"type": "string", "description": "2 characters for a 大类, 4 for a 小类 (大类 code + 2)"},
+    "name": {"type": "string"}, "parent": {"type": ["string", "null"], "description": "the 大类 code of a 小类"},
+    "time_limit": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    "time_unit": {"type": ["string", "null"], "enum": ["working_hours", "working_days", None]},
+    "responsible_unit": {"type": ["string", "null"]},
+    "admitted_on": {"type": ["string", "null"], "format": "date", "description": "admission to the list"},
+    "exited_on": {"type": ["string", "null"], "format": "date",
+                  "description": "exit from the list: no new events from this day"}}}
+_REPORT = {"type": "object", "required": ["description"], "properties": {
+    "description": {"type": "string", "maxLength": 2000}, "title": {"type": "string", "maxLength": 200},
+    "category": {"type": ["string", "integer"], "description": "a 小类 code (or id) in force on the matter list"},
+    "lon": {"type": "number"}, "lat": {"type": "number"},
+    "crs": {"type": "string", "enum": ["cgcs2000", "wgs84", "gcj02", "bd09"]},
+    "address": {"type": "string", "description": "a standard address, used when lon/lat are not given"}}}
+_AREA = _param("area", "area or grid code (default: the user's county)", {"type": "string"})
+_PERIOD = [_param("from", "reported on or after this day", {"type": "string", "format": "date"}),
+           _param("to", "reported on or before this day", {"type": "string", "format": "date"})]
+_SIGNED_IN = {"401": _ERROR, "403": _ERROR}
+EVENT_PATHS = {
+    "/api/v1/matters": {
+        "get": {"summary": "The matter list (事项清单, published): 大类 and 小类, time limits, responsible units",
+                "parameters": [_param("date", "entries in force on this day (default today)",
+                                      {"type": "string", "format": "date"}),
+                               _param("all", "also entries not (yet or any more) on the list", {"type": "boolean"})],
+                "responses": {"200": _JSON, "400": _ERROR}},
+        "post": {"summary": "Admit a matter to the list (admin)",
+                 "requestBody": {"required": True, "content": {"application/json": {"schema": _MATTER}}},
+                 "responses": {"201": _JSON, "400": _ERROR, **_SIGNED_IN, "409": _ERROR}}},
+    "/api/v1/matters/{matter_id}": {"patch": {
+        "summary": "Change a matter or take it off the list with exited_on (admin)",
+        "parameters": [_path_param("matter_id", "matter id", {"type": "integer"})],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _MATTER}}},
+        "responses": {"200": _JSON, "400": _ERROR, **_SIGNED_IN, "404": _ERROR, "409": _ERROR}}},
+    "/api/v1/public/events": {"post": {
+        "summary": "A resident reports a problem (no sign-in, no CSRF token; limited per IP)",
+        "description": "Routed to the grid in force at the point (or standard address), its community and staff. "
+                       "400 names the field at fault (error.details.field): a point in no grid, an unknown or "
+                       "exited category. 429 with Retry-After beyond PUBLIC_REPORT_LIMIT reports per IP.",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _REPORT}}},
+        "responses": {"201": {**_JSON, "description": "the event code, its grid, community and published staff"},
+                      "400": _ERROR, "429": _ERROR}}},
+    "/api/v1/events": {
+        "get": {"summary": "Events in the user's scope, open and most urgent first, with the actions the user may "
+                           "take",
+                "parameters": [_param("area", "only this area or grid code", {"type": "string"}),
+                               _param("status", "comma-separated statuses", {"type": "string"}),
+                               _param("open", "only not closed or cancelled", {"type": "boolean"}),
+                               _param("mine", "only assigned to my staff record", {"type": "boolean"}),
+                               _param("overdue", "only escalated (backlog) and open", {"type": "boolean"}),
+                               _param("format", "json (default) or geojson", {"type": "string",
+                                                                              "enum": ["json", "geojson"]}),
+                               _param("limit", "at most this many (1-5000, default 500)", {"type": "integer"})],
+                "responses": {"200": _JSON, "400": _ERROR, **_SIGNED_IN}},
+        "post": {"summary": "A signed-in user (grid staff) reports an event in their area",
+                 "requestBody": {"required": True, "content": {"application/json": {"schema": _REPORT}}},
+                 "responses": {"201": _JSON, "400": _ERROR, **_SIGNED_IN}}},
+    "/api/v1/events/{event_id}": {"get": {
+        "summary": "One event with its history (every step: who, when, from which status to which, note)",
+        "parameters": [_EVENT_ID], "responses": {"200": _JSON, **_SIGNED_IN, "404": _ERROR}}},
+    "/api/v1/events/{event_id}/actions": {"post": {
+        "summary": "Move an event along the loop: register, cancel, dispatch, handle, return, feedback, reject, "
+                   "verify, close",
+        "description": "Dispatch starts the clock: the deadline is the matter's time limit on the working calendar. "
+                       "cancel, return and reject need a note; category may be set when registering or "
+                       "dispatching. 403 outside the user's scope or role, 409 when the action does not apply "
+                       "to the event's status.",
+        "parameters": [_EVENT_ID],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["action"], "properties": {
+                "action": {"type": "string", "enum": ["register", "cancel", "dispatch", "handle", "return",
+                                                      "feedback", "reject", "verify", "close"]},
+                "note": {"type": "string", "maxLength": 1000},
+                "category": {"type": ["string", "integer"]}}}}}},
+        "responses": {"200": _JSON, "400": _ERROR, **_SIGNED_IN, "404": _ERROR, "409": _ERROR}}},
+    "/api/v1/events/grids": {"get": {
+        "summary": "Grids in force under an area with their event counts (for the heat map)",
+        "parameters": [_AREA, *_PERIOD], "responses": {"200": _GEOJSON, "400": _ERROR, **_SIGNED_IN}}},
+    "/api/v1/events/stats": {"get": {
+        "summary": "Per-grid statistics: events, closure rate, on-time closure rate, overdue (backlog)",
+        "parameters": [_AREA, *_PERIOD, _param("format", "json (default) or csv",
+                                               {"type": "string", "enum": ["json", "csv"]})],
+        "responses": {"200": {"description": "statistics", "content": {
+            "application/json": {"schema": {"type": "object"}}, "text/csv": {"schema": {"type": "string"}}}},
+            "400": _ERROR, **_SIGNED_IN}}},
+    "/report": {"get": {"summary": "The public report-a-problem page (HTML)",
+                        "responses": {"200": {"description": "HTML page"}}}},
+}
+
+
 def openapi_document() -> dict:
     """The document served at ``/api/openapi.json``."""
     return {
@@ -186,6 +357,8 @@ def openapi_document() -> dict:
                               "401": _ERROR}}},
             **LOOKUP_PATHS,
             **DIVISION_PATHS,
+            **EVENT_PATHS,
+            **REVIEW_PATHS,
             "/api/openapi.json": {"get": {"summary": "This document",
                                           "responses": {"200": {"description": "OpenAPI 3.1 document"}}}},
             "/healthz": {"get": {"summary": "Liveness and database status",

@@ -52,8 +52,9 @@ def draft(api, editor_app):
 
 
 def grid_of_atom(app, division_id: int, atom_no: int) -> int:
-    return sql(app, """SELECT g.label FROM grid_atom ga JOIN atom a ON a.id = ga.atom_id JOIN grid g ON g.id = ga.grid_id
-                       WHERE ga.division_id = :d AND a.atom_no = :n""", d=division_id, n=atom_no)[0][0]
+    return sql(app, """SELECT g.label FROM grid_atom ga JOIN atom a ON a.id = ga.atom_id
+                       JOIN grid g ON g.id = ga.grid_id WHERE ga.division_id = :d AND a.atom_no = :n""",
+               d=division_id, n=atom_no)[0][0]
 
 
 def boundary_pairs(app, division_id: int):
@@ -112,7 +113,8 @@ def test_paint_moves_the_atom_in_postgis_and_bumps_the_revision(api, editor_app,
         FROM grid g WHERE g.division_id = :d AND g.label IN (:a, :b)""", d=division_id, a=source, b=target)
     assert all(hh == atoms and diff < 1.0 for _, hh, atoms, diff in rows)
     assert sql(editor_app, "SELECT revision FROM division WHERE id = :d", d=division_id)[0][0] == 2
-    assert sql(editor_app, "SELECT max(revision) FROM division_revision WHERE division_id = :d", d=division_id)[0][0] == 2
+    assert sql(editor_app, "SELECT max(revision) FROM division_revision WHERE division_id = :d",
+               d=division_id)[0][0] == 2
     # The touched grids lost their micro-grids; rebuilding makes them again and nests them.
     assert sql(editor_app, """SELECT count(*) FROM micro_grid mg JOIN grid g ON g.id = mg.grid_id
                               WHERE g.division_id = :d AND g.label IN (:a, :b)""",
@@ -124,7 +126,8 @@ def test_paint_moves_the_atom_in_postgis_and_bumps_the_revision(api, editor_app,
                d=division_id)[0][0] == 0
     micro_total = sql(editor_app, """SELECT sum(mg.households) FROM micro_grid mg JOIN grid g ON g.id = mg.grid_id
                                      WHERE g.division_id = :d""", d=division_id)[0][0]
-    assert micro_total == sql(editor_app, "SELECT sum(households) FROM grid WHERE division_id = :d", d=division_id)[0][0]
+    assert micro_total == sql(editor_app, "SELECT sum(households) FROM grid WHERE division_id = :d",
+                              d=division_id)[0][0]
 
 
 def test_a_stale_save_gets_409_and_changes_nothing(api, editor_app, draft):
@@ -166,8 +169,8 @@ def test_split_merge_and_delete(api, editor_app, draft):
     n_before = len(sql(editor_app, "SELECT id FROM grid WHERE division_id = :d", d=division_id))
     for horizontal in (True, False):
         split = api("post", f"/api/v1/divisions/{division_id}/edits",
-                    json={"op": "split", "grid": biggest, "line": _grid_line(editor_app, division_id, biggest, horizontal),
-                          "revision": revision})
+                    json={"op": "split", "grid": biggest, "revision": revision,
+                          "line": _grid_line(editor_app, division_id, biggest, horizontal)})
         if split.status_code == 200:
             break
     assert split.status_code == 200, split.json

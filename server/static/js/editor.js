@@ -1,0 +1,457 @@
+// Community editor: atoms coloured by grid, grid outlines and labels, editing tools, live checks.
+// Every edit is one POST to /api/v1/divisions/{id}/edits carrying the revision this page last saw; the
+// server applies it to the atom assignment (so no gap or overlap can arise), stores a new revision and
+// answers the live checks. A stale revision gets 409 and nothing changes: the page offers a reload.
+(function () {
+  "use strict";
+  const config = JSON.parse(document.getElementById("config").textContent);
+  const T = config.strings;
+  const E = config.editor;
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  const API = "/api/v1/divisions/" + E.division;
+  const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+                   "#9c755f", "#86bcb6", "#d4a6c8", "#8cd17d"];
+
+  const state = { division: null, revision: null, grids: {}, checks: null, current: null, tool: "select",
+                  undo: [], redo: [], atoms: null, gridFc: null, editable: false, busy: false };
+  const el = function (id) { return document.getElementById(id); };
+  const statusEl = el("status");
+
+  const map = L.map("map", { preferCanvas: true, zoomControl: true });
+  const baseLayers = {};
+  config.baseLayers.forEach(function (b, i) {
+    const layer = L.tileLayer(b.url, { maxZoom: b.maxZoom, subdomains: b.subdomains || "abc",
+                                       attribution: b.attribution });
+    baseLayers[b.id] = layer;
+    if (i === 0 || b.id === "tianditu-cva") layer.addTo(map);
+  });
+  map.pm.setLang(config.lang === "zh" ? "zh" : "en");
+  map.pm.setGlobalOptions({ snappable: true, snapDistance: 15 });
+
+  // -- helpers ------------------------------------------------------------------------------------
+  function request(method, url, body, isForm) {
+    const headers = { Accept: "application/json", "X-CSRF-Token": csrf };
+    if (body !== undefined && !isForm) { headers["Content-Type"] = "application/json"; }
+    return fetch(url, { method: method, headers: headers, credentials: "same-origin",
+                        body: body === undefined ? undefined : (isForm ? body : JSON.stringify(body)) })
+      .then(function (r) {
+        return r.json().then(function (data) {
+          if (!r.ok) {
+            const err = new Error(data.error ? data.error.message : r.statusText);
+            err.status = r.status;
+            throw err;
+          }
+          return data;
+        });
+      });
+  }
+  const getJSON = function (url) { return request("GET", url); };
+  function fmt(n) { return Number(n || 0).toLocaleString(config.lang === "zh" ? "zh-CN" : "en"); }
+  function escapeHtml(s) {
+    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function colour(label) { return PALETTE[((label % PALETTE.length) + PALETTE.length) % PALETTE.length]; }
+  function gridName(label) {
+    const g = state.grids[String(label)] || {};
+    const code = g.code ? g.code.slice(-3) : "*";
+    return (g.name || (T.grid + " " + code)) + (g.locked ? " · " + T.locked : "");
+  }
+  function setStatus(text, isError) {
+    statusEl.textContent = text;
+    statusEl.className = "status" + (isError ? " error" : "");
+  }
+  function showBanner(text, reload) {
+    el("banner").hidden = false;
+    el("banner").className = "banner error";
+    el("banner-text").textContent = text;
+    el("banner-reload").hidden = !reload;
+  }
+  function hideBanner() { el("banner").hidden = true; }
+
+  // -- layers -------------------------------------------------------------------------------------
+  let atomLayer = null;
+  let gridLayer = null;
+  let microLayer = null;
+  let buildingLayer = null;
+  let reshapeLayer = null;
+  const barrierLayer = L.layerGroup().addTo(map);
+
+  function drawAtoms() {
+    if (atomLayer) { map.removeLayer(atomLayer); }
+    atomLayer = L.geoJSON(state.atoms, {
+      pmIgnore: true,
+      style: function (f) {
+        const current = f.properties.grid === state.current;
+        return { color: "#ffffff", weight: 0.6, fillColor: colour(f.properties.grid),
+                 fillOpacity: current ? 0.65 : 0.4 };
+      },
+      onEachFeature: function (f, layer) {
+        layer.on("click", function () { onAtomClick(f.properties); });
+      }
+    }).addTo(map);
+  }
+
+  function drawGrids() {
+    if (gridLayer) { map.removeLayer(gridLayer); }
+    gridLayer = L.geoJSON(state.gridFc, {
+      pmIgnore: true, interactive: false,
+      style: function (f) {
+        const current = f.properties.label === state.current;
+        return { color: current ? "#0b3d91" : "#102a43", weight: current ? 4 : 2, fill: false,
+                 dashArray: f.properties.locked ? "6 4" : null };
+      },
+      onEachFeature: function (f, layer) {
+        layer.bindTooltip(escapeHtml(gridName(f.properties.label)) + "<br>" + fmt(f.properties.households) + " " +
+                          (config.lang === "zh" ? "户" : "hh"),
+                          { permanent: true, direction: "center", className: "grid-label" });
+      }
+    }).addTo(map);
+  }
+
+  function drawBarriers(bounds) {
+    const b = bounds.pad(0.05);
+    getJSON("/api/v1/barriers?bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].join(","))
+      .then(function (fc) {
+        barrierLayer.clearLayers();
+        L.geoJSON(fc, { pmIgnore: true, interactive: false, style: function (f) {
+          return f.properties.kind === "river" ? { color: "#2f80ed", weight: 4, opacity: 0.7 }
+                                               : { color: "#52606d", weight: 1.5, opacity: 0.8 };
+        } }).addTo(barrierLayer);
+      })
+      .catch(function () { /* barriers are context only */ });
+  }
+
+  // -- panel ----------------------------------------------------------------------------------------
+  function renderPanel() {
+    const d = state.division;
+    el("division-label").textContent = "· " + T.version + " " + d.version + " · " + (T["status_" + d.status] || d.status) +
+      " · " + T.revision + " " + d.revision;
+    el("current-grid").textContent = state.current == null ? T.none_selected : gridName(state.current);
+    el("undo").disabled = !state.editable || !state.undo.length;
+    el("redo").disabled = !state.editable || !state.redo.length;
+    el("lock").disabled = !state.editable || state.current == null;
+    const g = state.current == null ? null : state.grids[String(state.current)];
+    el("lock").textContent = g && g.locked ? T.unlock : T.lock;
+    el("attributes").hidden = !state.editable || !g;
+    if (g) {
+      el("attr-name").value = g.name || "";
+      el("attr-type").value = g.type || "comprehensive";
+      el("attr-subtype").value = g.subtype || "";
+    }
+    // grid table
+    const tbody = el("grid-table").querySelector("tbody");
+    tbody.innerHTML = "";
+    state.checks.grids.forEach(function (row) {
+      const tr = document.createElement("tr");
+      tr.dataset.grid = row.label;
+      if (row.label === state.current) { tr.className = "current"; }
+      const pp = row.polsby_popper == null ? "–" : row.polsby_popper.toFixed(2);
+      const bs = row.barrier_share == null ? "–" : Math.round(row.barrier_share * 100) + "%";
+      tr.innerHTML = "<td><span class='swatch' style='background:" + colour(row.label) + "'></span>" +
+        escapeHtml(gridName(row.label)) + "</td><td class='num " + escapeHtml(row.status) + "'>" + fmt(row.households) +
+        "</td><td>" + (row.contiguous ? "✓" : "✗") + "</td><td class='num'>" + pp + "</td><td class='num'>" + bs + "</td>";
+      tr.addEventListener("click", function () { setCurrent(row.label, true); });
+      tbody.appendChild(tr);
+    });
+    // problems
+    const list = el("problems");
+    list.innerHTML = "";
+    if (state.checks.ok) {
+      const li = document.createElement("li");
+      li.id = "checks-ok";
+      li.textContent = T.checks_ok;
+      list.appendChild(li);
+    }
+    state.checks.problems.forEach(function (p) {
+      const li = document.createElement("li");
+      li.className = p.severity;
+      li.dataset.code = p.code;
+      li.title = p.message;
+      li.textContent = "[" + (T["severity_" + p.severity] || p.severity) + "] " +
+        (p.grid == null ? "" : gridName(p.grid) + ": ") + problemText(p);
+      li.addEventListener("click", function () {
+        if (p.bbox) { map.fitBounds([[p.bbox[1], p.bbox[0]], [p.bbox[3], p.bbox[2]]], { maxZoom: 18 }); }
+        if (p.grid != null) { setCurrent(p.grid, false); }
+      });
+      list.appendChild(li);
+    });
+    document.body.dataset.revision = String(d.revision);
+  }
+
+  // The server's message is English and names internal labels; the panel says it in the page's
+  // language from the problem's code and the grid's figures (the full message stays in the tooltip).
+  function problemText(p) {
+    const template = T["problem_" + p.code];
+    if (!template) { return p.message; }
+    const row = state.checks.grids.find(function (g) { return g.label === p.grid; }) || {};
+    const band = state.division.band;
+    return template.replace("{h}", fmt(row.households)).replace("{min}", band.min).replace("{max}", band.max)
+      .replace("{pp}", row.polsby_popper == null ? "–" : row.polsby_popper.toFixed(2))
+      .replace("{bs}", row.barrier_share == null ? "–" : Math.round(row.barrier_share * 100) + "%");
+  }
+
+  function setCurrent(label, zoom) {
+    state.current = label;
+    drawAtoms();
+    drawGrids();
+    renderPanel();
+    if (state.tool === "reshape") { startReshape(); }
+    if (zoom) {
+      const row = state.checks.grids.find(function (g) { return g.label === label; });
+      if (row && row.bbox) { map.fitBounds([[row.bbox[1], row.bbox[0]], [row.bbox[3], row.bbox[2]]], { maxZoom: 18 }); }
+    }
+  }
+
+  // -- loading --------------------------------------------------------------------------------------
+  function applyDivision(answer) {
+    state.division = answer.division;
+    state.revision = answer.division.revision;
+    state.grids = answer.division.grids;
+    state.checks = answer.checks;
+    state.editable = E.canEdit && answer.division.status === "draft";
+    if (state.current != null && !state.grids[String(state.current)]) { state.current = null; }
+  }
+
+  function reloadLayers() {
+    return Promise.all([getJSON(API + "/atoms"), getJSON(API + "/grids")]).then(function (res) {
+      state.atoms = res[0];
+      state.gridFc = res[1];
+      drawAtoms();
+      drawGrids();
+      if (microLayer) { toggleMicro(true); }
+      renderPanel();
+    });
+  }
+
+  function load(first) {
+    return getJSON(API).then(function (answer) {
+      applyDivision(answer);
+      el("edit-tools").hidden = !state.editable;
+      el("import-section").hidden = !state.editable;
+      el("read-only").hidden = state.editable || !E.canEdit;
+      return reloadLayers();
+    }).then(function () {
+      if (first) {
+        const bounds = atomLayer.getBounds();
+        map.fitBounds(bounds);
+        drawBarriers(bounds);
+      }
+      setStatus(T.saved + " · " + T.revision + " " + state.revision);
+      document.body.dataset.ready = "true";
+    }).catch(function (err) { setStatus(T.load_failed + ": " + err.message, true); });
+  }
+
+  // -- editing ----------------------------------------------------------------------------------------
+  function edit(body, options) {
+    if (state.busy) { return Promise.resolve(); }
+    options = options || {};
+    state.busy = true;
+    const before = state.revision;
+    body.revision = before;
+    setStatus(T.loading);
+    return request("POST", API + "/edits", body).then(function (answer) {
+      hideBanner();
+      applyDivision(answer);
+      if (options.undoing) {
+        state.redo.push(before);
+      } else if (options.redoing) {
+        state.undo.push(before);
+      } else {
+        state.undo.push(before);
+        state.redo = [];
+      }
+      if (answer.change && answer.change.created && answer.change.created.length && options.selectCreated) {
+        state.current = answer.change.created[0];
+      }
+      return reloadLayers().then(function () {
+        setStatus(T.saved + " · " + T.revision + " " + state.revision + " · " + answer.change.description);
+      });
+    }).catch(function (err) {
+      if (options.undoing) { state.undo.push(body.to_revision); }
+      if (options.redoing) { state.redo.push(body.to_revision); }
+      showBanner(err.message, err.status === 409);
+      setStatus(err.message, true);
+      renderPanel();
+    }).finally(function () { state.busy = false; });
+  }
+
+  function needCurrent() {
+    if (state.current == null) { showBanner(T.hint_select, false); return false; }
+    return true;
+  }
+
+  function onAtomClick(p) {
+    if (!state.editable || state.tool === "select" || state.current == null) { setCurrent(p.grid, false); return; }
+    if (state.tool === "paint" && p.grid !== state.current) {
+      edit({ op: "paint", atoms: [p.atom], grid: state.current });
+    } else if (state.tool === "merge" && p.grid !== state.current) {
+      edit({ op: "merge", a: state.current, b: p.grid });
+    } else if (state.tool === "delete" && p.grid !== state.current) {
+      const target = p.grid;
+      edit({ op: "delete_grid", grid: state.current, into: target }).then(function () { setCurrent(target, false); });
+    } else {
+      setCurrent(p.grid, false);
+    }
+  }
+
+  function pointInRing(x, y, ring) {
+    let inside = false;
+    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      const xi = ring[i][0], yi = ring[i][1], xj = ring[j][0], yj = ring[j][1];
+      if (((yi > y) !== (yj > y)) && (x < (xj - xi) * (y - yi) / (yj - yi) + xi)) { inside = !inside; }
+    }
+    return inside;
+  }
+  function atomsInside(polygon) {
+    const ring = polygon.coordinates[0];
+    return state.atoms.features.filter(function (f) {
+      return pointInRing(f.properties.px, f.properties.py, ring);
+    }).map(function (f) { return f.properties; });
+  }
+
+  map.on("pm:create", function (e) {
+    const geometry = e.layer.toGeoJSON().geometry;
+    map.removeLayer(e.layer);
+    if (state.tool === "split") {
+      if (needCurrent()) { edit({ op: "split", grid: state.current, line: geometry }, { selectCreated: false }); }
+    } else if (state.tool === "lasso") {
+      if (!needCurrent()) { return; }
+      const atoms = atomsInside(geometry).filter(function (p) { return p.grid !== state.current; })
+        .map(function (p) { return p.atom; });
+      if (atoms.length) { edit({ op: "paint", atoms: atoms, grid: state.current }); }
+    } else if (state.tool === "new") {
+      const atoms = atomsInside(geometry).map(function (p) { return p.atom; });
+      if (atoms.length) { edit({ op: "new_grid", atoms: atoms }, { selectCreated: true }); }
+    }
+    // keep drawing with the same tool
+    if (["split", "lasso", "new"].indexOf(state.tool) >= 0) { startDraw(); }
+  });
+
+  function stopTools() {
+    map.pm.disableDraw();
+    if (reshapeLayer) { map.removeLayer(reshapeLayer); reshapeLayer = null; }
+  }
+  function startDraw() {
+    const shape = state.tool === "split" ? "Line" : "Polygon";
+    map.pm.enableDraw(shape, { finishOn: state.tool === "split" ? "dblclick" : null, snappable: false,
+                               templineStyle: { color: "#b42318" }, hintlineStyle: { color: "#b42318", dashArray: "5 5" } });
+  }
+  function startReshape() {
+    if (reshapeLayer) { map.removeLayer(reshapeLayer); reshapeLayer = null; }
+    if (state.current == null) { return; }
+    const feature = state.gridFc.features.find(function (f) { return f.properties.label === state.current; });
+    if (!feature) { return; }
+    const geometry = feature.geometry.type === "MultiPolygon" && feature.geometry.coordinates.length === 1
+      ? { type: "Polygon", coordinates: feature.geometry.coordinates[0] } : feature.geometry;
+    reshapeLayer = L.geoJSON(geometry, { style: { color: "#0b3d91", weight: 3, fillOpacity: 0.05 } })
+      .getLayers()[0];
+    reshapeLayer.addTo(map);
+    reshapeLayer.pm.enable({ allowSelfIntersection: false, draggable: false, removeVertexOn: "contextmenu" });
+    window.wanggeEditor.reshapeLayer = reshapeLayer;
+    reshapeLayer.on("pm:markerdragend", function () {
+      const shape = reshapeLayer.toGeoJSON().geometry;
+      edit({ op: "reshape", grid: state.current, shape: shape }).then(function () {
+        if (state.tool === "reshape") { startReshape(); }
+      });
+    });
+  }
+
+  function setTool(tool) {
+    stopTools();
+    state.tool = tool;
+    document.querySelectorAll(".tool").forEach(function (b) { b.classList.toggle("active", b.dataset.tool === tool); });
+    el("hint").textContent = T["hint_" + tool] || "";
+    if (["split", "lasso", "new"].indexOf(tool) >= 0) { startDraw(); }
+    if (tool === "reshape") { startReshape(); }
+    document.body.dataset.tool = tool;
+  }
+  document.querySelectorAll(".tool").forEach(function (b) {
+    b.addEventListener("click", function () { setTool(b.dataset.tool); });
+  });
+
+  el("undo").addEventListener("click", function () {
+    if (!state.undo.length) { return; }
+    const target = state.undo.pop();
+    edit({ op: "restore", to_revision: target }, { undoing: true });
+  });
+  el("redo").addEventListener("click", function () {
+    if (!state.redo.length) { return; }
+    const target = state.redo.pop();
+    edit({ op: "restore", to_revision: target }, { redoing: true });
+  });
+  el("lock").addEventListener("click", function () {
+    if (!needCurrent()) { return; }
+    const g = state.grids[String(state.current)];
+    edit({ op: "set_grid", grid: state.current, locked: !g.locked });
+  });
+  el("auto-divide").addEventListener("click", function () { edit({ op: "auto_divide" }); });
+  el("rebalance").addEventListener("click", function () { edit({ op: "rebalance" }); });
+  el("rebuild-micro").addEventListener("click", function () {
+    request("POST", API + "/micro-grids", {}).then(function (answer) {
+      setStatus(T.rebuild_micro + ": " + answer.micro_grids_made);
+      if (microLayer) { toggleMicro(true); }
+    }).catch(function (err) { showBanner(err.message, err.status === 409); });
+  });
+  el("attributes").addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (!needCurrent()) { return; }
+    edit({ op: "set_grid", grid: state.current, name: el("attr-name").value || null, type: el("attr-type").value,
+           subtype: el("attr-subtype").value || null });
+  });
+  el("banner-reload").addEventListener("click", function () {
+    hideBanner();
+    state.undo = [];
+    state.redo = [];
+    load(false);
+  });
+  el("new-draft").addEventListener("click", function () {
+    request("POST", "/api/v1/communities/" + E.community.code + "/divisions", { from: E.division })
+      .then(function (answer) { window.location.search = "?division=" + answer.division.id; })
+      .catch(function (err) { showBanner(err.message, false); });
+  });
+
+  function toggleMicro(on) {
+    if (microLayer) { map.removeLayer(microLayer); microLayer = null; }
+    if (!on) { return; }
+    getJSON(API + "/micro-grids").then(function (fc) {
+      microLayer = L.geoJSON(fc, { pmIgnore: true, interactive: false,
+                                   style: { color: "#7c2d12", weight: 1, dashArray: "3 3", fill: false } }).addTo(map);
+    });
+  }
+  el("toggle-micro").addEventListener("change", function (e) { toggleMicro(e.target.checked); });
+  el("toggle-buildings").addEventListener("change", function (e) {
+    if (buildingLayer) { map.removeLayer(buildingLayer); buildingLayer = null; }
+    if (!e.target.checked) { return; }
+    getJSON("/api/v1/buildings?community=" + E.community.code).then(function (fc) {
+      buildingLayer = L.geoJSON(fc, { pmIgnore: true, interactive: false,
+                                      style: { color: "#3e4c59", weight: 0.5, fillColor: "#9aa5b1", fillOpacity: 0.6 } })
+        .addTo(map);
+    });
+  });
+
+  el("import-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    const file = el("import-file").files[0];
+    if (!file) { showBanner(T.import_drawing, false); return; }
+    const form = new FormData();
+    form.append("file", file);
+    form.append("revision", String(state.revision));
+    if (el("import-key").value) { form.append("key", el("import-key").value); }
+    const before = state.revision;
+    request("POST", API + "/import", form, true).then(function (answer) {
+      hideBanner();
+      applyDivision(answer);
+      state.undo.push(before);
+      state.redo = [];
+      el("import-report").hidden = false;
+      el("import-report").textContent = answer.change.description + "\n" + JSON.stringify(answer.change.report, null, 1);
+      return reloadLayers();
+    }).catch(function (err) { showBanner(err.message, err.status === 409); });
+  });
+
+  window.wanggeEditor = { map: map, state: state, setTool: setTool, setCurrent: setCurrent, reshapeLayer: null };
+  setTool("select");
+  load(true);
+}());
