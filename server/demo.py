@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from server import models as m
+from server.auth import ensure_demo_users
 from server.db import make_engine
 from server.divisions import divide_many
 from server.importer import import_demo
@@ -40,3 +41,11 @@ def load_demo(url: str, demo_dir: str | Path, *, workers: int = 2) -> Iterator[s
         else:
             yield (f"{outcome.community_code}: draft division v{outcome.version}, {outcome.summary['n_grids']} grids "
                    f"({outcome.seconds:.1f} s)")
+    engine = make_engine(url)
+    try:
+        users = ensure_demo_users(engine)
+    finally:
+        engine.dispose()
+    yield "demo users (demo only — the passwords are public):"
+    for username, role, scope, password in users:
+        yield f"  {username:<9} {password:<16} {role} {scope or ''}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, make_response, render_template, request
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from server import engine_of
@@ -59,6 +59,17 @@ def healthz():
     """Liveness plus database status; 503 when the database cannot be reached."""
     status = database_status(engine_of(current_app))
     return {"status": "ok" if status["ok"] else "unavailable", "database": status}, (200 if status["ok"] else 503)
+
+
+@pages.get("/divisions")
+def divisions_home():
+    """The overview of the first county (the one a county office works on)."""
+    with engine_of(current_app).connect() as conn:
+        county = conn.execute(select(m.AdminArea.code).where(m.AdminArea.level == "county")
+                              .order_by(m.AdminArea.code)).scalars().first()
+    if county is None:
+        raise NotFound("no county imported yet: run wangge demo load or wangge import areas")
+    return redirect(url_for("pages.area_overview", code=county, **request.args))
 
 
 @pages.get("/areas/<code>/overview")
