@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -117,8 +118,8 @@ def build_county(url: str, n_grids: int = 2_000, n_communities: int = 20, seed: 
             layer = conn.execute(insert(m.AtomLayer).values(community_code=community).returning(m.AtomLayer.id)
                                  ).scalar_one()
             division = conn.execute(insert(m.Division).values(
-                community_code=community, version=1, status="draft", atom_layer_id=layer, band_min=300,
-                band_max=500).returning(m.Division.id)).scalar_one()
+                community_code=community, version=1, status="approved", effective_from=date(2025, 1, 1),
+                atom_layer_id=layer, band_min=300, band_max=500).returning(m.Division.id)).scalar_one()
             minx, miny, maxx, maxy = square.bounds
             seeds = np.column_stack([rng.uniform(minx, maxx, per), rng.uniform(miny, maxy, per)])
             cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=square))

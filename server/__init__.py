@@ -33,11 +33,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.api import api
     from server.api.divisions import divisions_api
     from server.api.lookup import lookup
+    from server.ogc import ogc
     from server.pages import pages
+    from server.tiles import tiles
 
     app.register_blueprint(api)
     app.register_blueprint(divisions_api)
     app.register_blueprint(pages)
+    app.register_blueprint(ogc)
+    app.register_blueprint(tiles)
     app.register_blueprint(lookup)
     register_error_handlers(app)
     auth.init_app(app)  # sessions, CSRF, sign-in pages; after the generic handlers it refines (401 → /login)

@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_HOURS": 8,  # a session ends after this many hours without a request
     "DEMO_DIR": str(PROJECT_ROOT / "data" / "boundaries" / "demo"),
     "MAX_FEATURES": 20000,  # cap on features one GeoJSON request returns
+    # The public (lookup, notice boards, OGC API, tiles) sees only approved divisions in force; false
+    # also shows the latest draft of communities with nothing approved (staff previews, tests).
+    "PUBLIC_APPROVED_ONLY": "1",
     "SUPERVISION_PHONE": "12345",  # printed on every public grid notice board (Jiangsu art. 19); 12345 hotline
     # Grid events: the working calendar deadlines are counted on (a JSON file, see gis/workcal.py and
     # data/matters/workcal.example.json; empty: Mon-Fri 09:00-12:00, 13:30-17:30, no holidays), the share
@@ -81,7 +84,8 @@ def load_config(overrides: dict[str, Any] | None = None, environ: dict[str, str]
         raise ValueError("WANGGE_TILES=custom needs WANGGE_TILE_URL, e.g. http://tiles.local/{z}/{x}/{y}.png")
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = install_secret_key(Path(config["VAR_DIR"]))
-    config["SECURE_COOKIES"] = str(config["SECURE_COOKIES"]).strip().lower() not in _FALSE_WORDS
+    for key in ("SECURE_COOKIES", "PUBLIC_APPROVED_ONLY"):
+        config[key] = str(config[key]).strip().lower() not in _FALSE_WORDS
     if config["DATABASE_URL"]:
         config["DATABASE_URL"] = normalise_database_url(config["DATABASE_URL"])
     return config

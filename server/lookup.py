@@ -685,7 +685,7 @@ def lookup_service(app) -> LookupService:
             return service
         from server import engine_of
 
-        service = LookupService(engine_of(app), approved_only=bool(app.config.get("LOOKUP_APPROVED_ONLY", False)),
+        service = LookupService(engine_of(app), approved_only=app.config["PUBLIC_APPROVED_ONLY"],
                                 check_interval=float(app.config.get("LOOKUP_CHECK_SECONDS", 1.0)),
                                 background=not app.config.get("TESTING"))
         app.extensions["wangge.lookup"] = service

@@ -127,7 +127,8 @@ def demo_engine(demo_db_url: str):
 def app(demo_db_url: str):
     from server import create_app
 
-    return create_app({"DATABASE_URL": demo_db_url, "TILES": "none", "TESTING": True})
+    # The shared demo database holds drafts only: let the public views show them.
+    return create_app({"DATABASE_URL": demo_db_url, "TILES": "none", "TESTING": True, "PUBLIC_APPROVED_ONLY": False})
 
 
 @pytest.fixture

@@ -220,7 +220,7 @@ def scratch_client(scratch_county, scratch_db_url):
     from server import create_app
 
     app = create_app({"DATABASE_URL": scratch_db_url, "TILES": "none", "TESTING": True,
-                      "LOOKUP_CHECK_SECONDS": 0})
+                      "LOOKUP_CHECK_SECONDS": 0, "PUBLIC_APPROVED_ONLY": False})
     yield app.test_client()
     app.extensions["wangge.engine"].dispose()
 
