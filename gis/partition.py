@@ -138,7 +138,8 @@ class PartitionSettings:
     exclusive_sites
         Make atoms with a ``site`` their own exclusive grids, outside the band.
     restarts
-        Seeded METIS starts per connected part; the best result is kept.
+        Seeded METIS starts per connected part; the best result is kept. When the best still leaves
+        households outside the band, up to three times as many more starts are tried.
     max_passes
         Cap on local-search passes over the boundary atoms per phase.
     """
@@ -627,7 +628,11 @@ class _Region:
         room = (self.band.max / mean - 1.0) if mean > 0 else 0.0
         loose = int(max(30, min(300, 500 * room)))
         best: _State | None = None
-        for r in range(max(1, restarts)):
+        limit = max(1, restarts)
+        r = 0
+        # While the best start still leaves households outside the band, keep trying (up to 4x as
+        # many starts): the band comes first, and on real atoms more starts often reach it.
+        while r < limit or (best is not None and best.violation() > 0 and r < 4 * limit):
             seed = int(rng.integers(0, 2**31 - 1))
             ufactor = 30 if r == 0 else int(rng.integers(30, max(31, loose + 1)))
             # Restarts vary how strongly METIS prefers barriers, for diversity of the starts.
@@ -637,6 +642,7 @@ class _Region:
             state.optimise()
             if best is None or state.key() < best.key():
                 best = state
+            r += 1
         return best  # type: ignore[return-value]  # the loop runs at least once
 
 
