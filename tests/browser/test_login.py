@@ -14,6 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.db]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
+# The test functions take this fixture before ``page``, so the server outlives the page's last requests.
 @pytest.fixture
 def auth_live_server(scratch_engine, scratch_db_url) -> Iterator[str]:
     """The app on the scratch database (with the demo users) served on a free loopback port."""
@@ -32,7 +33,7 @@ def auth_live_server(scratch_engine, scratch_db_url) -> Iterator[str]:
     engine_of(app).dispose()
 
 
-def test_login_through_the_form_shows_the_user_in_the_header(page, auth_live_server):
+def test_login_through_the_form_shows_the_user_in_the_header(auth_live_server, page):
     page.goto(auth_live_server + "/login")
     assert page.text_content("h1") == "用户登录"
     assert page.locator("#login-link").count() == 0  # no sign-in link on the sign-in page itself
@@ -42,6 +43,7 @@ def test_login_through_the_form_shows_the_user_in_the_header(page, auth_live_ser
     page.fill("#password", "editor-demo-1")
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("#current-user")
+    page.wait_for_function("document.body.dataset.ready !== undefined", timeout=30_000)  # empty DB: 'empty'
     assert page.url == auth_live_server + "/"
     assert page.text_content("#current-user").strip() == "示范县网格化中心 · 区县编辑"
     assert page.locator("#logout").is_visible()
@@ -51,10 +53,11 @@ def test_login_through_the_form_shows_the_user_in_the_header(page, auth_live_ser
     assert len(page.get_attribute('meta[name="csrf-token"]', "content")) > 20
     page.click("#logout")
     page.wait_for_selector("#login-link")
+    page.wait_for_function("document.body.dataset.ready !== undefined", timeout=30_000)  # empty DB: 'empty'
     assert page.locator("#current-user").count() == 0
 
 
-def test_protected_page_sends_anonymous_users_to_login_and_back(page, auth_live_server):
+def test_protected_page_sends_anonymous_users_to_login_and_back(auth_live_server, page):
     page.goto(auth_live_server + "/login?next=/%3Flang%3Den&lang=en")
     assert page.text_content("h1") == "Sign in"
     page.fill("#username", "reviewer")
@@ -64,3 +67,4 @@ def test_protected_page_sends_anonymous_users_to_login_and_back(page, auth_live_
     assert page.url == auth_live_server + "/?lang=en"
     assert page.text_content("#current-user").strip() == "市网格化中心审核员 · Municipal reviewer"
     assert page.text_content("#logout").strip() == "Sign out"
+    page.wait_for_function("document.body.dataset.ready !== undefined", timeout=30_000)  # empty DB: 'empty'
