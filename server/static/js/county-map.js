@@ -8,13 +8,7 @@
 
   const map = L.map("map", { preferCanvas: true, zoomControl: true });
   window.wanggeMap = map;  // for scripted use and the browser tests
-  const baseLayers = {};
-  config.baseLayers.forEach(function (b, i) {
-    const layer = L.tileLayer(b.url, { maxZoom: b.maxZoom, subdomains: b.subdomains || "abc",
-                                       attribution: b.attribution });
-    baseLayers[b.id] = layer;
-    if (i === 0 || b.id === "tianditu-cva") layer.addTo(map);
-  });
+  const baseLayers = wangge.addBaseLayers(map, config.baseLayers);
   baseLayers[T.plain_background] = L.layerGroup();
 
   const palette = { urban: "#3e7cb1", rural: "#6a9f58" };
@@ -25,18 +19,9 @@
     wall: function () { return { color: "#9a6b3f", weight: 1, dashArray: "2 2" }; }
   };
 
-  function getJSON(url) {
-    return fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
-      if (!r.ok) { return r.json().then(function (e) { throw new Error(e.error ? e.error.message : r.statusText); }); }
-      return r.json();
-    });
-  }
-  function fmt(n) { return Number(n || 0).toLocaleString(config.lang === "zh" ? "zh-CN" : "en"); }
-  function escapeHtml(s) {
-    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
+  const getJSON = wangge.getJSON;
+  const escapeHtml = wangge.escapeHtml;
+  function fmt(n) { return wangge.fmt(n || 0, config.lang); }
 
   const layers = {};
   function communityLayer(fc) {

@@ -7,7 +7,6 @@
   const config = JSON.parse(document.getElementById("config").textContent);
   const T = config.strings;
   const E = config.editor;
-  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   const API = "/api/v1/divisions/" + E.division;
   const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
                    "#9c755f", "#86bcb6", "#d4a6c8", "#8cd17d"];
@@ -18,40 +17,15 @@
   const statusEl = el("status");
 
   const map = L.map("map", { preferCanvas: true, zoomControl: true });
-  const baseLayers = {};
-  config.baseLayers.forEach(function (b, i) {
-    const layer = L.tileLayer(b.url, { maxZoom: b.maxZoom, subdomains: b.subdomains || "abc",
-                                       attribution: b.attribution });
-    baseLayers[b.id] = layer;
-    if (i === 0 || b.id === "tianditu-cva") layer.addTo(map);
-  });
+  wangge.addBaseLayers(map, config.baseLayers);
   map.pm.setLang(config.lang === "zh" ? "zh" : "en");
   map.pm.setGlobalOptions({ snappable: true, snapDistance: 15 });
 
   // -- helpers ------------------------------------------------------------------------------------
-  function request(method, url, body, isForm) {
-    const headers = { Accept: "application/json", "X-CSRF-Token": csrf };
-    if (body !== undefined && !isForm) { headers["Content-Type"] = "application/json"; }
-    return fetch(url, { method: method, headers: headers, credentials: "same-origin",
-                        body: body === undefined ? undefined : (isForm ? body : JSON.stringify(body)) })
-      .then(function (r) {
-        return r.json().then(function (data) {
-          if (!r.ok) {
-            const err = new Error(data.error ? data.error.message : r.statusText);
-            err.status = r.status;
-            throw err;
-          }
-          return data;
-        });
-      });
-  }
-  const getJSON = function (url) { return request("GET", url); };
-  function fmt(n) { return Number(n || 0).toLocaleString(config.lang === "zh" ? "zh-CN" : "en"); }
-  function escapeHtml(s) {
-    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
+  const request = wangge.request;
+  const getJSON = wangge.getJSON;
+  const escapeHtml = wangge.escapeHtml;
+  function fmt(n) { return wangge.fmt(n || 0, config.lang); }
   function colour(label) { return PALETTE[((label % PALETTE.length) + PALETTE.length) % PALETTE.length]; }
   function gridName(label) {
     const g = state.grids[String(label)] || {};
@@ -283,6 +257,8 @@
   }
 
   function onAtomClick(p) {
+    // While a line or polygon is being drawn, clicks place its vertices; they must not change the grid.
+    if (["split", "lasso", "new", "reshape"].indexOf(state.tool) >= 0) { return; }
     if (!state.editable || state.tool === "select" || state.current == null) { setCurrent(p.grid, false); return; }
     if (state.tool === "paint" && p.grid !== state.current) {
       edit({ op: "paint", atoms: [p.atom], grid: state.current });

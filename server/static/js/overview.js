@@ -7,19 +7,11 @@
                            returned: "#e12d39" };
   const statusEl = document.getElementById("status");
   const map = L.map("map", { preferCanvas: true });
-  config.baseLayers.forEach(function (b, i) {
-    const layer = L.tileLayer(b.url, { maxZoom: b.maxZoom, subdomains: b.subdomains || "abc",
-                                       attribution: b.attribution });
-    if (i === 0 || b.id === "tianditu-cva") { layer.addTo(map); }
-  });
+  wangge.addBaseLayers(map, config.baseLayers);
   window.wanggeOverview = { map: map };
 
-  function fmt(n) { return Number(n || 0).toLocaleString(config.lang === "zh" ? "zh-CN" : "en"); }
-  function escapeHtml(s) {
-    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
+  function fmt(n) { return wangge.fmt(n || 0, config.lang); }
+  const escapeHtml = wangge.escapeHtml;
   function editorUrl(code) { return "/communities/" + code + "/editor" + (config.lang === "en" ? "?lang=en" : ""); }
 
   const legend = document.getElementById("legend");
@@ -29,8 +21,7 @@
     legend.appendChild(li);
   });
 
-  fetch("/api/v1/areas/" + config.area.code + "/overview", { headers: { Accept: "application/json" } })
-    .then(function (r) { if (!r.ok) { throw new Error(r.statusText); } return r.json(); })
+  wangge.getJSON("/api/v1/areas/" + config.area.code + "/overview")
     .then(function (fc) {
       const layer = L.geoJSON(fc, {
         style: function (f) {
