@@ -262,6 +262,21 @@ class DivisionTransition(Base):
     at: Mapped[datetime] = _created()
 
 
+
+class ReviewComment(Base):
+    """A reviewer's (or the county's) comment on a division, pinned to a grid, a point, or neither."""
+
+    __tablename__ = "review_comment"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    division_id: Mapped[int] = mapped_column(ForeignKey("division.id", ondelete="CASCADE"), index=True)
+    grid_label: Mapped[int | None] = mapped_column(Integer)  # labels are stable within a version's lineage
+    geom = mapped_column(_geom("POINT"))
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = _created()
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    __table_args__ = (CheckConstraint("length(btrim(text)) > 0", name="text_not_blank"),)
+
 GRID_TYPES = ("comprehensive", "exclusive")
 
 
@@ -402,8 +417,9 @@ class MatterCategory(Base):
                                       name="time_unit_known"),)
 
 
-EVENT_STATUSES = ("reported", "registered", "cancelled", "dispatched", "handled", "fed_back", "verified",
-                  "closed", "returned", "backlog")
+#: The states of :mod:`gis.eventflow` (overdue/backlog is a flag, ``escalated_at``, not a state).
+EVENT_STATUSES = ("reported", "registered", "cancelled", "dispatched", "handling", "handled", "verified", "closed",
+                  "returned")
 
 
 class Event(Base):
@@ -425,9 +441,14 @@ class Event(Base):
     reported_at: Mapped[datetime] = _created()
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # feedback: the clock stops
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    warned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # 20 % of the time left
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # overdue: backlog 挂账
+    handler_unit: Mapped[str | None] = mapped_column(Text)  # the matter's responsible unit at dispatch
     geom = mapped_column(_geom("POINT"))
-    __table_args__ = (CheckConstraint(f"status IN {EVENT_STATUSES}", name="status_known"),)
+    __table_args__ = (CheckConstraint(f"status IN {EVENT_STATUSES}", name="status_known"),
+                      Index("ix_event_status", "status"))
 
 
 class EventHistory(Base):

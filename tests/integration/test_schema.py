@@ -14,7 +14,7 @@ pytestmark = pytest.mark.db
 EXPECTED_TABLES = {
     "admin_area", "barrier", "site", "building", "address", "atom_layer", "atom", "atom_edge", "parcel", "parcel_edge",
     "division", "division_transition", "division_revision", "grid", "grid_atom", "micro_grid", "micro_grid_parcel",
-    "grid_code",
+    "grid_code", "review_comment",
     "staff", "staff_assignment", "matter_category", "event", "event_history", "app_user", "api_token",
     "audit_log",
 }
@@ -33,7 +33,7 @@ def test_geometry_columns_are_cgcs2000_with_gist_indexes(scratch_engine):
             "WHERE f_table_schema = 'public'")).all()
         indexed = {(r.tablename, r.indexdef) for r in conn.execute(text(
             "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public' AND indexdef LIKE '%gist%'"))}
-    assert len(columns) == 10
+    assert len(columns) == 11
     for table, column, srid in columns:
         assert srid == 4490, f"{table}.{column} has SRID {srid}"
         assert any(t == table and f"({column})" in d for t, d in indexed), f"{table}.{column} has no GiST index"

@@ -1,0 +1,17 @@
+// The public notice board of a grid: its outline on a map (no sign-in; data embedded in the page).
+(function () {
+  "use strict";
+  const config = JSON.parse(document.getElementById("config").textContent);
+  const map = L.map("map", { zoomControl: true, attributionControl: false });
+  config.baseLayers.forEach(function (b, i) {
+    const layer = L.tileLayer(b.url, { maxZoom: b.maxZoom, subdomains: b.subdomains || "abc",
+                                       attribution: b.attribution });
+    if (i === 0 || b.id === "tianditu-cva") { layer.addTo(map); }
+  });
+  const outline = L.geoJSON(config.geometry, { style: { color: "#b42318", weight: 3, fillColor: "#f0b429",
+                                                        fillOpacity: 0.35 } }).addTo(map);
+  map.fitBounds(outline.getBounds(), { padding: [16, 16] });
+  // Printing resizes the page: let Leaflet redraw the outline at the printed size.
+  window.addEventListener("beforeprint", function () { map.invalidateSize(); map.fitBounds(outline.getBounds()); });
+  document.body.dataset.ready = "true";
+}());

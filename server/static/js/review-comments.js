@@ -1,0 +1,98 @@
+// The county editor's review section: the reviewer's comments on this version and on the version it was
+// copied from, why that version was returned, the lifecycle history, and "submit for review" for a draft.
+// Kept apart from editor.js: it only reads the page's #config and talks to the review API.
+(function () {
+  "use strict";
+  const section = document.getElementById("review-comments");
+  if (!section) { return; }
+  const config = JSON.parse(document.getElementById("config").textContent);
+  const T = config.strings;
+  const E = config.editor;
+  const csrf = document.querySelector("meta[name=csrf-token]").getAttribute("content");
+  const list = section.querySelector(".comments");
+  const reasonEl = section.querySelector(".return-reason");
+  const message = section.querySelector(".message");
+  const submitButton = section.querySelector("#submit-review");
+
+  function escapeHtml(s) {
+    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function request(method, url) {
+    const headers = { Accept: "application/json" };
+    if (method !== "GET") { headers["X-CSRF-Token"] = csrf; }
+    return fetch(url, { method: method, headers: headers }).then(function (r) {
+      return r.json().then(function (data) {
+        if (!r.ok) {
+          const err = new Error(data.error ? data.error.message : r.statusText);
+          err.status = r.status;
+          throw err;
+        }
+        return data;
+      });
+    });
+  }
+  function lastReturn(transitions) {
+    const returned = transitions.filter(function (t) { return t.to_status === "returned"; });
+    return returned.length ? returned[returned.length - 1] : null;
+  }
+
+  function showComments(comments) {
+    if (!comments.length) {
+      list.innerHTML = "<li class='empty'>" + escapeHtml(T.rv_no_comments) + "</li>";
+      return;
+    }
+    list.innerHTML = comments.map(function (c) {
+      const where = c.grid != null ? T.grid + " " + (c.grid_code ? c.grid_code.slice(-3) : "#" + c.grid) +
+        (c.grid_name ? " " + c.grid_name : "") : "";
+      return "<li data-comment='" + c.id + "' class='" + (c.resolved ? "resolved" : "") + "'>" + escapeHtml(c.text) +
+        "<div class='meta'>" + escapeHtml(c.author_name || c.author || "") + " · " + escapeHtml(T.rv_of_version) + " " +
+        c.version + (where ? " · " + escapeHtml(where) : "") + (c.point ? " · ⊙ " + c.point[0].toFixed(5) + ", " +
+        c.point[1].toFixed(5) : "") + "</div></li>";
+    }).join("");
+  }
+
+  function load() {
+    const api = "/api/v1/divisions/" + E.division;
+    return Promise.all([request("GET", api + "/comments"), request("GET", api + "/transitions"),
+                        request("GET", "/api/v1/me")]).then(function (answers) {
+      showComments(answers[0].comments);
+      const own = answers[1];
+      const parent = own.parent_id ? request("GET", "/api/v1/divisions/" + own.parent_id + "/transitions")
+        .catch(function () { return null; }) : Promise.resolve(null);
+      const role = answers[2].role;
+      // The server decides (403 otherwise); the button only shows for roles that may submit.
+      submitButton.hidden = !(own.status === "draft" && E.canEdit && (role === "county_editor" || role === "admin"));
+      return parent.then(function (p) {
+        const returned = lastReturn(own.transitions) || (p ? lastReturn(p.transitions) : null);
+        reasonEl.hidden = !returned;
+        if (returned) {
+          reasonEl.textContent = T.rv_returned_because + ": " + returned.reason + " (" + (returned.username || "") + ", " +
+            returned.at.slice(0, 10) + ")";
+        }
+        section.dataset.ready = "true";
+      });
+    }).catch(function (err) {
+      message.textContent = T.load_failed + ": " + err.message;
+      message.className = "message error";
+    });
+  }
+
+  submitButton.addEventListener("click", function () {
+    submitButton.disabled = true;
+    message.textContent = T.loading;
+    message.className = "message";
+    request("POST", "/api/v1/divisions/" + E.division + "/submit").then(function () {
+      message.textContent = T.rv_submitted_done;
+      section.dataset.submitted = "true";
+      window.setTimeout(function () { window.location.reload(); }, 300);
+    }).catch(function (err) {
+      submitButton.disabled = false;
+      message.textContent = err.message;
+      message.className = "message error";
+    });
+  });
+
+  load();
+}());

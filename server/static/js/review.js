@@ -1,0 +1,251 @@
+// The review page: the submitted division against the version in force (or its parent), colour coded;
+// the grid table with checks; comments pinned to a grid or a point; approve (with a date) or return.
+(function () {
+  "use strict";
+  const config = JSON.parse(document.getElementById("config").textContent);
+  const T = config.strings;
+  const R = config.review;
+  const API = "/api/v1/divisions/" + R.division;
+  const COLOURS = { added: "#27ab83", changed: "#f0b429", unchanged: "#bcccdc" };
+  const csrf = document.querySelector("meta[name=csrf-token]").getAttribute("content");
+  const el = function (id) { return document.getElementById(id); };
+  const state = { diff: null, grids: null, pinning: false, point: null, pointMarker: null, gridLayers: {} };
+
+  const map = L.map("map", { preferCanvas: false });
+  config.baseLayers.forEach(function (b, i) {
+    const layer = L.tileLayer(b.url, { maxZoom: b.maxZoom, subdomains: b.subdomains || "abc",
+                                       attribution: b.attribution });
+    if (i === 0 || b.id === "tianditu-cva") { layer.addTo(map); }
+  });
+  const commentLayer = L.layerGroup().addTo(map);
+  window.wanggeReview = { map: map };  // for tests and the browser console, as the overview exposes its map
+
+  function escapeHtml(s) {
+    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function fmt(n) { return n == null ? "—" : Number(n).toLocaleString(config.lang === "zh" ? "zh-CN" : "en"); }
+  function setStatus(text, isError) {
+    el("status").textContent = text;
+    el("status").className = "status" + (isError ? " error" : "");
+  }
+  function request(method, url, body) {
+    const options = { method: method, headers: { Accept: "application/json" } };
+    if (method !== "GET") { options.headers["X-CSRF-Token"] = csrf; }
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    return fetch(url, options).then(function (r) {
+      return r.json().then(function (data) {
+        if (!r.ok) { throw new Error(data.error ? data.error.message : r.statusText); }
+        return data;
+      });
+    });
+  }
+  function gridTitle(g) { return (g.code ? g.code.slice(-3) : "#" + g.label) + (g.name ? " " + g.name : ""); }
+
+  // -- the diff on the map and in the table --------------------------------------------------------
+  function drawDiff(grids, before, diff) {
+    const status = {};
+    diff.grids.forEach(function (g) { status[g.label] = g.status; });
+    const removed = new Set(diff.removed.map(function (g) { return g.label; }));
+    if (before) {
+      L.geoJSON({ type: "FeatureCollection", features: before.features.filter(function (f) {
+        return removed.has(f.properties.label);
+      }) }, { interactive: false, style: { color: "#e12d39", weight: 2, dashArray: "6 4", fill: false } }).addTo(map);
+    }
+    const layer = L.geoJSON(grids, {
+      style: function (f) {
+        return { color: "#102a43", weight: 1.2, fillColor: COLOURS[status[f.properties.label]] || "#bcccdc",
+                 fillOpacity: 0.5 };
+      },
+      onEachFeature: function (f, l) {
+        const p = f.properties;
+        state.gridLayers[p.label] = l;
+        l.bindTooltip(escapeHtml(gridTitle(p)) + "<br>" + fmt(p.households) + " " + escapeHtml(T.households),
+                      { direction: "center", className: "area-label" });
+        l.on("click", function (e) {
+          if (state.pinning) { pinPoint(e.latlng); return; }
+          selectGrid(p.label);
+        });
+      }
+    }).addTo(map);
+    L.geoJSON(diff.changed_areas, { interactive: false,
+                                    style: { color: "#9446ed", weight: 1, fillColor: "#9446ed", fillOpacity: 0.55 }
+    }).addTo(map);
+    map.fitBounds(layer.getBounds());
+  }
+
+  function drawSummary(diff) {
+    el("against-label").textContent = diff.against ? (T.version + " " + diff.against.version + " · " +
+      (T["status_" + diff.against.status] || diff.against.status)) : T.rv_against_none;
+    const s = diff.summary;
+    if (!s) { return; }
+    const rows = [[T.rv_added, s.grids_added], [T.rv_changed, s.grids_changed], [T.rv_unchanged, s.grids_unchanged],
+                  [T.rv_removed, s.grids_removed],
+                  [diff.method === "atoms" ? T.rv_atoms_moved : T.rv_buildings_moved,
+                   diff.method === "atoms" ? s.atoms_moved : s.buildings_moved],
+                  [T.rv_households_moved, s.households_moved]];
+    el("diff-summary").innerHTML = rows.map(function (r) {
+      return "<dt>" + escapeHtml(r[0]) + "</dt><dd>" + fmt(r[1]) + "</dd>";
+    }).join("");
+  }
+
+  function drawTable(diff, checks) {
+    const byLabel = {};
+    checks.grids.forEach(function (g) { byLabel[g.label] = g; });
+    const tbody = el("grid-table").querySelector("tbody");
+    tbody.innerHTML = "";
+    const select = el("comment-grid");
+    diff.grids.forEach(function (g) {
+      const c = byLabel[g.label] || {};
+      const tr = document.createElement("tr");
+      tr.dataset.label = g.label;
+      tr.dataset.status = g.status;
+      const inBand = c.in_band == null ? "—" : (c.in_band ? T.rv_yes : T.rv_no);
+      tr.innerHTML = "<td>" + escapeHtml(gridTitle(g)) + "</td><td><span class='swatch " + g.status + "'></span>" +
+        escapeHtml(T["rv_" + g.status]) + "</td><td class='num'>" + fmt(g.households_before) + "</td><td class='num'>" +
+        fmt(g.households_after) + "</td><td class='" + (c.in_band === false ? "bad" : "") + "'>" + inBand +
+        "</td><td class='" + (c.contiguous === false ? "bad" : "") + "'>" +
+        (c.contiguous === false ? T.rv_no : T.rv_yes) + "</td>";
+      tr.addEventListener("click", function () { selectGrid(g.label, true); });
+      tbody.appendChild(tr);
+      const option = document.createElement("option");
+      option.value = g.label;
+      option.textContent = gridTitle(g);
+      select.appendChild(option);
+    });
+  }
+
+  function selectGrid(label, zoom) {
+    el("comment-grid").value = String(label);
+    document.querySelectorAll("#grid-table tr.selected").forEach(function (tr) { tr.classList.remove("selected"); });
+    const row = document.querySelector("#grid-table tr[data-label='" + label + "']");
+    if (row) { row.classList.add("selected"); }
+    const layer = state.gridLayers[label];
+    if (layer && zoom) { map.fitBounds(layer.getBounds(), { maxZoom: 17 }); }
+  }
+
+  // -- comments -------------------------------------------------------------------------------------
+  function pinPoint(latlng) {
+    state.pinning = false;
+    el("map").classList.remove("picking");
+    el("comment-pin").classList.remove("active");
+    state.point = [Number(latlng.lng.toFixed(7)), Number(latlng.lat.toFixed(7))];
+    if (state.pointMarker) { map.removeLayer(state.pointMarker); }
+    state.pointMarker = L.circleMarker(latlng, { radius: 7, color: "#2f80ed", fillOpacity: 0.8 }).addTo(map);
+    el("comment-point").textContent = T.rv_comment_point_set + ": " + state.point[0] + ", " + state.point[1];
+    el("comment-point").dataset.set = "true";
+  }
+
+  function drawComments(list) {
+    const ul = el("comments");
+    ul.innerHTML = "";
+    commentLayer.clearLayers();
+    if (!list.length) { ul.innerHTML = "<li class='empty'>" + escapeHtml(T.rv_no_comments) + "</li>"; return; }
+    list.forEach(function (c, i) {
+      const li = document.createElement("li");
+      li.className = c.resolved ? "resolved" : "";
+      li.dataset.comment = c.id;
+      const where = (c.grid != null ? T.grid + " " + (c.grid_code ? c.grid_code.slice(-3) : "#" + c.grid) : "") +
+        (c.point ? " ⊙" : "");
+      li.innerHTML = "<b>" + (i + 1) + ".</b> " + escapeHtml(c.text) + "<div class='meta'>" +
+        escapeHtml(c.author_name || c.author || "") + " · " + escapeHtml(c.created_at.slice(0, 16).replace("T", " ")) +
+        (c.division_id !== R.division ? " · " + escapeHtml(T.version) + " " + c.version : "") +
+        (where ? " · " + escapeHtml(where) : "") + (c.resolved ? " · " + escapeHtml(T.rv_resolved) : "") + "</div>";
+      ul.appendChild(li);
+      if (c.point) {
+        L.marker([c.point[1], c.point[0]], { icon: L.divIcon({ className: "comment-pin", html: String(i + 1),
+                                                              iconSize: [18, 18] }) })
+          .bindTooltip(escapeHtml(c.text)).addTo(commentLayer);
+      }
+    });
+  }
+
+  function loadComments() {
+    return request("GET", API + "/comments").then(function (body) { drawComments(body.comments); });
+  }
+
+  function loadHistory() {
+    return request("GET", API + "/transitions").then(function (body) {
+      el("history").innerHTML = body.transitions.map(function (t) {
+        return "<li>" + escapeHtml(t.at.slice(0, 16).replace("T", " ")) + " · " + escapeHtml(t.username || "") + " · " +
+          escapeHtml(T["status_" + t.from_status] || t.from_status || "") + " → " +
+          escapeHtml(T["status_" + t.to_status] || t.to_status) + (t.reason ? ": " + escapeHtml(t.reason) : "") + "</li>";
+      }).join("");
+    });
+  }
+
+  el("comment-pin").addEventListener("click", function () {
+    state.pinning = !state.pinning;
+    el("map").classList.toggle("picking", state.pinning);
+    el("comment-pin").classList.toggle("active", state.pinning);
+    if (state.pinning) { setStatus(T.rv_comment_click_map); }
+  });
+  map.on("click", function (e) { if (state.pinning) { pinPoint(e.latlng); } });
+
+  el("comment-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    const body = { text: el("comment-text").value };
+    if (el("comment-grid").value !== "") { body.grid = Number(el("comment-grid").value); }
+    if (state.point) { body.point = state.point; }
+    request("POST", API + "/comments", body).then(function () {
+      el("comment-text").value = "";
+      state.point = null;
+      el("comment-point").textContent = "";
+      delete el("comment-point").dataset.set;
+      if (state.pointMarker) { map.removeLayer(state.pointMarker); state.pointMarker = null; }
+      return loadComments();
+    }).then(function () { setStatus(""); }).catch(function (err) { setStatus(err.message, true); });
+  });
+
+  // -- the decision ---------------------------------------------------------------------------------
+  function decided(answer, message) {
+    const s = answer.division.status;
+    el("division-status").textContent = T["status_" + s] || s;
+    el("division-status").dataset.status = s;
+    el("decision").hidden = true;
+    el("comment-form").hidden = true;
+    el("packet").hidden = s !== "approved";
+    setStatus(message);
+    document.body.dataset.decided = s;
+    return loadHistory();
+  }
+
+  el("effective-from").value = new Date().toISOString().slice(0, 10);
+  el("approve-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    request("POST", API + "/approve", { effective_from: el("effective-from").value, note: el("approve-note").value })
+      .then(function (answer) { return decided(answer, T.rv_approved_done); })
+      .catch(function (err) { setStatus(err.message, true); });
+  });
+  el("return-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    request("POST", API + "/return", { reason: el("return-reason").value })
+      .then(function (answer) { return decided(answer, T.rv_returned_done); })
+      .catch(function (err) { setStatus(err.message, true); });
+  });
+
+  // -- load -----------------------------------------------------------------------------------------
+  const diffUrl = API + "/diff" + (R.against ? "?against=" + R.against : "");
+  Promise.all([
+    request("GET", API + "/grids"),
+    R.against ? request("GET", "/api/v1/divisions/" + R.against + "/grids") : Promise.resolve(null),
+    request("GET", diffUrl),
+    request("GET", API)
+  ]).then(function (answers) {
+    state.diff = answers[2];
+    drawDiff(answers[0], answers[1], answers[2]);
+    drawSummary(answers[2]);
+    drawTable(answers[2], answers[3].checks);
+    const submitted = R.status === "submitted";
+    el("decision").hidden = !(R.canReview && submitted);
+    el("comment-form").hidden = !(R.canComment && R.status !== "approved");
+    return Promise.all([loadComments(), loadHistory()]);
+  }).then(function () {
+    setStatus("");
+    document.body.dataset.ready = "true";
+  }).catch(function (err) { setStatus(T.load_failed + ": " + err.message, true); });
+}());
