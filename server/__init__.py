@@ -32,7 +32,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server import auth
     from server.api import api
     from server.api.divisions import divisions_api
+    from server.api.events import events_api, events_pages
     from server.api.lookup import lookup
+    from server.api.review import review_api, review_pages
     from server.ogc import ogc
     from server.pages import pages
     from server.tiles import tiles
@@ -43,6 +45,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ogc)
     app.register_blueprint(tiles)
     app.register_blueprint(lookup)
+    app.register_blueprint(events_api)
+    app.register_blueprint(events_pages)
+    app.register_blueprint(review_api)
+    app.register_blueprint(review_pages)
     register_error_handlers(app)
     auth.init_app(app)  # sessions, CSRF, sign-in pages; after the generic handlers it refines (401 → /login)
     return app

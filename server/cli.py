@@ -290,11 +290,14 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int, demo: 
     click.echo("stopped")
 
 
+from server.cli_events import events, matters  # noqa: E402
 from server.cli_lookup import lookup_batch  # noqa: E402
 from server.cli_users import user  # noqa: E402
 
 main.add_command(user)
 main.add_command(lookup_batch)
+main.add_command(matters)
+main.add_command(events)
 
 if __name__ == "__main__":
     main()

@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     "WORK_CALENDAR": "",
     "EVENT_WARNING_SHARE": "0.2",
     "PUBLIC_REPORT_LIMIT": "10/3600",  # reports per client IP / seconds
+    # Events are routed to the divisions in force including a community's latest draft while nothing is
+    # approved (internal work must still reach a grid); true routes to approved divisions only.
+    "EVENT_ROUTING_APPROVED_ONLY": "",
 }
 
 _INT_KEYS = {"EMBEDDED_PORT", "PORT", "MAX_FEATURES", "SESSION_HOURS"}
