@@ -1,4 +1,4 @@
-"""The demo county: base data from ``data/boundaries/demo`` and a first draft division of each community.
+"""The demo county: base data, a first draft division of each community, users, staff, matters, events.
 
 ``wangge demo load`` and ``wangge serve --demo`` both come here, so the demo a user opens always has
 grids to look at. Loading twice changes nothing: the import upserts, and communities that already
@@ -9,21 +9,35 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from server import models as m
 from server.auth import ensure_demo_users
 from server.db import make_engine
 from server.divisions import divide_many
+from server.errors import Conflict
+from server.events import ensure_demo_events, ensure_demo_matters
 from server.importer import import_demo
+from server.review import approve, ensure_demo_staff, submit
 
 log = logging.getLogger(__name__)
 
 
-def load_demo(url: str, demo_dir: str | Path, *, workers: int = 2) -> Iterator[str]:
-    """Import the demo county and divide its undivided communities; yield one line per step."""
+#: Left as a draft, so the demo always has a community to edit.
+EDITING_DEMO = "320499001001"
+
+
+def load_demo(url: str, demo_dir: str | Path, *, workers: int = 2, file: bool = True) -> Iterator[str]:
+    """Import the demo county and divide its undivided communities; yield one line per step.
+
+    With ``file``, every new division whose live checks pass (except :data:`EDITING_DEMO`) is
+    submitted by the demo county editor and approved by the demo reviewer, as the regulations want
+    before the public sees a grid; the others stay drafts, with the reason printed.
+    """
     engine = make_engine(url)
     try:
         for report in import_demo(engine, demo_dir):
@@ -35,17 +49,43 @@ def load_demo(url: str, demo_dir: str | Path, *, workers: int = 2) -> Iterator[s
     finally:
         engine.dispose()
     todo = sorted(communities - divided)
+    new_divisions = []
     for outcome in divide_many(url, todo, workers=workers):
         if outcome.error:
             yield f"{outcome.community_code}: not divided: {outcome.error}"
         else:
+            new_divisions.append(outcome)
             yield (f"{outcome.community_code}: draft division v{outcome.version}, {outcome.summary['n_grids']} grids "
                    f"({outcome.seconds:.1f} s)")
     engine = make_engine(url)
     try:
         users = ensure_demo_users(engine)
+        if file:
+            yield from _file_demo_divisions(engine, sorted(new_divisions, key=lambda o: o.community_code))
+        ensure_demo_staff(engine)  # every grid gets a grid chief and a full-time worker to publish
+        ensure_demo_matters(engine)
+        ensure_demo_events(engine)
     finally:
         engine.dispose()
     yield "demo users (demo only — the passwords are public):"
     for username, role, scope, password in users:
         yield f"  {username:<9} {password:<16} {role} {scope or ''}"
+
+
+def _file_demo_divisions(engine, outcomes) -> Iterator[str]:
+    """Submit and approve (from 30 days ago) the new demo divisions that pass their checks."""
+    with Session(engine, expire_on_commit=False) as session:
+        editor, reviewer = (session.scalars(select(m.User).where(m.User.username == name)).one()
+                            for name in ("editor", "reviewer"))
+    for outcome in outcomes:
+        if outcome.community_code == EDITING_DEMO:
+            yield f"{outcome.community_code}: kept as a draft to edit"
+            continue
+        try:
+            submit(engine, outcome.division_id, user=editor)
+            approve(engine, outcome.division_id, effective_from=date.today() - timedelta(days=30),
+                    note="demo", user=reviewer)
+        except Conflict as exc:
+            yield f"{outcome.community_code}: kept as a draft: {exc.message[:160]}"
+        else:
+            yield f"{outcome.community_code}: approved and filed"

@@ -87,7 +87,7 @@ def demo_db_url(databases: Databases) -> str:
     from server.demo import load_demo
 
     url = databases.fresh("wangge_test_demo")
-    for line in load_demo(url, DEMO_DIR):
+    for line in load_demo(url, DEMO_DIR, file=False):
         assert "not divided" not in line, line
     return url
 
@@ -165,7 +165,7 @@ def editor_db_url(databases: Databases) -> str:
     from server.demo import load_demo
 
     url = databases.fresh("wangge_test_editor")
-    for line in load_demo(url, DEMO_DIR):
+    for line in load_demo(url, DEMO_DIR, file=False):
         assert "not divided" not in line, line
     engine = make_engine(url)
     ensure_demo_users(engine)

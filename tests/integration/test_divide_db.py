@@ -166,9 +166,15 @@ def test_demo_load_divides_once(scratch_engine, runner, monkeypatch):
     first = runner.invoke(main, ["demo", "load"])
     assert first.exit_code == 0, first.output
     assert "320499001001: draft division v1" in first.output
+    # Divisions whose checks pass are filed (codes registered), the editing demo stays a draft.
+    assert "320499001001: kept as a draft to edit" in first.output
+    approved = scalar(scratch_engine, "SELECT count(*) FROM division WHERE status = 'approved'")
+    assert approved == first.output.count("approved and filed") >= 6
+    assert scalar(scratch_engine, "SELECT count(*) FROM grid_code") >= approved
+    assert scalar(scratch_engine, "SELECT count(*) FROM staff_assignment") > 0
     second = runner.invoke(main, ["demo", "load"])
     assert second.exit_code == 0, second.output
-    assert "draft division" not in second.output
+    assert "draft division" not in second.output and "approved and filed" not in second.output
     assert scalar(scratch_engine, "SELECT count(*) FROM division") == 12
 
 
