@@ -379,8 +379,11 @@ def test_unknown_or_unpublished_feature_is_404(ogc, ogc_engine, check):
     assert ogc.get(f"/ogc/collections/grids/items/{past}?datetime=2024-06-01").status_code == 200
 
 
-def test_drafts_are_not_published_by_default(client):
-    # The session app runs on the demo, which has drafts only: the public interface shows no grid.
+def test_drafts_are_not_published_by_default(demo_db_url):
+    # The demo test database has drafts only: with the public default the interface shows no grid.
+    from server import create_app
+
+    client = create_app({"DATABASE_URL": demo_db_url, "TILES": "none", "TESTING": True}).test_client()
     assert client.get("/ogc/collections/grids/items").get_json()["numberMatched"] == 0
     assert client.get("/ogc/collections/communities/items").get_json()["numberMatched"] >= 8
 

@@ -90,8 +90,11 @@ def test_invalid_tile_coordinates_are_400(tiles, path, parameter):
     assert body["code"] == "InvalidParameterValue" and f"'{parameter}'" in body["description"]
 
 
-def test_tiles_publish_only_approved_grids_by_default(client, busy_tile):
-    # The session app keeps the public default, and the demo has drafts only: no grids layer, outlines still.
+def test_tiles_publish_only_approved_grids_by_default(demo_db_url, busy_tile):
+    # With the public default, and drafts only in the demo test database: no grids layer, outlines still.
+    from server import create_app
+
+    client = create_app({"DATABASE_URL": demo_db_url, "TILES": "none", "TESTING": True}).test_client()
     z, x, y = busy_tile
     layers = mapbox_vector_tile.decode(client.get(f"/tiles/grids/{z}/{x}/{y}.pbf").data)
     assert set(layers) == {"communities"}
