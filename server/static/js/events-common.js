@@ -9,11 +9,7 @@
     verified: "#16a34a", closed: "#15803d", returned: "#d97706", cancelled: "#9ca3af"
   };
 
-  function escapeHtml(s) {
-    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
+  const escapeHtml = wangge.escapeHtml;
   function fill(template, values) {
     return template.replace(/\{(\w+)\}/g, function (_, k) { return values[k] == null ? "" : values[k]; });
   }
@@ -50,14 +46,7 @@
     if (!iso) { return "—"; }
     return iso.slice(5, 10) + " " + iso.slice(11, 16);
   }
-  function baseLayers(map) {
-    (config.baseLayers || []).forEach(function (b, i) {
-      if (i === 0 || b.id === "tianditu-cva") {
-        L.tileLayer(b.url, { maxZoom: b.maxZoom, subdomains: b.subdomains || "abc", attribution: b.attribution })
-          .addTo(map);
-      }
-    });
-  }
+  function baseLayers(map) { wangge.addBaseLayers(map, config.baseLayers); }
   window.WanggeEvents = { config: config, T: T, api: api, escapeHtml: escapeHtml, fill: fill, errorText: errorText,
     statusLabel: statusLabel, actionLabel: actionLabel, badge: badge, shortTime: shortTime,
     STATUS_COLOURS: STATUS_COLOURS, baseLayers: baseLayers };

@@ -11,21 +11,12 @@
 
   const map = L.map("lookup-map", { preferCanvas: true, zoomControl: true, tap: true });
   window.wanggeLookupMap = map;  // for scripted use and the browser tests
-  config.baseLayers.forEach(function (b, i) {
-    if (i === 0 || b.id === "tianditu-cva") {
-      L.tileLayer(b.url, { maxZoom: b.maxZoom, subdomains: b.subdomains || "abc", attribution: b.attribution })
-        .addTo(map);
-    }
-  });
+  wangge.addBaseLayers(map, config.baseLayers);
   L.control.scale({ imperial: false }).addTo(map);
   let marker = null;
   let outline = null;
 
-  function escapeHtml(s) {
-    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
+  const escapeHtml = wangge.escapeHtml;
   function fill(template, values) {
     return template.replace(/\{(\w+)\}/g, function (_, k) { return values[k] == null ? "" : values[k]; });
   }

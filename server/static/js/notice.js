@@ -3,11 +3,7 @@
   "use strict";
   const config = JSON.parse(document.getElementById("config").textContent);
   const map = L.map("map", { zoomControl: true, attributionControl: false });
-  config.baseLayers.forEach(function (b, i) {
-    const layer = L.tileLayer(b.url, { maxZoom: b.maxZoom, subdomains: b.subdomains || "abc",
-                                       attribution: b.attribution });
-    if (i === 0 || b.id === "tianditu-cva") { layer.addTo(map); }
-  });
+  wangge.addBaseLayers(map, config.baseLayers);
   const outline = L.geoJSON(config.geometry, { style: { color: "#b42318", weight: 3, fillColor: "#f0b429",
                                                         fillOpacity: 0.35 } }).addTo(map);
   map.fitBounds(outline.getBounds(), { padding: [16, 16] });

@@ -8,31 +8,13 @@
   const config = JSON.parse(document.getElementById("config").textContent);
   const T = config.strings;
   const E = config.editor;
-  const csrf = document.querySelector("meta[name=csrf-token]").getAttribute("content");
   const list = section.querySelector(".comments");
   const reasonEl = section.querySelector(".return-reason");
   const message = section.querySelector(".message");
   const submitButton = section.querySelector("#submit-review");
 
-  function escapeHtml(s) {
-    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
-  function request(method, url) {
-    const headers = { Accept: "application/json" };
-    if (method !== "GET") { headers["X-CSRF-Token"] = csrf; }
-    return fetch(url, { method: method, headers: headers }).then(function (r) {
-      return r.json().then(function (data) {
-        if (!r.ok) {
-          const err = new Error(data.error ? data.error.message : r.statusText);
-          err.status = r.status;
-          throw err;
-        }
-        return data;
-      });
-    });
-  }
+  const escapeHtml = wangge.escapeHtml;
+  const request = wangge.request;
   function lastReturn(transitions) {
     const returned = transitions.filter(function (t) { return t.to_status === "returned"; });
     return returned.length ? returned[returned.length - 1] : null;

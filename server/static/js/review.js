@@ -7,43 +7,21 @@
   const R = config.review;
   const API = "/api/v1/divisions/" + R.division;
   const COLOURS = { added: "#27ab83", changed: "#f0b429", unchanged: "#bcccdc" };
-  const csrf = document.querySelector("meta[name=csrf-token]").getAttribute("content");
   const el = function (id) { return document.getElementById(id); };
   const state = { diff: null, grids: null, pinning: false, point: null, pointMarker: null, gridLayers: {} };
 
   const map = L.map("map", { preferCanvas: false });
-  config.baseLayers.forEach(function (b, i) {
-    const layer = L.tileLayer(b.url, { maxZoom: b.maxZoom, subdomains: b.subdomains || "abc",
-                                       attribution: b.attribution });
-    if (i === 0 || b.id === "tianditu-cva") { layer.addTo(map); }
-  });
+  wangge.addBaseLayers(map, config.baseLayers);
   const commentLayer = L.layerGroup().addTo(map);
   window.wanggeReview = { map: map };  // for tests and the browser console, as the overview exposes its map
 
-  function escapeHtml(s) {
-    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
-  function fmt(n) { return n == null ? "—" : Number(n).toLocaleString(config.lang === "zh" ? "zh-CN" : "en"); }
+  const escapeHtml = wangge.escapeHtml;
+  function fmt(n) { return wangge.fmt(n, config.lang); }
   function setStatus(text, isError) {
     el("status").textContent = text;
     el("status").className = "status" + (isError ? " error" : "");
   }
-  function request(method, url, body) {
-    const options = { method: method, headers: { Accept: "application/json" } };
-    if (method !== "GET") { options.headers["X-CSRF-Token"] = csrf; }
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    return fetch(url, options).then(function (r) {
-      return r.json().then(function (data) {
-        if (!r.ok) { throw new Error(data.error ? data.error.message : r.statusText); }
-        return data;
-      });
-    });
-  }
+  const request = wangge.request;
   function gridTitle(g) { return (g.code ? g.code.slice(-3) : "#" + g.label) + (g.name ? " " + g.name : ""); }
 
   // -- the diff on the map and in the table --------------------------------------------------------
