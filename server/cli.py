@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from gis.errors import InputError
+from server.cli_common import fail
 from server.config import load_config
 from server.db import database_url, embedded_cluster, make_engine, running_database
 from server.embedded import EmbeddedDatabaseError
@@ -36,11 +37,6 @@ def main(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
-
-
 # -- database ---------------------------------------------------------------------------------------
 
 @main.group()
@@ -50,7 +46,7 @@ def db() -> None:
 
 def _embedded_only(ctx: Context) -> None:
     if ctx.config["DATABASE_URL"]:
-        _fail("DATABASE_URL is set, so the embedded cluster is not used; manage that database yourself")
+        fail("DATABASE_URL is set, so the embedded cluster is not used; manage that database yourself")
 
 
 @db.command("start")
@@ -62,7 +58,7 @@ def db_start(ctx: Context) -> None:
     try:
         cluster.start()
     except EmbeddedDatabaseError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(cluster.status())
 
 
@@ -75,7 +71,7 @@ def db_stop(ctx: Context) -> None:
     try:
         cluster.stop()
     except EmbeddedDatabaseError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(cluster.status())
 
 
@@ -112,7 +108,7 @@ def _database(ctx: Context):
     try:
         return running_database(ctx.config)
     except EmbeddedDatabaseError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 # -- import -----------------------------------------------------------------------------------------
@@ -135,7 +131,7 @@ def import_command(ctx: Context, kind: str, file: Path, crs: str | None, layer: 
         try:
             report = import_file(engine, kind, file, crs=crs, layer=layer)
         except InputError as exc:
-            _fail(f"{exc}\nnothing was imported")
+            fail(f"{exc}\nnothing was imported")
         finally:
             engine.dispose()
     click.echo(report.summary())
@@ -193,7 +189,7 @@ def divide_command(ctx: Context, community: str | None, county: str | None, band
             with engine.connect() as conn:
                 codes = communities_to_divide(conn, community or county)
         except InputError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         finally:
             engine.dispose()
         started = time.perf_counter()
@@ -234,7 +230,7 @@ def divide_file_command(in_path: Path, out_path: Path, band: str | None, micro_b
     try:
         results = divide_file(in_path, out_path, band=_band(band), micro_band=_band(micro_band), seed=seed)
     except InputError as exc:
-        _fail(f"{exc}\nnothing was written")
+        fail(f"{exc}\nnothing was written")
     for r in results:
         s = r.summary
         click.echo(f"{r.community_code}: {s['n_grids']} grids, {s['households']} households, "

@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import click
-from sqlalchemy import Engine
 
 from gis.errors import InputError
-
-
-@contextlib.contextmanager
-def _engine() -> Iterator[tuple[Engine, dict]]:
-    # Like every wangge command: the configured database (embedded started if needed), migrated.
-    from server.config import load_config
-    from server.db import make_engine, running_database
-    from server.embedded import EmbeddedDatabaseError
-    from server.migrate import upgrade
-
-    config = load_config()
-    try:
-        with running_database(config) as url:
-            upgrade(url)
-            engine = make_engine(url)
-            try:
-                yield engine, config
-            finally:
-                engine.dispose()
-    except EmbeddedDatabaseError as exc:
-        _fail(str(exc))
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
+from server.cli_common import fail, migrated_engine
 
 
 @click.group()
@@ -56,11 +27,11 @@ def matters_load(path: Path | None) -> None:
     from server.auth import cli_actor
     from server.events import MATTERS_CSV, load_matters
 
-    with _engine() as (engine, _):
+    with migrated_engine() as (engine, _):
         try:
             added, updated = load_matters(engine, path or MATTERS_CSV, actor=cli_actor())
         except InputError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     click.echo(f"matter list: {added} added, {updated} updated")
 
 
@@ -70,7 +41,7 @@ def matters_list(include_exited: bool) -> None:
     """Print the matter list."""
     from server.events import list_matters
 
-    with _engine() as (engine, _), engine.connect() as conn:
+    with migrated_engine() as (engine, _), engine.connect() as conn:
         for item in list_matters(conn, include_exited=include_exited):
             limit = "" if item["time_limit"] is None else \
                 f"{item['time_limit']:g} {item['time_unit']}".replace("working_", "working ")
@@ -94,12 +65,12 @@ def events_sweep(now_text: str | None) -> None:
     from gis.workcal import calendar_from_config
     from server import events as ev
 
-    with _engine() as (engine, config):
+    with migrated_engine() as (engine, config):
         try:
             calendar = calendar_from_config(config.get("WORK_CALENDAR"))
             now = datetime.fromisoformat(now_text) if now_text else ev.clock()
         except (InputError, ValueError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         share = float(config.get("EVENT_WARNING_SHARE") or 0.2)
         done = ev.sweep(engine, now, calendar, share)
     click.echo(f"{len(done['warned'])} warned, {len(done['escalated'])} escalated"

@@ -2,39 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator
-
 import click
-from sqlalchemy import Engine
 
+from server.cli_common import fail, migrated_engine
 from server.models import ROLES
-
-
-@contextlib.contextmanager
-def _engine() -> Iterator[Engine]:
-    # Like every wangge command: the configured database (embedded started if needed), migrated.
-    from server.config import load_config
-    from server.db import make_engine, running_database
-    from server.embedded import EmbeddedDatabaseError
-    from server.migrate import upgrade
-
-    try:
-        with running_database(load_config()) as url:
-            upgrade(url)
-            engine = make_engine(url)
-            try:
-                yield engine
-            finally:
-                engine.dispose()
-    except EmbeddedDatabaseError as exc:
-        _fail(str(exc))
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
 
 
 @click.group()
@@ -63,12 +34,12 @@ def user_add(username: str, role: str, scope_code: str | None, display_name: str
         raise click.BadParameter(str(exc), param_hint="--scope") from None
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with _engine() as engine:
+    with migrated_engine() as (engine, _):
         try:
             with engine.begin() as conn:
                 user_id = create_user(conn, username, role, scope_code, password, display_name=display_name)
         except (ValueError, Conflict) as exc:
-            _fail(f"{exc}; no user was added")
+            fail(f"{exc}; no user was added")
     click.echo(f"added user {username} (id {user_id})")
 
 
@@ -77,7 +48,7 @@ def user_list() -> None:
     """List users: name, role, scope, active."""
     from server.auth import list_users
 
-    with _engine() as engine, engine.connect() as conn:
+    with migrated_engine() as (engine, _), engine.connect() as conn:
         users = list_users(conn)
     if not users:
         click.echo("no users yet: add one with wangge user add USERNAME --role admin")
@@ -95,11 +66,11 @@ def user_token(username: str, label: str | None) -> None:
     """Issue an API token for USERNAME and print it once (only its hash is kept)."""
     from server.auth import create_token
 
-    with _engine() as engine:
+    with migrated_engine() as (engine, _):
         try:
             with engine.begin() as conn:
                 token = create_token(conn, username, label)
         except ValueError as exc:
-            _fail(f"{exc}; no token was issued")
+            fail(f"{exc}; no token was issued")
     click.echo(token)
     click.echo("Store it now: it cannot be shown again. Send it as 'Authorization: Bearer <token>'.", err=True)
