@@ -70,6 +70,9 @@ _WRITE_SUFFIXES = (".gpkg", ".geojson", ".json", ".zip")
 
 _CODE_PATTERN = r"\d{12}"
 
+#: Largest count the store keeps (a 32-bit integer column); more is a typo, not a building.
+INT_MAX = 2**31 - 1
+
 
 # --------------------------------------------------------------------------------------------------
 # Schemas
@@ -98,6 +101,8 @@ class LayerSchema:
         Enumerated columns → allowed values (matched case-insensitively, stored lower case).
     patterns
         Columns → regular expression the whole (stripped) value must match.
+    max_lengths
+        Text columns → most characters the store keeps.
 
     Notes
     -----
@@ -111,6 +116,7 @@ class LayerSchema:
     optional: Mapping[str, type] = field(default_factory=lambda: _frozen({}))
     choices: Mapping[str, frozenset[str]] = field(default_factory=lambda: _frozen({}))
     patterns: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
+    max_lengths: Mapping[str, int] = field(default_factory=lambda: _frozen({}))
 
     @property
     def columns(self) -> dict[str, type]:
@@ -150,6 +156,7 @@ LAYER_SCHEMAS: Mapping[str, LayerSchema] = _frozen({
         required=_frozen({"kind": str}),
         optional=_frozen({"id": str, "class": str, "name": str}),
         choices=_frozen({"kind": frozenset({"road", "river", "rail", "wall"})}),
+        max_lengths=_frozen({"class": 16}),
     ),
     "sites": LayerSchema(
         kind="sites", geometry="polygon",
@@ -640,8 +647,14 @@ def _check_value(value: Any, row: int, name: str, kind: type, required: bool, sc
         elif number < 0:
             problems.add(row, name, f"negative count: {number}")
             number = None
+        elif number > INT_MAX:
+            problems.add(row, name, f"implausibly large: {number} (at most {INT_MAX})")
+            number = None
         return number
     text = _coerce_str(value)
+    if name in schema.max_lengths and len(text) > schema.max_lengths[name]:
+        problems.add(row, name, f"too long: {_show(value)} has {len(text)} characters, at most "
+                                f"{schema.max_lengths[name]}")
     if name in schema.choices:
         allowed = schema.choices[name]
         text = text.lower()

@@ -151,6 +151,15 @@ def write_areas(conn: Connection, frame: gpd.GeoDataFrame, source: str) -> tuple
     frame = frame.assign(_rank=frame["level"].map(LEVEL_ORDER)).sort_values(["_rank", "code"], kind="stable")
     known = _known_codes(conn) | set(frame["code"].astype(str))
     _check_codes(frame, "parent_code", known, source, "parent area")
+    # A parent must be a level above its child (county > township > community): anything else is a
+    # mistake in the file, and would otherwise surface as a foreign-key error from the database.
+    levels = dict(conn.execute(select(m.AdminArea.code, m.AdminArea.level)).all())
+    levels.update(zip(frame["code"].astype(str), frame["level"], strict=True))
+    for row_no, level, parent in zip(frame["source_row"], frame["level"], frame["parent_code"], strict=True):
+        parent = _clean(parent)
+        if parent is not None and LEVEL_ORDER[levels[str(parent)]] >= LEVEL_ORDER[level]:
+            raise InputError(f"parent area {parent} is a {levels[str(parent)]}, which cannot hold a {level}",
+                             source=source, row=int(row_no), field="parent_code")
     rows = [{"code": str(r.code), "name": r["name"], "level": r["level"], "parent_code": _opt(r, "parent_code"),
              "kind": _opt(r, "kind"), "geom": geom_value(r.geometry)} for _, r in frame.iterrows()]
     _reject_duplicates(frame, [r["code"] for r in rows], source, "code")

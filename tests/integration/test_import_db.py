@@ -426,6 +426,19 @@ def test_unknown_parent_code(scratch_engine, tmp_path):
     assert table_counts(scratch_engine)["admin_area"] == 0
 
 
+def test_parent_of_a_lower_level(scratch_engine, tmp_path):
+    records = area_records()
+    records.append({"code": "320499001099", "name": "错挂社区", "level": "community", "parent_code": EAST,
+                    "kind": "urban", "geometry": box(120.03, 31.69, 120.04, 31.70)})
+    path = geojson(tmp_path / "areas.geojson", records)
+
+    error = _fails_writing_nothing(scratch_engine, "areas", path)
+
+    assert_names(error, "areas.geojson", "parent_code", 5)
+    assert f"parent area {EAST} is a community, which cannot hold a community" in str(error)
+    assert table_counts(scratch_engine)["admin_area"] == 0
+
+
 @pytest.mark.parametrize(("case", "field"), [("id", "id"), ("geometry", "geometry"), ("code", "code"),
                                              ("address", "address")])
 def test_two_features_with_one_key_are_refused(scratch_engine, tmp_path, case, field):

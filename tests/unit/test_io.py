@@ -391,6 +391,7 @@ def test_missing_required_column(tmp_path):
 # GDAL types a GeoJSON property column from all its values, so "12.5" among integers arrives as 12.5.
 @pytest.mark.parametrize("value, text", [("12.5", "not an integer: 12.5"), ("abc", "not an integer: 'abc'"),
                                          (12.5, "not an integer: 12.5"), (-3, "negative count: -3"),
+                                         (3_000_000_000, "implausibly large: 3000000000"),
                                          (None, "required value is null")])
 def test_bad_required_integer(tmp_path, value, text):
     path = write_geojson(tmp_path / "buildings.geojson", [
@@ -434,6 +435,15 @@ def test_bad_code_and_unknown_enumeration(tmp_path):
     assert "feature 2, field 'code': bad code '1101010': expected 12 digits" in message
     assert "feature 3, field 'level': unknown value 'village group' (expected one of: community, county, " \
            "township)" in message
+
+
+def test_text_longer_than_the_store_keeps(tmp_path):
+    path = write_geojson(tmp_path / "barriers.geojson", [
+        feature({"kind": "road", "class": "urban expressway (elevated)"},
+                shapely.LineString([(116.40, 39.9), (116.41, 39.9)]))])
+    error = read_error(path, "barriers")
+    assert (error.row, error.field) == (1, "class")
+    assert "too long: 'urban expressway (elevated)' has 27 characters, at most 16" in str(error)
 
 
 def test_numeric_codes_from_files_are_text(tmp_path):
