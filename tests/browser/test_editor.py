@@ -387,3 +387,52 @@ def test_import_a_hand_drawn_file(editor, editor_live_server, editor_app, divisi
     merged = grid_of_atom(editor_app, division, atom)
     assert sql(editor_app, "SELECT name FROM grid WHERE division_id = :d AND label = :l",
                d=division, l=merged)[0][0] == f"手绘{target}"
+
+
+def test_brush_paints_the_atoms_swept_over(editor, editor_live_server, editor_app, division):
+    page = editor
+    draft = draft_of(editor_app, division)
+    ctx, lab = draft.layer.context, draft.labels.labels
+    atoms = gpd.GeoDataFrame.from_features(
+        editor_app.test_client().get(f"/api/v1/divisions/{division}/atoms", headers=_auth(editor_app)).json["features"],
+        crs="EPSG:4490")
+    shapes = shapely.STRtree(atoms.geometry.to_numpy())
+    plan = None
+    # A stroke from an atom of grid T to a neighbouring atom of another grid: every atom under the
+    # stroke (sampled along it) must be paintable into T in one edit.
+    for a, b in zip(ctx.edge_a.tolist(), ctx.edge_b.tolist(), strict=True):
+        for y, x in ((a, b), (b, a)):
+            target = int(lab[y])
+            if lab[x] == target or {int(lab[x]), target} & draft.exclusive or target in draft.locked:
+                continue
+            start = atoms.loc[atoms["atom"] == int(ctx.atom_ids[y]), ["px", "py"]].iloc[0].to_numpy(float)
+            end = atoms.loc[atoms["atom"] == int(ctx.atom_ids[x]), ["px", "py"]].iloc[0].to_numpy(float)
+            samples = [shapely.Point(*(start + (end - start) * t)) for t in np.linspace(0, 1, 25)]
+            hit = {int(atoms["atom"].iloc[i]) for p in samples for i in shapes.query(p, predicate="within")}
+            swept = sorted(h for h in hit if lab[ctx.positions([h])[0]] != target)
+            if len(swept) != 1:  # one atom outside T under the whole stroke: what the mouse passes is certain
+                continue
+            try:
+                edits.paint(ctx, draft.labels, swept, target)
+            except InputError:
+                continue
+            plan = target, start, end, swept
+            break
+        if plan is not None:
+            break
+    assert plan is not None
+    target, start, end, swept = plan
+    open_editor(page, editor_live_server, division)
+    choose_grid(page, target)
+    fit(page, [[min(start[1], end[1]), min(start[0], end[0])], [max(start[1], end[1]), max(start[0], end[0])]])
+    page.click("#tool-brush")
+    begin, finish = to_screen(page, *start), to_screen(page, *end)
+    page.mouse.move(*begin)
+    page.mouse.down()
+    page.mouse.move(*finish, steps=25)
+    page.mouse.up()
+    wait_revision(page, 2)
+    for atom in swept:
+        assert grid_of_atom(editor_app, division, atom) == target
+    assert sql(editor_app, "SELECT op FROM division_revision WHERE division_id = :d AND revision = 2",
+               d=division)[0][0] == "paint"

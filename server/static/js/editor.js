@@ -63,9 +63,30 @@
       },
       onEachFeature: function (f, layer) {
         layer.on("click", function () { onAtomClick(f.properties); });
+        layer.on("mousedown", function () { if (state.tool === "brush") { startBrush(f.properties); } });
+        layer.on("mouseover", function () { if (brush) { brush[f.properties.atom] = f.properties; } });
       }
     }).addTo(map);
   }
+
+  // Brush: press on an atom and sweep; every atom passed over goes into the current grid, in one edit
+  // when the button is released (so a stroke is one undo step).
+  let brush = null;
+  function startBrush(p) {
+    if (!state.editable || !needCurrent()) { return; }
+    brush = {};
+    brush[p.atom] = p;
+    map.dragging.disable();
+  }
+  function endBrush() {
+    if (!brush) { return; }
+    const atoms = Object.keys(brush).map(Number).filter(function (a) { return brush[a].grid !== state.current; });
+    brush = null;
+    map.dragging.enable();
+    if (atoms.length) { edit({ op: "paint", atoms: atoms, grid: state.current }); }
+  }
+  map.on("mouseup", endBrush);
+  document.addEventListener("mouseup", endBrush);
 
   function drawGrids() {
     if (gridLayer) { map.removeLayer(gridLayer); }
@@ -259,6 +280,7 @@
   function onAtomClick(p) {
     // While a line or polygon is being drawn, clicks place its vertices; they must not change the grid.
     if (["split", "lasso", "new", "reshape"].indexOf(state.tool) >= 0) { return; }
+    if (state.tool === "brush") { return; }  // the stroke is sent on mouseup
     if (!state.editable || state.tool === "select" || state.current == null) { setCurrent(p.grid, false); return; }
     if (state.tool === "paint" && p.grid !== state.current) {
       edit({ op: "paint", atoms: [p.atom], grid: state.current });
