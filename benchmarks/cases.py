@@ -53,7 +53,7 @@ class Case:
     name
         Short label used in the results table.
     code
-        12-digit community code (demo) or a placeholder.
+        12-digit community code of a demo case; "000000000000" for Bubeneč, which has none.
     kind
         ``'urban'`` or ``'rural'``.
     band
