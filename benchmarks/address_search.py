@@ -2,7 +2,7 @@
 
 Writes 200,000 synthetic standard addresses (``<road><n>号<b>幢<u>单元`` and ``<road><n>号`` over ~600
 roads) at random points of the synthetic county of ``benchmarks/lookup_http.py`` into the scratch
-database ``wangge_bench_lookup`` (once), then times :meth:`server.lookup.LookupService.search` — the
+database ``wangge_bench_lookup`` (once), then times :meth:`server.services.lookup.LookupService.search` — the
 whole answer of ``GET /api/v1/lookup/address``: normalisation, the pg_trgm candidate query on the GIN
 trigram index, re-ranking, grid lookup and staff — for queries typed in several ways: as stored,
 full-width digits, 栋 for 幢, with province/city/county prefix, one wrong character in the road name,
@@ -45,7 +45,7 @@ def fill_addresses(url: str, bounds: tuple, n: int, seed: int = 4) -> int:
     """Write ``n`` synthetic standard addresses unless the table holds that many already."""
     from sqlalchemy import create_engine, func, select
 
-    from server import models as m
+    from server.store import models as m
 
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -110,8 +110,8 @@ def main() -> None:
 
     from sqlalchemy import text
 
-    from server.db import make_engine
-    from server.lookup import LookupService
+    from server.services.lookup import LookupService
+    from server.store.db import make_engine
 
     url = bench_database()
     county = build_county(url)

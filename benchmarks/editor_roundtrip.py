@@ -24,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gis import edits  # noqa: E402
 from gis.errors import InputError  # noqa: E402
 from server import create_app, engine_of  # noqa: E402
-from server.auth import create_token, ensure_demo_users  # noqa: E402
 from server.config import load_config  # noqa: E402
-from server.db import embedded_cluster, running_database  # noqa: E402
-from server.divisions import divide_and_store  # noqa: E402
-from server.editing import load_draft  # noqa: E402
-from server.importer import import_file  # noqa: E402
-from server.migrate import upgrade  # noqa: E402
+from server.services.divisions import divide_and_store  # noqa: E402
+from server.services.editing import load_draft  # noqa: E402
+from server.services.importer import import_file  # noqa: E402
+from server.store.db import embedded_cluster, running_database  # noqa: E402
+from server.store.migrate import upgrade  # noqa: E402
+from server.web.auth import create_token, ensure_demo_users  # noqa: E402
 
 DATABASE = "wangge_bench_editor"
 COMMUNITY = "320499001001"

@@ -46,8 +46,8 @@ def main() -> None:
 
     from sqlalchemy import text
 
-    from server.db import make_engine
-    from server.lookup import LookupService
+    from server.services.lookup import LookupService
+    from server.store.db import make_engine
 
     url = bench_database()
     county = build_county(url)

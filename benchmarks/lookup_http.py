@@ -46,8 +46,8 @@ log = logging.getLogger("benchmarks.lookup")
 def bench_database(name: str = DATABASE, *, fresh: bool = False) -> str:
     """URL of a migrated scratch database on the embedded cluster (re-created when ``fresh``)."""
     from server.config import load_config
-    from server.db import embedded_cluster
-    from server.migrate import upgrade
+    from server.store.db import embedded_cluster
+    from server.store.migrate import upgrade
 
     cluster = embedded_cluster(load_config({"DATABASE_URL": None}, environ={}))
     cluster.start()
@@ -77,8 +77,8 @@ def build_county(url: str, n_grids: int = 2_000, n_communities: int = 20, seed: 
     import pyproj
     from sqlalchemy import create_engine, func, insert, select
 
-    from server import models as m
-    from server.store import geom_value
+    from server.store import models as m
+    from server.store.features import geom_value
 
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -273,9 +273,9 @@ def point_paths(points: np.ndarray, seed: int = 2) -> list[str]:
 
 
 def time_batch(url: str, points: np.ndarray) -> dict:
-    """Seconds to answer a CSV of the points through :meth:`server.lookup.LookupService.batch`."""
-    from server.db import make_engine
-    from server.lookup import LookupService
+    """Seconds to answer a CSV of the points through :meth:`server.services.lookup.LookupService.batch`."""
+    from server.services.lookup import LookupService
+    from server.store.db import make_engine
 
     engine = make_engine(url)
     service = LookupService(engine)

@@ -20,24 +20,25 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         not started here: the CLI (``wangge serve``) or the test fixtures start it first.
     """
     from server.config import load_config
-    from server.db import database_url, make_engine
     from server.errors import register_error_handlers
+    from server.store.db import database_url, make_engine
 
     settings = load_config(config)
-    app = Flask(__name__)
+    # Pages, their templates and static files live in the web layer.
+    app = Flask(__name__, static_folder="web/static", template_folder="web/templates")
     app.config.update(settings)
     app.json.ensure_ascii = False  # Chinese names stay readable in API answers
     app.extensions["wangge.engine"] = make_engine(database_url(settings))
 
-    from server import auth
     from server.api import api
     from server.api.divisions import divisions_api
     from server.api.events import events_api, events_pages
     from server.api.lookup import lookup
     from server.api.review import review_api, review_pages
-    from server.ogc import ogc
-    from server.pages import pages
-    from server.tiles import tiles
+    from server.web import auth
+    from server.web.ogc import ogc
+    from server.web.pages import pages
+    from server.web.tiles import tiles
 
     app.register_blueprint(api)
     app.register_blueprint(divisions_api)

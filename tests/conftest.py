@@ -33,7 +33,7 @@ class Databases:
         self.cluster = None
         self.started_cluster = False
         if not self.external:
-            from server.db import embedded_cluster
+            from server.store.db import embedded_cluster
 
             self.cluster = embedded_cluster(load_config({"DATABASE_URL": None}, environ={}))
             self.started_cluster = not self.cluster.running()
@@ -41,7 +41,7 @@ class Databases:
 
     def fresh(self, name: str) -> str:
         """A new, empty, migrated database called ``name`` (dropped first if it exists)."""
-        from server.migrate import upgrade
+        from server.store.migrate import upgrade
 
         if self.external:
             url = self._external_database(name)
@@ -84,7 +84,7 @@ def databases() -> Iterator[Databases]:
 @pytest.fixture(scope="session")
 def demo_db_url(databases: Databases) -> str:
     """A database with the demo county loaded and divided once for the session; tests must not change it."""
-    from server.demo import load_demo
+    from server.services.demo import load_demo
 
     url = databases.fresh("wangge_test_demo")
     for line in load_demo(url, DEMO_DIR, file=False):
@@ -101,8 +101,8 @@ def scratch_db_url(databases: Databases) -> str:
 @pytest.fixture
 def scratch_engine(scratch_db_url: str):
     """An engine on an empty migrated database (all tables truncated before the test)."""
-    from server.db import make_engine
-    from server.models import Base
+    from server.store.db import make_engine
+    from server.store.models import Base
 
     engine = make_engine(scratch_db_url)
     names = ", ".join(t.name for t in Base.metadata.sorted_tables if t.name != "audit_log")
@@ -114,7 +114,7 @@ def scratch_engine(scratch_db_url: str):
 
 @pytest.fixture(scope="session")
 def demo_engine(demo_db_url: str):
-    from server.db import make_engine
+    from server.store.db import make_engine
 
     engine = make_engine(demo_db_url)
     yield engine
@@ -160,9 +160,9 @@ def live_server(app) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def editor_db_url(databases: Databases) -> str:
     """The demo county loaded and divided once, with the demo users; tests copy drafts before editing."""
-    from server.auth import ensure_demo_users
-    from server.db import make_engine
-    from server.demo import load_demo
+    from server.services.demo import load_demo
+    from server.store.db import make_engine
+    from server.web.auth import ensure_demo_users
 
     url = databases.fresh("wangge_test_editor")
     for line in load_demo(url, DEMO_DIR, file=False):
@@ -184,7 +184,7 @@ def editor_app(editor_db_url: str):
 def editor_tokens(editor_app) -> dict[str, str]:
     """An API token per demo user name (admin, reviewer, editor, operator, staff)."""
     from server import engine_of
-    from server.auth import DEMO_USERS, create_token
+    from server.web.auth import DEMO_USERS, create_token
 
     with engine_of(editor_app).begin() as conn:
         return {name: create_token(conn, name, "tests") for name, *_ in DEMO_USERS}

@@ -1,13 +1,14 @@
-"""The REST API, ``/api/v1``: thin routes over :mod:`server.store`; documented in ``/api/openapi.json``."""
+"""The REST API, ``/api/v1``: thin routes over :mod:`server.store.features`; documented in ``/api/openapi.json``."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from server import engine_of, store
+from server import engine_of
 from server.api.openapi import openapi_document
-from server.auth import require_login
 from server.errors import BadRequest, NotFound
+from server.store import features as store
+from server.web.auth import require_login
 
 api = Blueprint("api", __name__, url_prefix="/api")
 

@@ -2,7 +2,7 @@
 
 Every edit the map editor makes goes through ``POST /api/v1/divisions/{id}/edits``, the same endpoint
 any script can call. Reads of an approved division are public; drafts need ``read_draft`` and edits
-``edit_draft`` on the community (see :mod:`server.auth`).
+``edit_draft`` on the community (see :mod:`server.web.auth`).
 """
 
 from __future__ import annotations
@@ -14,17 +14,16 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from sqlalchemy import select
 
-from server import engine_of, store
-from server import models as m
-from server.auth import current_user, require_permission
-from server.divisions import (
+from server import engine_of
+from server.errors import BadRequest, NotFound
+from server.services.divisions import (
     atoms_geojson,
     county_overview_geojson,
     division_versions,
     grids_geojson,
     micro_grids_geojson,
 )
-from server.editing import (
+from server.services.editing import (
     copy_division,
     edit_division,
     export_division,
@@ -32,7 +31,9 @@ from server.editing import (
     load_draft,
     rebuild_micro_grids,
 )
-from server.errors import BadRequest, NotFound
+from server.store import features as store
+from server.store import models as m
+from server.web.auth import current_user, require_permission
 
 divisions_api = Blueprint("divisions_api", __name__, url_prefix="/api/v1")
 
@@ -92,7 +93,7 @@ def community_divisions(code: str):
         if not store.area_exists(conn, code):
             raise NotFound(f"no administrative area with code {code!r}")
         versions = division_versions(conn, code)
-    from server.auth import can
+    from server.web.auth import can
 
     if not can(current_user(), "read_draft", code):
         versions = [v for v in versions if v["status"] == "approved"]
@@ -113,7 +114,7 @@ def new_division(code: str):
 
 
 def _payload(draft) -> dict:
-    from server.editing import checks_for_client, division_summary
+    from server.services.editing import checks_for_client, division_summary
 
     return {"division": division_summary(draft), "checks": checks_for_client(draft)}
 

@@ -1,7 +1,7 @@
 """Grid events and the matter list over HTTP: ``/api/v1/matters``, ``/api/v1/events*``, ``/api/v1/public/events``,
 and the pages ``/report``, ``/events/mine``, ``/events/map`` and ``/events/stats``.
 
-Thin routes over :mod:`server.events`. Reads and actions need a signed-in user and are limited to their
+Thin routes over :mod:`server.services.events`. Reads and actions need a signed-in user and are limited to their
 scope; the matter list is published (GET needs no sign-in) and edited by admins. Residents report at
 ``POST /api/v1/public/events`` with no sign-in and no CSRF token: the request carries no authority (it
 is treated as anonymous even when a session cookie comes along), so a forged one can do no more than
@@ -16,11 +16,11 @@ from datetime import datetime, time, timedelta
 from flask import Blueprint, Response, current_app, request
 
 from server import engine_of
-from server import events as ev
-from server.auth import can, require_login, require_permission
 from server.errors import BadRequest, Forbidden, WanggeError
-from server.lookup import parse_date
-from server.store import as_json
+from server.services import events as ev
+from server.services.lookup import parse_date
+from server.store.features import as_json
+from server.web.auth import can, require_login, require_permission
 
 events_api = Blueprint("events_api", __name__, url_prefix="/api/v1")
 events_pages = Blueprint("events_pages", __name__)
@@ -37,7 +37,7 @@ class TooManyRequests(WanggeError):
 
 @events_api.before_app_request
 def _public_report_without_csrf():
-    # The CSRF check (server.auth) runs for every unsafe request. This hook is registered before it and
+    # The CSRF check (server.web.auth) runs for every unsafe request. This hook is registered before it and
     # answers the anonymous report itself, so that one endpoint takes JSON from any client without a
     # token; it grants nothing a resident does not have (see the module docstring).
     if request.method == "POST" and request.endpoint == PUBLIC_REPORT_ENDPOINT:
@@ -220,7 +220,7 @@ def event_stats():
 # -- pages ----------------------------------------------------------------------------------------------
 
 def _page(template: str, **config):
-    from server.pages import base_layers, render_page
+    from server.web.pages import base_layers, render_page
 
     return render_page(template, page_config={"baseLayers": base_layers(current_app.config), **config})
 

@@ -1,6 +1,6 @@
 """Find the grid: ``/api/v1/lookup/*`` (point, batch, address) and the public ``/lookup`` page.
 
-Thin routes over :mod:`server.lookup`; no sign-in needed — published staff contacts are the only personal
+Thin routes over :mod:`server.services.lookup`; no sign-in needed — published staff contacts are the only personal
 data these answers hold.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from server.errors import BadRequest
-from server.lookup import lookup_service, parse_coordinate, parse_date, parse_lookup_crs
+from server.services.lookup import lookup_service, parse_coordinate, parse_date, parse_lookup_crs
 
 lookup = Blueprint("lookup", __name__)
 
@@ -59,6 +59,6 @@ def lookup_batch():
 @lookup.get("/lookup")
 def lookup_page():
     """The public page: search an address or tap the map, see the grid and whom to call."""
-    from server.pages import base_layers, render_page
+    from server.web.pages import base_layers, render_page
 
     return render_page("lookup.html", base_layers=base_layers(current_app.config))

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from gis import edits
 from gis.errors import InputError
 from server import engine_of
-from server.editing import _reshape, load_draft
 from server.errors import BadRequest
+from server.services.editing import _reshape, load_draft
 
 pytestmark = [pytest.mark.browser, pytest.mark.db]
 
@@ -210,7 +210,7 @@ def test_split_a_grid_by_drawing_a_line(editor, editor_live_server, editor_app, 
 
 
 def _auth(app) -> dict:
-    from server.auth import create_token
+    from server.web.auth import create_token
 
     with engine_of(app).begin() as conn:
         return {"Authorization": f"Bearer {create_token(conn, 'editor', 'browser tests')}"}

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select, text
 
 from server import engine_of
-from server import events as ev
-from server import models as m
 from server.config import PROJECT_ROOT
-from server.divisions import divisions_in_force
+from server.services import events as ev
+from server.services.divisions import divisions_in_force
+from server.store import models as m
 
 pytestmark = [pytest.mark.browser, pytest.mark.db]
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from server.config import PROJECT_ROOT
-from server.divisions import divisions_in_force
+from server.services.divisions import divisions_in_force
 
 pytestmark = [pytest.mark.browser, pytest.mark.db]
 

@@ -94,7 +94,7 @@ def fix_one_atom(app, tokens, division_id: int) -> int:
 
 
 def test_submit_review_comment_return_fix_approve_and_notice(page, editor_live_server, editor_app, editor_tokens):
-    from server.review import ensure_demo_staff
+    from server.services.review import ensure_demo_staff
 
     base = editor_live_server
     first = sql(editor_app, "SELECT id FROM division WHERE community_code = :c AND version = 1", c=COMMUNITY)[0][0]

@@ -18,7 +18,7 @@ def test_healthz_reports_database(client):
     assert body["database"]["postgis"].startswith("3.")
     from alembic.script import ScriptDirectory
 
-    from server.migrate import alembic_config
+    from server.store.migrate import alembic_config
 
     assert body["database"]["schema_revision"] == ScriptDirectory.from_config(alembic_config("")).get_current_head()
 

@@ -13,7 +13,9 @@ from flask import jsonify
 from sqlalchemy import select, update
 
 from server import create_app, engine_of
-from server.auth import (
+from server.cli import main
+from server.store.models import ApiToken, AuditLog, User
+from server.web.auth import (
     ACTIONS,
     audit,
     can,
@@ -28,8 +30,6 @@ from server.auth import (
     scope_level,
     validate_scope,
 )
-from server.cli import main
-from server.models import ApiToken, AuditLog, User
 
 PASSWORDS = {"admin": "admin-demo-1", "reviewer": "reviewer-demo-1", "editor": "editor-demo-1",
              "operator": "operator-demo-1", "staff": "staff-demo-1"}
@@ -167,9 +167,9 @@ def fast_password_hashing(monkeypatch):
     # the cost parameters are argon2's business, the flow is ours.
     from argon2 import PasswordHasher
 
-    import server.auth
+    import server.web.auth
 
-    monkeypatch.setattr(server.auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(server.web.auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from server.cli import main
 from server.config import PROJECT_ROOT
-from server.importer import import_demo
+from server.services.importer import import_demo
 
 pytestmark = pytest.mark.db
 
@@ -181,7 +181,7 @@ def test_demo_load_divides_once(scratch_engine, runner, monkeypatch):
 def test_division_in_force_by_date(demo_scratch, runner):
     from datetime import date
 
-    from server.divisions import divisions_in_force
+    from server.services.divisions import divisions_in_force
 
     community = "320499101203"
     for _ in range(2):

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from server.cli import main
-from server.embedded import EmbeddedPostgres
+from server.store.embedded import EmbeddedPostgres
 
 pytestmark = pytest.mark.db
 

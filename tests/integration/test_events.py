@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import delete, func, insert, select, text
 
 from server import engine_of
-from server import events as ev
-from server import models as m
-from server.auth import CSRF_FIELD, CSRF_HEADER
-from server.divisions import divisions_in_force
+from server.services import events as ev
+from server.services.divisions import divisions_in_force
+from server.store import models as m
+from server.web.auth import CSRF_FIELD, CSRF_HEADER
 
 pytestmark = pytest.mark.db
 
@@ -27,7 +27,7 @@ STAFF_COMMUNITY = "320499001001"  # the demo user staff's scope
 
 
 class FrozenClock:
-    """What ``server.events.clock`` answers; tests move it."""
+    """What ``server.services.events.clock`` answers; tests move it."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now
@@ -468,7 +468,7 @@ def test_statistics_heat_and_csv(client, editor_tokens, engine, clock):
 
 
 def test_cli_loads_matters_and_sweeps(runner, editor_db_url, tmp_path):
-    from server.cli_events import events, matters
+    from server.cli.events import events, matters
 
     env = {"DATABASE_URL": editor_db_url}
     result = runner.invoke(matters, ["load"], env=env)

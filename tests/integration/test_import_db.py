@@ -17,8 +17,8 @@ from shapely.geometry import LineString, MultiLineString, Polygon, box
 
 from gis.crs import wgs84_to_gcj02
 from gis.errors import InputError
-from server.importer import import_file
-from server.store import counts
+from server.services.importer import import_file
+from server.store.features import counts
 
 pytestmark = pytest.mark.db
 

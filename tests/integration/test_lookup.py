@@ -11,9 +11,9 @@ from shapely import box
 from sqlalchemy import insert, text
 
 from gis.crs import wgs84_to_bd09, wgs84_to_gcj02
-from server import models as m
-from server.divisions import divisions_in_force
-from server.store import geom_value
+from server.services.divisions import divisions_in_force
+from server.store import models as m
+from server.store.features import geom_value
 
 pytestmark = pytest.mark.db
 
@@ -391,7 +391,7 @@ def test_lookup_page_is_public_and_bilingual(client):
 
 
 def test_lookup_batch_command(runner, demo_db_url, interior, tmp_path):
-    from server.cli_lookup import lookup_batch
+    from server.cli.lookup import lookup_batch
 
     source, target = tmp_path / "in.csv", tmp_path / "out.csv"
     source.write_text(f"lon,lat\n{interior['lon']!r},{interior['lat']!r}\nx,1\n", encoding="gbk")

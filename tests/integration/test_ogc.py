@@ -34,8 +34,8 @@ IN_FORCE, PAST, DRAFT = slice(0, 8), slice(8, 10), slice(10, None)
 
 def _copy_published_tables(source_url: str, target_url: str) -> None:
     """Copy areas, atom layers, divisions, grids and micro-grids (parents first) from one database to another."""
-    from server import models as m
-    from server.db import make_engine
+    from server.store import models as m
+    from server.store.db import make_engine
 
     source, target = make_engine(source_url), make_engine(target_url)
     order = {level: i for i, level in enumerate(m.ADMIN_LEVELS)}
@@ -55,7 +55,7 @@ def _copy_published_tables(source_url: str, target_url: str) -> None:
 @pytest.fixture(scope="session")
 def ogc_db_url(databases, demo_db_url) -> str:
     """A copy of the demo's divisions in which some are approved (see the module docstring)."""
-    from server.db import make_engine
+    from server.store.db import make_engine
 
     url = databases.fresh("wangge_test_ogc")
     _copy_published_tables(demo_db_url, url)
@@ -73,7 +73,7 @@ def ogc_db_url(databases, demo_db_url) -> str:
 
 @pytest.fixture(scope="session")
 def ogc_engine(ogc_db_url):
-    from server.db import make_engine
+    from server.store.db import make_engine
 
     engine = make_engine(ogc_db_url)
     yield engine

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from server import engine_of
-from server.divisions import divisions_in_force
+from server.services.divisions import divisions_in_force
 
 pytestmark = pytest.mark.db
 
@@ -43,7 +43,7 @@ def sql(app, query: str, **params):
 
 @pytest.fixture(scope="module")
 def tokens(editor_app, editor_tokens) -> dict[str, str]:
-    from server.auth import create_token, create_user
+    from server.web.auth import create_token, create_user
 
     extra = {}
     with engine_of(editor_app).begin() as conn:
@@ -123,7 +123,7 @@ _REVIEWERS = {"admin": 200, "reviewer": 200}
 _COUNTY_READ = {"admin": 200, "reviewer": 200, "editor": 200, "operator": 200}
 #: endpoint -> status for each user; users not listed get 403, anonymous 401.
 EXPECTED = {
-    "submit": {"admin": 200, "editor": 200},  # township operators edit but do not submit (server.auth)
+    "submit": {"admin": 200, "editor": 200},  # township operators edit but do not submit (server.web.auth)
     "approve": _REVIEWERS,
     "return": _REVIEWERS,
     "comments_post": {"admin": 201, "reviewer": 201, "editor": 201, "operator": 201},
@@ -400,7 +400,7 @@ def test_codes_at_approval_kept_new_retired_never_reused(api, editor_app):
 
 def test_codes_follow_buildings_when_the_atom_layer_changed(api, editor_app):
     """A re-division by the engine builds a new atom layer: codes are matched by buildings and households."""
-    from server.divisions import divide_and_store
+    from server.services.divisions import divide_and_store
 
     community = "320499101201"  # a small village: quick to divide again
     first = approved(api, editor_app, community)
@@ -516,8 +516,8 @@ def test_diff_reports_moved_atoms_and_households(api, editor_app):
 # -- the filing packet ------------------------------------------------------------------------------
 
 def test_filing_packet_files_open_and_agree_with_the_database(api, editor_app, tmp_path):
-    from server.printing import FILING_ROWS_PER_PAGE
-    from server.review import ensure_demo_staff
+    from server.services.printing import FILING_ROWS_PER_PAGE
+    from server.services.review import ensure_demo_staff
 
     division_id = approved(api, editor_app, effective_from=date.today().isoformat(), note="备案")
     ensure_demo_staff(engine_of(editor_app))
@@ -574,7 +574,7 @@ def test_filing_packet_files_open_and_agree_with_the_database(api, editor_app, t
 # -- notice board, demo staff, queue and audit -------------------------------------------------------
 
 def test_notice_board_is_public_for_grids_in_force_only(api, editor_app):
-    from server.review import ensure_demo_staff
+    from server.services.review import ensure_demo_staff
 
     division_id = approved(api, editor_app)
     engine = engine_of(editor_app)

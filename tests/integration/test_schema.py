@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from server.migrate import alembic_config, current
-from server.models import Base
+from server.store.migrate import alembic_config, current
+from server.store.models import Base
 
 pytestmark = pytest.mark.db
 

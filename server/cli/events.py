@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from gis.errors import InputError
-from server.cli_common import fail, migrated_engine
+from server.cli.common import fail, migrated_engine
 
 
 @click.group()
@@ -24,8 +24,8 @@ def matters_load(path: Path | None) -> None:
     Columns: code, category (大类), subcategory (小类), time_limit, time_unit (working_hours|working_days),
     responsible_unit, admitted_on, exited_on.
     """
-    from server.auth import cli_actor
-    from server.events import MATTERS_CSV, load_matters
+    from server.services.events import MATTERS_CSV, load_matters
+    from server.web.auth import cli_actor
 
     with migrated_engine() as (engine, _):
         try:
@@ -39,7 +39,7 @@ def matters_load(path: Path | None) -> None:
 @click.option("--all", "include_exited", is_flag=True, help="Also matters that left the list.")
 def matters_list(include_exited: bool) -> None:
     """Print the matter list."""
-    from server.events import list_matters
+    from server.services.events import list_matters
 
     with migrated_engine() as (engine, _), engine.connect() as conn:
         for item in list_matters(conn, include_exited=include_exited):
@@ -63,7 +63,7 @@ def events_sweep(now_text: str | None) -> None:
     Run it from cron every few minutes; pages also sweep lazily when they are read.
     """
     from gis.workcal import calendar_from_config
-    from server import events as ev
+    from server.services import events as ev
 
     with migrated_engine() as (engine, config):
         try:

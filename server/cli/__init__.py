@@ -11,10 +11,10 @@ from pathlib import Path
 import click
 
 from gis.errors import InputError
-from server.cli_common import fail
+from server.cli.common import fail
 from server.config import load_config
-from server.db import database_url, embedded_cluster, make_engine, running_database
-from server.embedded import EmbeddedDatabaseError
+from server.store.db import database_url, embedded_cluster, make_engine, running_database
+from server.store.embedded import EmbeddedDatabaseError
 
 log = logging.getLogger("wangge")
 
@@ -97,7 +97,7 @@ def db_url(ctx: Context) -> None:
 @pass_context
 def db_upgrade(ctx: Context, revision: str) -> None:
     """Migrate the schema (starting the embedded cluster for the duration if needed)."""
-    from server.migrate import upgrade
+    from server.store.migrate import upgrade
 
     with _database(ctx) as url:
         upgrade(url, revision)
@@ -122,8 +122,8 @@ def _database(ctx: Context):
 @pass_context
 def import_command(ctx: Context, kind: str, file: Path, crs: str | None, layer: str | None) -> None:
     """Import FILE (GeoJSON, GeoPackage, zipped Shapefile, CSV) as KIND, all rows or none."""
-    from server.importer import import_file
-    from server.migrate import upgrade
+    from server.services.importer import import_file
+    from server.store.migrate import upgrade
 
     with _database(ctx) as url:
         upgrade(url)
@@ -173,8 +173,8 @@ def divide_command(ctx: Context, community: str | None, county: str | None, band
     Each community is one transaction: it is stored whole or, when its data is bad, not at all and
     the reason is printed. Exit status 2 when any community failed.
     """
-    from server.divisions import communities_to_divide, divide_many
-    from server.migrate import upgrade
+    from server.services.divisions import communities_to_divide, divide_many
+    from server.store.migrate import upgrade
 
     if bool(community) == bool(county):
         raise click.UsageError("give either a COMMUNITY code or --county CODE")
@@ -253,8 +253,8 @@ def demo() -> None:
 @pass_context
 def demo_load(ctx: Context, demo_dir: Path | None) -> None:
     """Migrate, load (or refresh) the demo county and divide its communities that have no division yet."""
-    from server.demo import load_demo
-    from server.migrate import upgrade
+    from server.services.demo import load_demo
+    from server.store.migrate import upgrade
 
     with _database(ctx) as url:
         upgrade(url)
@@ -270,8 +270,8 @@ def demo_load(ctx: Context, demo_dir: Path | None) -> None:
 @pass_context
 def serve(ctx: Context, host: str | None, port: int | None, workers: int, demo: bool) -> None:
     """Start the database if embedded, migrate, optionally load the demo, and serve until Ctrl-C."""
-    from server.demo import load_demo
-    from server.migrate import upgrade
+    from server.services.demo import load_demo
+    from server.store.migrate import upgrade
     from server.wsgi import serve_forever
 
     host = host or ctx.config["HOST"]
@@ -286,9 +286,9 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int, demo: 
     click.echo("stopped")
 
 
-from server.cli_events import events, matters  # noqa: E402
-from server.cli_lookup import lookup_batch  # noqa: E402
-from server.cli_users import user  # noqa: E402
+from server.cli.events import events, matters  # noqa: E402
+from server.cli.lookup import lookup_batch  # noqa: E402
+from server.cli.users import user  # noqa: E402
 
 main.add_command(user)
 main.add_command(lookup_batch)

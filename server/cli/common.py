@@ -21,9 +21,9 @@ def fail(message: str) -> NoReturn:
 def migrated_engine() -> Iterator[tuple[Engine, dict]]:
     """The configured database (the embedded one started if needed), migrated; and the configuration."""
     from server.config import load_config
-    from server.db import make_engine, running_database
-    from server.embedded import EmbeddedDatabaseError
-    from server.migrate import upgrade
+    from server.store.db import make_engine, running_database
+    from server.store.embedded import EmbeddedDatabaseError
+    from server.store.migrate import upgrade
 
     config = load_config()
     try:

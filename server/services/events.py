@@ -3,14 +3,14 @@
 The loop itself (states, who may do what, the timers) is :mod:`gis.eventflow`; deadlines are counted on
 the working calendar of :mod:`gis.workcal` (``WORK_CALENDAR``). This module adds what needs the
 database: the matter list with admission and exit, routing a reported location to its grid in force,
-community and staff (through :mod:`server.lookup`), the history and audit of every step, the sweep
+community and staff (through :mod:`server.services.lookup`), the history and audit of every step, the sweep
 that warns and escalates, and the per-grid statistics.
 
 Time: every function takes ``now`` explicitly; web routes pass :func:`clock`, which tests replace to
 freeze time. Times are stored as ``timestamptz`` and shown in the calendar's zone.
 
 Who may act (scope; the role check is :mod:`gis.eventflow`'s): admin everywhere; any other signed-in
-user on events whose grid (or community) lies in their scope (:func:`server.auth.scope_contains`), so
+user on events whose grid (or community) lies in their scope (:func:`server.web.auth.scope_contains`), so
 grid staff act only on their own grids' events. The public may only report.
 """
 
@@ -45,12 +45,12 @@ from gis.eventflow import (
     transition,
 )
 from gis.workcal import UNITS, WorkCalendar, calendar_from_config
-from server import models as m
-from server.auth import audit, can, normalise_role, scope_contains, scope_level, scope_prefix
 from server.config import PROJECT_ROOT
-from server.divisions import divisions_in_force
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
-from server.store import feature_collection
+from server.services.divisions import divisions_in_force
+from server.store import models as m
+from server.store.features import feature_collection
+from server.web.auth import audit, can, normalise_role, scope_contains, scope_level, scope_prefix
 
 log = logging.getLogger(__name__)
 
@@ -155,13 +155,13 @@ _FALSE_WORDS = {"", "0", "false", "no", "off"}
 
 
 def event_router(app):
-    """The :class:`server.lookup.LookupService` events are routed with (made on first use, one per process).
+    """The :class:`server.services.lookup.LookupService` events are routed with (made on first use, one per process).
 
-    Routing follows :func:`server.divisions.divisions_in_force`: approved divisions, else a community's
+    Routing follows :func:`server.services.divisions.divisions_in_force`: approved divisions, else a community's
     latest draft (``EVENT_ROUTING_APPROVED_ONLY`` false, the default), so work reaches a grid before its
     division is filed. When that is what the public lookup uses anyway, the public service is shared.
     """
-    from server.lookup import LookupService, lookup_service
+    from server.services.lookup import LookupService, lookup_service
 
     approved_only = str(app.config.get("EVENT_ROUTING_APPROVED_ONLY", "")).strip().lower() not in _FALSE_WORDS
     if approved_only == bool(app.config.get("PUBLIC_APPROVED_ONLY", False)):
@@ -497,7 +497,7 @@ def route_location(service, body: dict) -> dict:
     Parameters
     ----------
     service
-        A :class:`server.lookup.LookupService` (the divisions in force today).
+        A :class:`server.services.lookup.LookupService` (the divisions in force today).
     body
         The report: ``lon`` and ``lat`` (with ``crs``, default CGCS2000; GCJ-02/BD-09 accepted), or
         ``address`` (a standard address, matched as the lookup does).
@@ -507,7 +507,7 @@ def route_location(service, body: dict) -> dict:
     BadRequest
         No location, bad numbers, an unmatched address, or a point in no grid; ``details.field`` names it.
     """
-    from server.lookup import MIN_ADDRESS_SCORE, parse_coordinate, parse_lookup_crs
+    from server.services.lookup import MIN_ADDRESS_SCORE, parse_coordinate, parse_lookup_crs
 
     address = _text(body, "address")
     lon, lat = body.get("lon"), body.get("lat")
@@ -1091,7 +1091,7 @@ def ensure_demo_events(engine: Engine, *, now: datetime | None = None, calendar:
     worker linked to the demo user ``staff`` and a grid chief. Times are set back from ``now`` on the
     working calendar so that one event is warned, one overdue, one closed on time and one late.
     """
-    from server.lookup import LookupService
+    from server.services.lookup import LookupService
 
     calendar = calendar or WorkCalendar()
     now = _aware(now or clock(), calendar)

@@ -32,10 +32,10 @@ from gis.errors import GisError, InputError
 from gis.partition import Band
 from gis.pipeline import BANDS, CommunityDivision, divide_community
 from gis.units import previous_members
-from server import models as m
-from server import store
-from server.db import make_engine
-from server.store import SRID, geom_value
+from server.store import features as store
+from server.store import models as m
+from server.store.db import make_engine
+from server.store.features import SRID, geom_value
 
 log = logging.getLogger(__name__)
 

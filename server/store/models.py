@@ -1,6 +1,6 @@
 """The storage schema, in one place: SQLAlchemy 2 / GeoAlchemy2 models (all geometry in EPSG:4490).
 
-Alembic migrations in ``server/migrations`` are generated from these models and reviewed by hand.
+Alembic migrations in ``server/store/migrations`` are generated from these models and reviewed by hand.
 The central idea (see DESIGN.md): a division is an assignment of the atoms of an immutable atom layer
 to grids; grid geometry is a cache derived from its atoms.
 """

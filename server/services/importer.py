@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from gis.io import LAYER_SCHEMAS, read_layer
-from server.store import WRITERS, ImportReport
+from server.store.features import WRITERS, ImportReport
 
 log = logging.getLogger(__name__)
 

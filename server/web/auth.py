@@ -76,7 +76,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.errors import BadRequest, Conflict, Forbidden, Unauthorized
-from server.models import ROLES, ApiToken, AuditLog, User
+from server.store.models import ROLES, ApiToken, AuditLog, User
 
 # -- roles, levels and scopes -----------------------------------------------------------------------
 
@@ -626,8 +626,8 @@ def _safe_next(value: str | None) -> str:
 
 def _login_page(next_url: str, *, error: str | None = None, status: int = 200, username: str = "",
                 **values: Any):
-    from server.i18n import current_language, translate
-    from server.pages import render_page
+    from server.web.i18n import current_language, translate
+    from server.web.pages import render_page
 
     message = translate(error, current_language()).format(**values) if error else None
     response = render_page("login.html", next_url=next_url, error=message, username=username)

@@ -15,14 +15,14 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server import models as m
-from server.auth import ensure_demo_users
-from server.db import make_engine
-from server.divisions import divide_many
 from server.errors import Conflict
-from server.events import ensure_demo_events, ensure_demo_matters
-from server.importer import import_demo
-from server.review import approve, ensure_demo_staff, submit
+from server.services.divisions import divide_many
+from server.services.events import ensure_demo_events, ensure_demo_matters
+from server.services.importer import import_demo
+from server.services.review import approve, ensure_demo_staff, submit
+from server.store import models as m
+from server.store.db import make_engine
+from server.web.auth import ensure_demo_users
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
 
-from server.embedded import EmbeddedPostgres
+from server.store.embedded import EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 

@@ -40,9 +40,9 @@ from gis.address import rank_candidates, search_key
 from gis.crs import CoordSystem, metric_crs_for, parse_crs, points_to_storage
 from gis.errors import InputError
 from gis.locate import GridLocator
-from server import models as m
-from server.divisions import divisions_in_force
 from server.errors import BadRequest, NotFound
+from server.services.divisions import divisions_in_force
+from server.store import models as m
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class LookupService:
     approved_only
         Only approved divisions count (the public view once divisions are filed); by default a community
         without an approved division in force falls back to its latest draft, as
-        :func:`server.divisions.divisions_in_force` does.
+        :func:`server.services.divisions.divisions_in_force` does.
     check_interval
         Seconds between two signature checks. With ``background`` (and an interval > 0) a daemon thread
         checks and, on a change, loads the new directory and rebuilds the layers of the dates in use

@@ -1,7 +1,7 @@
 """``wangge lookup-batch IN.csv OUT.csv``: the batch lookup of ``POST /api/v1/lookup/batch`` from the shell.
 
 Register in :mod:`server.cli` with ``main.add_command(lookup_batch)`` (after
-``from server.cli_lookup import lookup_batch``).
+``from server.cli.lookup import lookup_batch``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 import click
 
 from server.config import load_config
-from server.db import make_engine, running_database
-from server.embedded import EmbeddedDatabaseError
 from server.errors import WanggeError
+from server.store.db import make_engine, running_database
+from server.store.embedded import EmbeddedDatabaseError
 
 
 @click.command("lookup-batch")
@@ -32,7 +32,7 @@ def lookup_batch(source: Path, target: Path, crs: str, on, max_rows: int) -> Non
     SOURCE has columns lon,lat[,crs] or address (UTF-8 with or without BOM, or GBK); TARGET is written
     as UTF-8 with BOM. Bad rows are flagged in the error column; they never stop the run.
     """
-    from server.lookup import LookupService
+    from server.services.lookup import LookupService
 
     config = load_config()
     try:

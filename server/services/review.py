@@ -15,7 +15,7 @@ approved division of a community is in force on any day: the approval closes the
 (migration 0003) guards it in the database as well.
 
 Functions take a SQLAlchemy ``Engine`` (they run their own transaction) or a ``Connection`` (they
-run in the caller's) and a ``user`` (:class:`server.models.User` or None); permissions are checked
+run in the caller's) and a ``user`` (:class:`server.store.models.User` or None); permissions are checked
 by the routes in :mod:`server.api.review`, state rules here.
 """
 
@@ -42,12 +42,12 @@ from sqlalchemy.types import BigInteger, Integer
 
 from gis.codes import assign_codes, order_grids
 from gis.errors import GisError
-from server import models as m
-from server.auth import audit
-from server.divisions import divisions_in_force
-from server.editing import checks_for_client, export_division, load_draft, rebuild_micro_grids
 from server.errors import BadRequest, Conflict, NotFound
-from server.store import SRID
+from server.services.divisions import divisions_in_force
+from server.services.editing import checks_for_client, export_division, load_draft, rebuild_micro_grids
+from server.store import models as m
+from server.store.features import SRID
+from server.web.auth import audit
 
 log = logging.getLogger(__name__)
 
@@ -685,7 +685,7 @@ def filing_packet(engine: Engine, division_id: int) -> tuple[str, bytes]:
     Holds a GeoPackage (layers grids, micro_grids), GeoJSON, a zipped Shapefile, CSVs of grids and
     micro-grids with codes, households and staff, the printable filing sheet (PDF) and manifest.json.
     """
-    from server.printing import filing_sheet
+    from server.services.printing import filing_sheet
 
     with engine.connect() as conn:
         row = _division(conn, division_id)

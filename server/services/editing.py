@@ -32,10 +32,10 @@ from gis import edits
 from gis.checks import LiveChecks, live_checks
 from gis.errors import InputError
 from gis.partition import Band, PartitionSettings
-from server import models as m
-from server import store
 from server.errors import BadRequest, Conflict, NotFound
-from server.store import SRID, geom_value
+from server.store import features as store
+from server.store import models as m
+from server.store.features import SRID, geom_value
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ _cache_lock = threading.Lock()
 
 @functools.lru_cache(maxsize=32)
 def _layer_context(url: str, layer_id: int, crs_text: str) -> LayerContext:
-    from server.db import make_engine
+    from server.store.db import make_engine
 
     engine = make_engine(url, pool_size=1)
     try:
@@ -491,7 +491,7 @@ def copy_division(engine: Engine, community_code: str, source_id: int, *, user_i
 
 @functools.lru_cache(maxsize=32)
 def _layer_parcels(url: str, layer_id: int, crs_text: str) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
-    from server.db import make_engine
+    from server.store.db import make_engine
 
     engine = make_engine(url, pool_size=1)
     try:
@@ -701,13 +701,13 @@ def export_division(engine: Engine, division_id: int, fmt: str) -> bytes:
         row = _division_row(conn, division_id)
         grids, micro = _export_frames(conn, division_id)
         if fmt == "geojson":
-            from server.divisions import grids_geojson
+            from server.services.divisions import grids_geojson
 
             return store.as_json(grids_geojson(conn, division_id)).encode()
         community = conn.execute(select(m.AdminArea.name).where(m.AdminArea.code == row["community_code"])
                                  ).scalar_one_or_none() or row["community_code"]
     if fmt in ("png", "pdf"):
-        from server.printing import division_map
+        from server.services.printing import division_map
 
         return division_map(grids, title=f"{community} ({row['community_code']}) — version {row['version']}, "
                                          f"{row['status']}", fmt=fmt, crs=CRS.from_user_input(row["settings"]["crs"]))

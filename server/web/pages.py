@@ -6,10 +6,10 @@ from flask import Blueprint, current_app, make_response, redirect, render_templa
 from sqlalchemy import select
 
 from server import engine_of
-from server import models as m
-from server.db import database_status
 from server.errors import NotFound
-from server.i18n import LANGUAGES, current_language, strings, translate
+from server.store import models as m
+from server.store.db import database_status
+from server.web.i18n import LANGUAGES, current_language, strings, translate
 
 pages = Blueprint("pages", __name__, static_folder="static", static_url_path="/static",
                   template_folder="templates")
@@ -75,7 +75,7 @@ def divisions_home():
 @pages.get("/areas/<code>/overview")
 def area_overview(code: str):
     """The county (or township) overview: communities coloured by the status of their division."""
-    from server.auth import require_login
+    from server.web.auth import require_login
 
     require_login()
     with engine_of(current_app).connect() as conn:
@@ -88,7 +88,7 @@ def area_overview(code: str):
 @pages.get("/communities/<code>/editor")
 def community_editor(code: str):
     """The community editor: the latest version of its division (or ``?division=ID``) on the map."""
-    from server.auth import can, current_user, require_permission
+    from server.web.auth import can, current_user, require_permission
 
     require_permission("read_draft", code)
     with engine_of(current_app).connect() as conn:

@@ -4,7 +4,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
-from server.models import Base
+from server.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

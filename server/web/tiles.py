@@ -1,7 +1,7 @@
 """Mapbox vector tiles of the published grids, ``/tiles/grids/{z}/{x}/{y}.pbf``, made by PostGIS.
 
 Each tile has two layers: ``grids`` (code, name, households, type) and ``communities`` (code, name,
-kind). The grids are those of :func:`server.ogc.published_divisions`, the same the OGC API serves.
+kind). The grids are those of :func:`server.web.ogc.published_divisions`, the same the OGC API serves.
 Geometry is stored in CGCS2000 (EPSG:4490) and transformed to web mercator (EPSG:3857) here; the
 tile envelope goes the other way for the index lookup. A tile with no feature answers 204.
 """
@@ -13,8 +13,9 @@ import re
 from flask import Blueprint, Response, current_app, url_for
 from sqlalchemy import text
 
-from server import engine_of, store
-from server.ogc import OgcException, invalid, published_divisions
+from server import engine_of
+from server.store import features as store
+from server.web.ogc import OgcException, invalid, published_divisions
 
 tiles = Blueprint("tiles", __name__, url_prefix="/tiles")
 

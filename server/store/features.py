@@ -21,7 +21,7 @@ from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from gis.errors import InputError
-from server import models as m
+from server.store import models as m
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, request, url_for
 from sqlalchemy import Connection, text
 
-from server import engine_of, store
-from server.divisions import divisions_in_force
+from server import engine_of
+from server.services.divisions import divisions_in_force
+from server.store import features as store
 
 ogc = Blueprint("ogc", __name__, url_prefix="/ogc")
 

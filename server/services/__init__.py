@@ -1,0 +1,1 @@
+"""Domain services: typed arguments in, plain data out; no Flask request objects."""

@@ -1,0 +1,1 @@
+"""Storage: models, the database, migrations, and the SQL of each aggregate."""
