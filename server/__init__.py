@@ -20,6 +20,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         not started here: the CLI (``wangge serve``) or the test fixtures start it first.
     """
     from server.config import load_config
+    from server.encoding import WanggeJSONProvider
     from server.errors import register_error_handlers
     from server.store.db import database_url, make_engine
 
@@ -27,13 +28,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Pages, their templates and static files live in the web layer.
     app = Flask(__name__, static_folder="web/static", template_folder="web/templates")
     app.config.update(settings)
-    app.json.ensure_ascii = False  # Chinese names stay readable in API answers
+    app.json = WanggeJSONProvider(app)  # one strict JSON encoding for every answer
     app.extensions["wangge.engine"] = make_engine(database_url(settings))
 
     from server.api import api
     from server.api.divisions import divisions_api
     from server.api.events import events_api, events_pages
     from server.api.lookup import lookup
+    from server.api.params import check_path_ids
     from server.api.review import review_api, review_pages
     from server.web import auth
     from server.web.ogc import ogc
@@ -51,6 +53,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(review_api)
     app.register_blueprint(review_pages)
     register_error_handlers(app)
+    app.url_value_preprocessor(check_path_ids)
     auth.init_app(app)  # sessions, CSRF, sign-in pages; after the generic handlers it refines (401 → /login)
     return app
 

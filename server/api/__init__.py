@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, request
 
 from server import engine_of
 from server.api.openapi import openapi_document
+from server.encoding import to_json
 from server.errors import BadRequest, NotFound
 from server.store import features as store
 from server.web.auth import require_login
@@ -14,7 +15,7 @@ api = Blueprint("api", __name__, url_prefix="/api")
 
 
 def _geojson(collection: dict) -> Response:
-    return Response(store.as_json(collection), mimetype="application/geo+json")
+    return Response(to_json(collection), mimetype="application/geo+json")
 
 
 def parse_bbox(value: str | None) -> list[float] | None:

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from sqlalchemy import select
 
 from server import engine_of
+from server.encoding import to_json
 from server.errors import BadRequest, NotFound
 from server.services.divisions import (
     atoms_geojson,
@@ -42,7 +43,7 @@ EXPORT_FORMATS = {"geojson": "application/geo+json", "gpkg": "application/geopac
 
 
 def _geojson(collection: dict) -> Response:
-    return Response(store.as_json(collection), mimetype="application/geo+json")
+    return Response(to_json(collection), mimetype="application/geo+json")
 
 
 def _division(conn, division_id: int, action: str = "read_draft"):

@@ -16,10 +16,10 @@ from datetime import datetime, time, timedelta
 from flask import Blueprint, Response, current_app, request
 
 from server import engine_of
+from server.encoding import to_json
 from server.errors import BadRequest, Forbidden, WanggeError
 from server.services import events as ev
 from server.services.lookup import parse_date
-from server.store.features import as_json
 from server.web.auth import can, require_login, require_permission
 
 events_api = Blueprint("events_api", __name__, url_prefix="/api/v1")
@@ -164,7 +164,7 @@ def events_list():
                                limit=int(value))
     fmt = request.args.get("format", "json")
     if fmt == "geojson":
-        return Response(as_json(ev.events_geojson(items)), mimetype="application/geo+json")
+        return Response(to_json(ev.events_geojson(items)), mimetype="application/geo+json")
     if fmt != "json":
         raise BadRequest(f"parameter 'format' must be json or geojson; got {fmt!r}")
     return {"events": items, "now": ev._iso(_now(), _calendar())}
@@ -195,7 +195,7 @@ def event_grids():
     area = _area(user)
     since, until = _period()
     with engine_of(current_app).connect() as conn:
-        return Response(as_json(ev.grid_heat_geojson(conn, area, since=since, until=until)),
+        return Response(to_json(ev.grid_heat_geojson(conn, area, since=since, until=until)),
                         mimetype="application/geo+json")
 
 

@@ -32,8 +32,8 @@ from gis import edits
 from gis.checks import LiveChecks, live_checks
 from gis.errors import InputError
 from gis.partition import Band, PartitionSettings
+from server.encoding import to_json
 from server.errors import BadRequest, Conflict, NotFound
-from server.store import features as store
 from server.store import models as m
 from server.store.features import SRID, geom_value
 
@@ -703,7 +703,7 @@ def export_division(engine: Engine, division_id: int, fmt: str) -> bytes:
         if fmt == "geojson":
             from server.services.divisions import grids_geojson
 
-            return store.as_json(grids_geojson(conn, division_id)).encode()
+            return to_json(grids_geojson(conn, division_id)).encode()
         community = conn.execute(select(m.AdminArea.name).where(m.AdminArea.code == row["community_code"])
                                  ).scalar_one_or_none() or row["community_code"]
     if fmt in ("png", "pdf"):

@@ -8,7 +8,6 @@ written with SQLAlchemy expressions or bound parameters only.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -326,7 +325,3 @@ def counts(conn: Connection) -> dict[str, int]:
     tables: Iterable = (m.AdminArea, m.Barrier, m.Site, m.Building, m.Address)
     return {t.__tablename__: conn.execute(select(text("count(*)")).select_from(t)).scalar_one() for t in tables}
 
-
-def as_json(value: dict) -> str:
-    """Compact JSON for HTTP answers."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

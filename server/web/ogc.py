@@ -22,6 +22,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 from sqlalchemy import Connection, text
 
 from server import engine_of
+from server.encoding import to_json
 from server.services.divisions import divisions_in_force
 from server.store import features as store
 
@@ -62,7 +63,7 @@ def _ogc_exception(exc: OgcException):
 
 
 def _json(body: dict, mimetype: str, status: int = 200) -> Response:
-    return Response(store.as_json(body), status=status, mimetype=mimetype)
+    return Response(to_json(body), status=status, mimetype=mimetype)
 
 
 # -- which data is published --------------------------------------------------------------------------

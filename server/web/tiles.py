@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, url_for
 from sqlalchemy import text
 
 from server import engine_of
+from server.encoding import to_json
 from server.store import features as store
 from server.web.ogc import OgcException, invalid, published_divisions
 
@@ -45,7 +46,7 @@ _TILE_SQL = text("""
 
 @tiles.errorhandler(OgcException)
 def _tile_error(exc: OgcException):
-    return Response(store.as_json({"code": exc.code, "description": exc.description}), status=exc.status,
+    return Response(to_json({"code": exc.code, "description": exc.description}), status=exc.status,
                     mimetype="application/json")
 
 

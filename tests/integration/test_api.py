@@ -110,3 +110,12 @@ def test_openapi_document_is_valid_and_covers_every_route(app, client):
               for rule in app.url_map.iter_rules() if str(rule).startswith("/api/")}
     routes |= {"/healthz"}
     assert routes <= documented, f"undocumented routes: {routes - documented}"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/divisions/2147483648", "/api/v1/divisions/2147483648/grids",
+                                  "/api/v1/events/999999999999"])
+def test_ids_out_of_range_are_a_400_naming_the_field(client, path):
+    answer = client.get(path)
+    assert answer.status_code in (400, 401), answer.get_data(as_text=True)
+    if answer.status_code == 400:
+        assert answer.get_json()["error"]["details"]["field"]
