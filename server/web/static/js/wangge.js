@@ -47,6 +47,23 @@
     return out;
   }
 
+  // The page's settings, rendered by the server as <script id="config" type="application/json">.
+  let pageConfig = null;
+  function config() {
+    if (pageConfig === null) {
+      const el = document.getElementById("config");
+      pageConfig = el ? JSON.parse(el.textContent) : {};
+    }
+    return pageConfig;
+  }
+
+  // A Leaflet map in element `id` with the configured base maps; options go to L.map.
+  function map(id, options) {
+    const m = L.map(id, Object.assign({ preferCanvas: true, zoomControl: true }, options || {}));
+    m.baseLayers = addBaseLayers(m, config().baseLayers);
+    return m;
+  }
+
   window.wangge = { request: request, getJSON: function (url) { return request("GET", url); },
-                    escapeHtml: escapeHtml, fmt: fmt, addBaseLayers: addBaseLayers };
+                    escapeHtml: escapeHtml, fmt: fmt, addBaseLayers: addBaseLayers, config: config, map: map };
 }());
