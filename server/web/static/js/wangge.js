@@ -58,8 +58,16 @@
   }
 
   // A Leaflet map in element `id` with the configured base maps; options go to L.map.
+  // The zoom buttons carry Chinese titles (Leaflet's own are English).
   function map(id, options) {
-    const m = L.map(id, Object.assign({ preferCanvas: true, zoomControl: true }, options || {}));
+    const opts = Object.assign({ preferCanvas: true, zoomControl: true }, options || {});
+    const zoom = opts.zoomControl;
+    opts.zoomControl = false;
+    const m = L.map(id, opts);
+    if (zoom) {
+      const en = config().lang === "en";
+      L.control.zoom({ zoomInTitle: en ? "Zoom in" : "放大", zoomOutTitle: en ? "Zoom out" : "缩小" }).addTo(m);
+    }
     m.baseLayers = addBaseLayers(m, config().baseLayers);
     return m;
   }
