@@ -17,6 +17,7 @@ from sqlalchemy import select
 from server import engine_of
 from server.encoding import to_json
 from server.errors import BadRequest, NotFound
+from server.services import uploads
 from server.services.divisions import (
     atoms_geojson,
     county_overview_geojson,
@@ -196,9 +197,10 @@ def division_import(division_id: int):
     suffix = Path(upload.filename).suffix.lower()
     if suffix not in (".geojson", ".json", ".gpkg", ".zip"):
         raise BadRequest(f"field 'file' must end in .geojson, .json, .gpkg or .zip, got {upload.filename!r}")
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, uploads.upload_budget(current_app.config):
         path = Path(folder) / f"drawing{suffix}"
         upload.save(path)
+        uploads.check_upload(path, current_app.config)
         answer = import_drawing(engine_of(current_app), division_id, path, int(revision),
                                 key=request.form.get("key") or None, user_id=_user_id())
     return _with_etag(answer, answer["revision"])
