@@ -7,6 +7,7 @@ database-backed ``wangge divide`` both call :func:`divide_community`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,7 +156,8 @@ def _check_households(buildings: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFr
 
 
 def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None = None, seed: int = 0,
-                micro_band: Band | None = None) -> list[CommunityDivision]:
+                micro_band: Band | None = None,
+                progress: Callable[[int, int], None] | None = None) -> list[CommunityDivision]:
     """Divide every community of a GeoPackage and write grids, micro-grids, atoms and a report.
 
     ``in_path`` has layers ``area`` (community polygons, optional ``code`` and ``kind``),
@@ -164,6 +166,7 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
     ``id``: compounds and exclusive sites), in any CRS declared in the file. ``out_path`` (GeoPackage) gets
     ``grids``, ``micro_grids``, ``atoms`` and ``report`` in the input CRS. Any bad input raises
     :class:`InputError` before anything is written; the output appears whole or not at all.
+    ``progress(done, total)`` is called after each community (for a progress bar).
     """
     in_path, out_path = Path(in_path), Path(out_path)
     if not in_path.exists():
@@ -206,6 +209,8 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
         own_sites = None if sites_m is None else sites_m[sites_m.representative_point().within(boundary)]
         results.append(divide_community(boundary, lines, inside, own_sites, community_code=code, kind=kind, band=band,
                                         micro_band=micro_band, seed=seed))
+        if progress is not None:
+            progress(row, len(area_m))
     write_layers(out_path, _output_layers(results, input_crs))
     return results
 

@@ -52,28 +52,28 @@ class ImportTimeout(LimitExceeded):
     """An import that ran past its time budget; nothing of it was stored."""
 
 
-def _setting(config: Mapping, key: str, defaults: Mapping) -> int:
+def _setting(config: Mapping, key: str, defaults: Mapping) -> float:
     value = config.get(key) or defaults[key]
     try:
-        return int(value)
+        return float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"configuration WANGGE_{key} must be an integer, got {value!r}") from None
+        raise ValueError(f"configuration WANGGE_{key} must be a number, got {value!r}") from None
 
 
 def upload_limits(config: Mapping) -> tuple[ImportLimits, float]:
     """The caps and the time budget (seconds) of an upload through the API."""
-    limits = ImportLimits(max_bytes=_setting(config, "UPLOAD_MAX_BYTES", UPLOAD_DEFAULTS),
-                          max_members=_setting(config, "UPLOAD_MAX_MEMBERS", UPLOAD_DEFAULTS),
-                          max_features=_setting(config, "UPLOAD_MAX_FEATURES", UPLOAD_DEFAULTS))
-    return limits, float(_setting(config, "UPLOAD_TIME_LIMIT", UPLOAD_DEFAULTS))
+    limits = ImportLimits(max_bytes=int(_setting(config, "UPLOAD_MAX_BYTES", UPLOAD_DEFAULTS)),
+                          max_members=int(_setting(config, "UPLOAD_MAX_MEMBERS", UPLOAD_DEFAULTS)),
+                          max_features=int(_setting(config, "UPLOAD_MAX_FEATURES", UPLOAD_DEFAULTS)))
+    return limits, _setting(config, "UPLOAD_TIME_LIMIT", UPLOAD_DEFAULTS)
 
 
 def import_limits(config: Mapping) -> tuple[ImportLimits, float]:
     """The caps and the time budget (seconds) of ``wangge import``."""
-    limits = ImportLimits(max_bytes=_setting(config, "IMPORT_MAX_BYTES", IMPORT_DEFAULTS),
-                          max_members=_setting(config, "IMPORT_MAX_MEMBERS", IMPORT_DEFAULTS),
-                          max_features=_setting(config, "IMPORT_MAX_FEATURES", IMPORT_DEFAULTS))
-    return limits, float(_setting(config, "IMPORT_TIME_LIMIT", IMPORT_DEFAULTS))
+    limits = ImportLimits(max_bytes=int(_setting(config, "IMPORT_MAX_BYTES", IMPORT_DEFAULTS)),
+                          max_members=int(_setting(config, "IMPORT_MAX_MEMBERS", IMPORT_DEFAULTS)),
+                          max_features=int(_setting(config, "IMPORT_MAX_FEATURES", IMPORT_DEFAULTS)))
+    return limits, _setting(config, "IMPORT_TIME_LIMIT", IMPORT_DEFAULTS)
 
 
 # -- the time budget ------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def test_cli_divide_file(tmp_path, runner):
     assert result.exit_code == 2
     assert "band" in result.output
     result = runner.invoke(main, ["divide-file", str(tmp_path / "missing.gpkg"), str(tmp_path / "y.gpkg")])
-    assert result.exit_code == 2 and "file not found" in result.output and "nothing was written" in result.output
+    assert result.exit_code == 1 and "file not found" in result.output and "nothing was written" in result.output
 
 
 def test_divide_file_reads_an_optional_sites_layer(tmp_path):
