@@ -485,13 +485,13 @@ def shapefile_encoding(dbf: bytes, cpg: str | None, source: str) -> TextEncoding
     declared = _cpg_codec(cpg) if cpg is not None else None
     if declared is not None and _undecodable(texts, declared) is None:
         return TextEncoding(_display_codec(declared))
-    first_bad = None
+    bad = None
     for codec in ("utf-8", "gb18030"):
         bad = _undecodable(texts, codec)
         if bad is None:
             return TextEncoding(_display_codec(codec), _encoding_note(codec, cpg, declared))
-        first_bad = first_bad or bad
-    row, name, value = first_bad
+    # Name the text GB18030 cannot read: it is the one that is wrong in any encoding tried.
+    row, name, value = bad
     said = f"the .cpg says {cpg.strip()!r}, but " if cpg is not None else ""
     hint = ("save the file as UTF-8" + (" and fix its .cpg" if cpg is not None else " (with a .cpg saying UTF-8)"))
     raise InputError(f"{said}the text {value[:24].hex(' ')} is neither UTF-8 nor GB18030 (GBK); {hint}",

@@ -3,6 +3,7 @@ imports of any size, and pool workers that die with their parent."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -161,6 +162,7 @@ def test_killing_divide_kills_its_workers_and_no_draft_appears_after(cli_db):
     command = [sys.executable, "-c", "from server.cli import main; main()", "divide", "--county", "320499000000",
                "--workers", "2"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    workers: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 120
         while len(_children(process.pid)) < 2 and time.monotonic() < deadline:
@@ -179,7 +181,8 @@ def test_killing_divide_kills_its_workers_and_no_draft_appears_after(cli_db):
         with cli_db.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM division")).scalar_one() == stored
         assert stored < 12
-    finally:
-        for child in _children(process.pid):
-            child.kill()
+    finally:  # the workers, if they outlived the parent, are no longer its children: kill them by name
+        for child in [*workers, *_children(process.pid)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         process.kill()

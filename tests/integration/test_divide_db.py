@@ -199,3 +199,15 @@ def test_division_in_force_by_date(demo_scratch, runner):
         assert divisions_in_force(conn, date(2026, 6, 1)) == {community: v2}
         assert divisions_in_force(conn, date(2025, 12, 31), approved_only=True) == {}
         assert divisions_in_force(conn, date(2025, 12, 31)) == {community: v2}
+
+
+def test_divide_json_report(demo_scratch, runner):
+    import json
+
+    result = runner.invoke(main, ["divide", "--county", "320499101000", "--workers", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["divided"] == report["communities"] == 6
+    outcome = report["outcomes"][0]
+    assert outcome["ok"] and outcome["version"] == 1 and outcome["summary"]["n_grids"] > 0
+    assert result.stderr == ""  # not a terminal: the progress bar stays quiet
