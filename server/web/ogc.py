@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 from gis.errors import InputError
 from server import engine_of
 from server.api import params
+from server.caching import public_cache
 from server.encoding import to_json
 from server.services import publication
 from server.services.publication import PROPERTIES, Query, Selection
@@ -78,6 +79,8 @@ DESCRIPTIONS = {
     "communities": "Communities and villages with their 12-digit statistical code, kind (urban/rural), township "
                    "and the version of their published division (null when none is published). ",
 }
+#: Published grids change when a division is approved; a minute keeps clients and proxies nearly current.
+CACHE_SECONDS = 60
 #: Query parameters each kind of resource accepts; any other is a 400 (/req/core/query-param-unknown).
 _ITEMS_PARAMETERS = {"f", "bbox", "bbox-crs", "crs", "limit", "offset", "datetime", "filter", "filter-lang"}
 
@@ -303,6 +306,7 @@ def api_definition():
 
 
 @ogc.get("/collections")
+@public_cache(CACHE_SECONDS)
 def collections():
     """All feature collections with their extents and CRSs."""
     fmt = check_query(html=True)
@@ -315,6 +319,7 @@ def collections():
 
 
 @ogc.get("/collections/<collection_id>")
+@public_cache(CACHE_SECONDS)
 def collection(collection_id: str):
     """One feature collection."""
     fmt = check_query(html=True)
@@ -362,6 +367,7 @@ def schema(collection_id: str):
 
 
 @ogc.get("/collections/<collection_id>/items")
+@public_cache(CACHE_SECONDS)
 def items(collection_id: str):
     """A page of features, filtered by ``bbox``, ``datetime``, properties and CQL2; paged by ``next`` links."""
     found = _collection(collection_id)
@@ -396,6 +402,7 @@ def _page_url(collection_id: str, offset: int, limit: int) -> str:
 
 
 @ogc.get("/collections/<collection_id>/items/<feature_id>")
+@public_cache(CACHE_SECONDS)
 def item(collection_id: str, feature_id: str):
     """One feature by id (its code, or ``code@v<version>``); ``datetime`` and ``crs`` as for items."""
     found = _collection(collection_id)

@@ -13,6 +13,7 @@ import re
 from flask import Blueprint, Response, current_app, url_for
 
 from server import engine_of
+from server.caching import public_cache
 from server.encoding import to_json
 from server.services import publication
 from server.web.ogc import OgcException, invalid, published_divisions
@@ -22,8 +23,6 @@ tiles = Blueprint("tiles", __name__, url_prefix="/tiles")
 MVT = "application/vnd.mapbox-vector-tile"
 MAX_ZOOM = 22
 EXTENT, BUFFER = 4096, 64
-#: Grids change when a division is approved, rarely within minutes; five minutes keeps maps fresh.
-CACHE_CONTROL = "public, max-age=300"
 
 @tiles.errorhandler(OgcException)
 def _tile_error(exc: OgcException):
@@ -48,15 +47,14 @@ def parse_tile(z: str, x: str, y: str) -> tuple[int, int, int]:
 
 
 @tiles.get("/grids/<z>/<x>/<y>.pbf")
+@public_cache(300)  # grids change when a division is approved: five minutes keeps maps fresh
 def grid_tile(z: str, x: str, y: str):
     """One vector tile with the layers ``grids`` and ``communities``; 204 when the tile holds nothing."""
     zoom, column, row = parse_tile(z, x, y)
     with engine_of(current_app).connect() as conn:
         tile = publication.grid_tile(conn, zoom, column, row, published_divisions(conn), extent=EXTENT,
                                      buffer=BUFFER)
-    response = Response(bytes(tile), status=200 if tile else 204, mimetype=MVT)
-    response.headers["Cache-Control"] = CACHE_CONTROL
-    return response
+    return Response(tile, status=200 if tile else 204, mimetype=MVT)
 
 
 @tiles.get("/grids.json")

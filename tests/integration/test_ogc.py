@@ -550,3 +550,14 @@ def test_gdal_reads_every_collection_in_both_crs(ogc_server, ogc_engine, crs, au
         assert 119 < west < east < 121 and 31 < south < north < 33
     grids = pyogrio.read_dataframe(source, layer="grids", CRS=crs, where="households > 400")
     assert 0 < len(grids) and (grids["households"] > 400).all()
+
+
+@pytest.mark.parametrize("path", ["/ogc/collections/grids/items?limit=5", "/ogc/collections",
+                                  "/tiles/grids/10/853/416.pbf"])
+def test_public_answers_carry_an_etag_and_answer_304_when_unchanged(ogc, path):
+    first = ogc.get(path)
+    assert first.status_code == 200 and first.headers["ETag"]
+    assert "public" in first.headers["Cache-Control"] and "max-age" in first.headers["Cache-Control"]
+    again = ogc.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and not again.data
+    assert ogc.get(path).headers["ETag"] == first.headers["ETag"]  # the same body, the same validator

@@ -6,8 +6,8 @@
     gis       → neither flask, nor sqlalchemy, nor psycopg, nor server
     only create_app (server/__init__.py) imports web
 
-The shared basics every layer may use: ``server.config``, ``server.errors``, ``server.encoding`` and
-``server.api.params`` (the one parser; the CLI and pages parse with it too).
+The shared basics every layer may use: ``server.config``, ``server.errors``, ``server.encoding``,
+``server.caching`` and ``server.api.params`` (the one parser; the CLI and pages parse with it too).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BASICS = ("server.config", "server.errors", "server.encoding", "server.api.params")
+BASICS = ("server.config", "server.errors", "server.encoding", "server.caching", "server.api.params")
 DRIVERS = ("flask", "werkzeug", "sqlalchemy", "geoalchemy2", "psycopg", "alembic")
 
 # layer → prefixes it must not import
@@ -31,6 +31,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "server.config": ("server.web", "server.api", "server.services", "server.store", "server.cli"),
     "server.errors": ("server.web", "server.api", "server.services", "server.store", "server.cli"),
     "server.encoding": ("server.web", "server.api", "server.services", "server.store", "server.cli"),
+    "server.caching": ("server.web", "server.api", "server.services", "server.store", "server.cli"),
 }
 
 # Known exceptions while the layering is under way; the list must be empty when the issue is done.
