@@ -568,9 +568,8 @@ def read_layer(path: str | os.PathLike[str], kind: str, *, crs: CoordSystem | st
 
     Notes
     -----
-    Shapefile text is read in the encoding its ``.cpg`` names when the text is valid in it, else
-    UTF-8, else GB18030 (see :func:`shapefile_encoding`); GeoJSON and CSV in UTF-8, else GB18030.
-    ``ReadResult.encoding`` says which was used and why.
+    Text is read as :func:`shapefile_encoding` and :func:`text_file_encoding` find (``.cpg``, UTF-8,
+    GB18030); ``ReadResult.encoding`` says which was used and why.
     """
     schema = LAYER_SCHEMAS.get(kind)
     path = Path(path)
@@ -586,10 +585,8 @@ def read_layer(path: str | os.PathLike[str], kind: str, *, crs: CoordSystem | st
     if not path.is_file():
         raise InputError("cannot open the file: it does not exist or is not a file", source=source)
     limits = limits or ImportLimits()
-    if suffix != ".zip" and path.stat().st_size > limits.max_bytes:
-        raise LimitExceeded(f"the file holds {_megabytes(path.stat().st_size)}; at most "
-                            f"{_megabytes(limits.max_bytes)} are accepted", limit="bytes", source=source)
-
+    if suffix != ".zip":  # a zip's inflated size is checked by check_zip
+        _check_file_size(path, limits, source)
     if suffix == ".csv":
         raw, encoding = _read_csv(path, source, limits)
         declared = None
@@ -609,11 +606,16 @@ def read_layer(path: str | os.PathLike[str], kind: str, *, crs: CoordSystem | st
     _check_storage_range(frame, source)
     for repair in repairs:
         logger.info("%s feature %d: %s (%s)", source, repair.row, repair.action, repair.reason)
-    logger.info("read %d %s from %s (CRS %s, %d repaired)", len(frame), kind, source, system,
-                len(repairs))
-    if encoding is not None and encoding.note:
-        logger.info("%s: %s", source, encoding.note)
+    logger.info("read %d %s from %s (CRS %s, %d repaired%s)", len(frame), kind, source, system,
+                len(repairs), f"; {encoding.note}" if encoding is not None and encoding.note else "")
     return ReadResult(frame=frame, repairs=repairs, source=source, encoding=encoding)
+
+
+def _check_file_size(path: Path, limits: ImportLimits, source: str) -> None:
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise LimitExceeded(f"the file holds {_megabytes(size)}; at most {_megabytes(limits.max_bytes)} are "
+                            "accepted", limit="bytes", source=source)
 
 
 def _parse_crs_for(value: Any, source: str) -> CoordSystem:

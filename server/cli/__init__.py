@@ -200,7 +200,10 @@ def import_command(ctx: Context, kind: str, file: Path, crs: str | None, layer: 
             if as_json:
                 emit_json({"ok": False, "error": {"message": exc.message, "source": exc.source, "row": exc.row,
                                                   "field": exc.field}})
-            fail(f"{exc}\nnothing was imported" if "\n" in str(exc) else f"{exc}; nothing was imported")
+            message = str(exc)
+            if "nothing was stored" not in message:
+                message += "\nnothing was imported" if "\n" in message else "; nothing was imported"
+            fail(message)
         bar.close()
     if as_json:
         emit_json({"ok": True, **report.as_dict()})

@@ -154,9 +154,13 @@ def check_upload(path: Path, config: Mapping) -> CheckedUpload:
     source = path.name
     try:
         encoding = _normalise_encoding(path, limits, source)
-        target = f"/vsizip/{path}" if path.suffix.lower() == ".zip" else str(path)
-        features = count_features(target, None, source) if path.suffix.lower() != ".zip" else \
-            _zipped_feature_count(path, source)
+        if path.suffix.lower() == ".zip":
+            targets = [f"/vsizip/{path}/{name}" for name in _zipped_shapefiles(path)] or [f"/vsizip/{path}"]
+        else:
+            targets = [str(path)]
+        # Every layer counts: a reader may take any of them.
+        features = sum(count_features(target, layer, source) for target in targets
+                       for layer in _layers(target, source))
         check_feature_count(features, limits, source)
     except LimitExceeded as exc:
         raise too_large(exc) from None
@@ -227,8 +231,15 @@ def _fix_zipped_cpg(path: Path, source: str) -> TextEncoding | None:
     return next(iter(found.values()))
 
 
-def _zipped_feature_count(path: Path, source: str) -> int:
+def _zipped_shapefiles(path: Path) -> list[str]:
     with zipfile.ZipFile(path) as archive:
-        shapefiles = [n for n in archive.namelist() if n.lower().endswith(".shp") and not n.startswith("__MACOSX/")]
-    return sum(count_features(f"/vsizip/{path}/{name}", None, source) for name in shapefiles) if shapefiles \
-        else count_features(f"/vsizip/{path}", None, source)
+        return [n for n in archive.namelist() if n.lower().endswith(".shp") and not n.startswith("__MACOSX/")]
+
+
+def _layers(target: str, source: str) -> list[str]:
+    import pyogrio
+
+    try:
+        return [str(name) for name, _ in pyogrio.list_layers(target)]
+    except pyogrio.errors.DataSourceError as exc:
+        raise InputError(f"cannot open the file: {str(exc).replace(target, source)}", source=source) from None
