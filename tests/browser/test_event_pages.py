@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from server import engine_of
 from server.config import PROJECT_ROOT
 from server.services import events as ev
+from server.services.matters import ensure_demo_matters
 from server.services.divisions import divisions_in_force
 from server.store import models as m
 
@@ -23,7 +24,7 @@ STAFF_COMMUNITY = "320499001001"
 @pytest.fixture
 def engine(editor_app):
     engine = engine_of(editor_app)
-    ev.ensure_demo_matters(engine)
+    ensure_demo_matters(engine)
     ev.report_limiter(editor_app).clear()
     return engine
 
