@@ -66,6 +66,8 @@ def clean_photo(data: bytes, name: str = "") -> Photo:
                             f"{label_en} has too many pixels ({image.width}×{image.height})")
             image.load()
             upright = ImageOps.exif_transpose(image)
+    except InputError:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
             Image.DecompressionBombError):
         raise _fail(f"{label}不是可读的 JPEG 或 PNG 图片", f"{label_en} is not a readable JPEG or PNG image") from None

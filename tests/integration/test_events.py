@@ -504,3 +504,107 @@ def test_demo_events_cover_the_loop_and_are_idempotent(engine):
     assert any(r.escalated_at is not None and r.status == "dispatched" for r in rows)
     # One was warned when made; other tests' sweeps with clocks set later may have escalated it since.
     assert sum(r.warned_at is not None for r in rows) >= 2
+
+
+# -- photos and following a report by its code (issue 12, defect 10) -----------------------------------------
+
+def _jpeg_with_exif() -> bytes:
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (64, 48), (200, 120, 40))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0110] = "Model X"  # Model
+    exif[0x0112] = 6  # Orientation: rotate 90° to show
+    exif[0x8825] = {1: "N", 2: (31.0, 18.0, 0.0), 3: "E", 4: (120.0, 36.0, 0.0)}  # GPS of someone's home
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif)
+    return out.getvalue()
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGBA", (20, 10), (0, 128, 0, 255)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _form(point, *files) -> dict:
+    import io
+
+    return {"description": "井盖缺失，夜里很危险", "lon": str(point.lon), "lat": str(point.lat), "category": "0106",
+            "photos": [(io.BytesIO(data), name) for name, data in files]}
+
+
+def test_a_report_with_photos_strips_exif_and_refuses_anything_else(client, editor_tokens, engine, clock):
+    from PIL import Image
+
+    point = grid_points(engine, STAFF_COMMUNITY, 1)[0]
+    with engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(m.EventPhoto)).scalar_one()
+        events_before = conn.execute(select(func.count()).select_from(m.Event)).scalar_one()
+    gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00" \
+          b"\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+    refused = [
+        (_form(point, ("a.jpg", _jpeg_with_exif()), ("b.gif", gif)), "不是 JPEG 或 PNG"),
+        (_form(point, *[(f"{n}.png", _png()) for n in range(4)]), "最多 3 张"),
+        (_form(point, ("big.jpg", b"\xff\xd8" + b"0" * (5 * 1024 * 1024))), "5 MB"),
+        (_form(point, ("fake.jpg", b"not an image at all")), "不是可读的"),
+    ]
+    for form, words in refused:
+        err = error(client.post("/api/v1/public/events", data=form, content_type="multipart/form-data"), 400)
+        assert err["details"]["field"] == "photos" and words in err["message"], err
+    with engine.connect() as conn:  # nothing is stored: no photo, no event
+        assert conn.execute(select(func.count()).select_from(m.EventPhoto)).scalar_one() == before
+        assert conn.execute(select(func.count()).select_from(m.Event)).scalar_one() == events_before
+    answer = client.post("/api/v1/public/events", data=_form(point, ("home.jpg", _jpeg_with_exif()),
+                                                             ("map.png", _png())),
+                         content_type="multipart/form-data")
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    event = answer.get_json()
+    assert event["photos"] == 2 and len(event["tracking_code"]) == 10
+    tracked = client.get(f"/api/v1/public/events/{event['tracking_code']}").get_json()
+    assert [p["content_type"] for p in tracked["photo_list"]] == ["image/jpeg", "image/png"]
+    jpeg = client.get(tracked["photo_list"][0]["url"])
+    assert jpeg.status_code == 200 and jpeg.mimetype == "image/jpeg"
+    import io
+
+    cleaned = Image.open(io.BytesIO(jpeg.data))
+    assert not cleaned.getexif() and "exif" not in cleaned.info  # no GPS, maker, model or orientation left
+    assert cleaned.size == (48, 64)  # turned upright before the orientation tag was dropped
+    assert b"PhoneMaker" not in jpeg.data
+    staff_view = client.get(f"/api/v1/events/{event['id']}/photos/2", headers=bearer(editor_tokens, "operator"))
+    assert staff_view.status_code == 200 and staff_view.mimetype == "image/png"
+    assert client.get(f"/api/v1/events/{event['id']}/photos/2").status_code == 401  # staff photos need sign-in
+
+
+def test_the_reporter_follows_the_report_by_its_tracking_code(client, editor_tokens, engine, clock):
+    operator, staff, editor = (bearer(editor_tokens, u) for u in ("operator", "staff", "editor"))
+    point = grid_points(engine, STAFF_COMMUNITY, 1)[0]
+    event = client.post("/api/v1/public/events", json={"description": "路灯不亮，楼下302室王女士反映", "lon": point.lon,
+                                                      "lat": point.lat, "category": "0107"}).get_json()
+    eid, code = event["id"], event["tracking_code"]
+    act(client, operator, eid, "register")
+    act(client, operator, eid, "dispatch", note="请张晓网尽快处理")
+    act(client, staff, eid, "handle")
+    act(client, staff, eid, "feedback", note="已更换灯泡，联系人王女士 13800000000")
+    act(client, editor, eid, "verify")
+    tracked = client.get(f"/api/v1/public/events/{code.lower()}")  # codes are read out: case does not matter
+    assert tracked.status_code == 200
+    body = tracked.get_json()
+    assert body["status"] == "verified" and body["code"] == event["code"]
+    assert [s["action"] for s in body["history"]] == ["report", "register", "dispatch", "handle", "feedback",
+                                                      "verify"]
+    text_of_answer = tracked.get_data(as_text=True)
+    # No one's personal data: no staff or user names, no notes, no phone numbers.
+    for private in ("张晓网", "13800000000", "更换灯泡", "街道网格工作站", "示范县网格化中心", "0512-"):
+        assert private not in text_of_answer, private
+    assert all(set(s) == {"at", "action", "status"} for s in body["history"])
+    missing = error(client.get("/api/v1/public/events/ZZZZZZZZZZ"), 404)
+    assert missing["details"]["field"] == "code"
+    assert client.get(f"/track/{code}").status_code == 200
