@@ -379,11 +379,16 @@ def report_event(engine: Engine, service, report: Report, *, user: m.User | None
              len(cleaned))
     division = route.get("division") or {}
     published = user is not None or not public_approved_only or division.get("status") == "approved"
+    return _report_answer(values, route, matter_row, published, len(cleaned), iso_time(now, calendar))
+
+
+def _report_answer(values: dict, route: dict, matter_row, published: bool, photos: int, reported_at: str) -> dict:
+    """What the reporter is told: codes, place, category; the grid and its staff only when ``published``."""
     return {"id": values["id"], "code": values["code"], "tracking_code": values["tracking_code"],
-            "status": "reported", "title": values["title"], "reported_at": iso_time(now, calendar),
-            "grid": {"code": grid_code, "name": _no_nan(route["grid"].get("name"))} if published else None,
+            "status": "reported", "title": values["title"], "reported_at": reported_at,
+            "grid": {"code": values["grid_code"], "name": _no_nan(route["grid"].get("name"))} if published else None,
             "community": route["community"], "township": route["township"],
-            "staff": route["staff"] if published else [], "photos": len(cleaned),
+            "staff": route["staff"] if published else [], "photos": photos,
             "point": {"lon": route["lon"], "lat": route["lat"], "crs": "EPSG:4490"}, "address": route["address"],
             "category": None if matter_row is None else {"code": matter_row.code, "name": matter_row.name}}
 
