@@ -26,9 +26,8 @@ from server.encoding import to_json
 from server.errors import WanggeError
 from server.services import event_stats, event_timers, matters
 from server.services import events as ev
-from server.services.matters import MATTER_CODE
+from server.services.matters import MATTER_CODE, TEXT_COLUMNS
 from server.services.photos import MAX_BYTES, MAX_PHOTOS
-from server.store import models as m
 from server.web.auth import require_login, require_permission
 
 events_api = Blueprint("events_api", __name__, url_prefix="/api/v1")
@@ -99,12 +98,12 @@ def _matter_fields(body: dict, *, partial: bool) -> dict:
     if unknown:
         raise InputError(f"未知字段 {', '.join(sorted(unknown))} / unknown fields {', '.join(sorted(unknown))}; known: "
                          f"{', '.join(sorted(MATTER_FIELDS))}", field=sorted(unknown)[0])
-    mc = m.MatterCategory
+    col = TEXT_COLUMNS
     parsers = {
-        "code": lambda v: params.column_text(v, "code", mc.code, required=True),
-        "name": lambda v: params.column_text(v, "name", mc.name, required=True),
-        "parent": lambda v: params.column_text(v, "parent", mc.code),
-        "responsible_unit": lambda v: params.column_text(v, "responsible_unit", mc.responsible_unit),
+        "code": lambda v: params.column_text(v, "code", col["code"], required=True),
+        "name": lambda v: params.column_text(v, "name", col["name"], required=True),
+        "parent": lambda v: params.column_text(v, "parent", col["parent"]),
+        "responsible_unit": lambda v: params.column_text(v, "responsible_unit", col["responsible_unit"]),
         "time_limit": lambda v: params.number(v, "time_limit", minimum=0, maximum=100_000, exclusive_minimum=True),
         "time_unit": lambda v: params.choice(v, "time_unit", UNITS),
         "admitted_on": lambda v: params.calendar_date(v, "admitted_on"),
@@ -245,7 +244,7 @@ def staff_report():
 @events_api.get("/events")
 def events_list():
     """Events in the user's scope (JSON list, or GeoJSON points with ``format=geojson``)."""
-    statuses = [params.choice(s, "status", m.EVENT_STATUSES) for s in request.args.get("status", "").split(",") if s]
+    statuses = [params.choice(s, "status", ev.EVENT_STATUSES) for s in request.args.get("status", "").split(",") if s]
     limit = params.integer(request.args.get("limit"), "limit", minimum=1, maximum=5000, default=500)
     area = params.text(request.args.get("area"), "area", max_length=15)
     fmt = params.choice(request.args.get("format"), "format", ("json", "geojson"), default="json")

@@ -52,6 +52,8 @@ from server.web.auth import audit, can, normalise_role, scope_contains, scope_pr
 
 log = logging.getLogger(__name__)
 
+#: Every status an event may have (for filters).
+EVENT_STATUSES = m.EVENT_STATUSES
 #: Staff roles an event is assigned to, in order of preference: the full-time worker does the work.
 ASSIGN_ROLES = ("full_time", "grid_chief", "part_time")
 #: Actions that must say why.

@@ -20,11 +20,15 @@ from gis.workcal import UNITS
 from server.config import PROJECT_ROOT
 from server.errors import Conflict, NotFound
 from server.store import events as store
+from server.store import models as m
 from server.web.auth import audit
 
 MATTERS_CSV = PROJECT_ROOT / "data" / "matters" / "matters.csv"
 MATTER_COLUMNS = ("code", "category", "subcategory", "time_limit", "time_unit", "responsible_unit", "admitted_on",
                   "exited_on")
+#: The columns matter text is stored in (the API checks lengths against them).
+TEXT_COLUMNS = {"code": m.MatterCategory.code, "name": m.MatterCategory.name, "parent": m.MatterCategory.code,
+                "responsible_unit": m.MatterCategory.responsible_unit}
 #: A 大类 code is 2 characters, a 小类 code its 大类's plus 2 more.
 MATTER_CODE = re.compile(r"^[0-9A-Za-z]{2}([0-9A-Za-z]{2})?$")
 
