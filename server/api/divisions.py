@@ -187,7 +187,8 @@ def division_import(division_id: int):
     key = params.text(request.form.get("key"), "key", max_length=64)
     suffix = Path(upload.filename).suffix.lower()
     if suffix not in (".geojson", ".json", ".gpkg", ".zip"):
-        raise BadRequest(f"文件须为 .geojson、.json、.gpkg 或 .zip，收到 {upload.filename!r} / field 'file' must end in "
+        raise BadRequest(f"文件须为 .geojson、.json、.gpkg 或 .zip，收到 {upload.filename!r} / "
+                         "field 'file' must end in "
                          f".geojson, .json, .gpkg or .zip; got {upload.filename!r}")
     _allow(division_id, "edit_draft")
     with tempfile.TemporaryDirectory() as folder:

@@ -69,7 +69,8 @@ def describe(op: str, change, names: Mapping[int, tuple[str, str]], extra: Mappi
         return both(f"用 {n} 个单元（{hh} 户）新建 {j(created, 0)}",
                     f"made {j(created, 1)} of {n} atoms ({hh} households)")
     if op == "merge":
-        return both(f"将 {j(removed, 0)} 并入 {j([extra['a']], 0)}", f"merged {j(removed, 1)} into {j([extra['a']], 1)}")
+        return both(f"将 {j(removed, 0)} 并入 {j([extra['a']], 0)}",
+                    f"merged {j(removed, 1)} into {j([extra['a']], 1)}")
     if op == "delete_grid":
         return both(f"删除 {j(removed, 0)}，其单元并入 {j([extra['into']], 0)}",
                     f"deleted {j(removed, 1)}; its atoms went to {j([extra['into']], 1)}")
@@ -80,7 +81,8 @@ def describe(op: str, change, names: Mapping[int, tuple[str, str]], extra: Mappi
         return both(f"调整 {j(touched, 0)} 之间的边界：移动 {n} 个单元（{hh} 户）",
                     f"moved the boundary between {j(touched, 1)}: {n} atoms ({hh} households)")
     if op == "auto_divide":
-        return both(f"自动划分：{extra.get('grids', 0)} 个网格", f"divided automatically: {extra.get('grids', 0)} grids")
+        grids = extra.get("grids", 0)
+        return both(f"自动划分：{grids} 个网格", f"divided automatically: {grids} grids")
     if op == "rebalance":
         return both(f"重新平衡：移动 {n} 个单元（{hh} 户）", f"rebalanced: {n} atoms ({hh} households) moved")
     return both("已修改", "changed")

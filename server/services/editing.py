@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 EDITABLE = ("draft",)
 GRID_ATTRIBUTES = store.GRID_ATTRIBUTES
 BLANK_GRID = {"name": None, "type": "comprehensive", "subtype": None, "locked": False, "code": None}
-STATUS_ZH = {"draft": "是草稿", "submitted": "提交审核", "approved": "批准备案", "returned": "退回", "superseded": "被取代"}
+STATUS_ZH = {"draft": "是草稿", "submitted": "提交审核", "approved": "批准备案", "returned": "退回",
+             "superseded": "被取代"}
 
 
 @dataclass(frozen=True)
@@ -252,8 +253,8 @@ def _projected(geom: shapely.Geometry, crs: CRS) -> shapely.Geometry:
 def _set_grid(draft: Draft, edit: Edit) -> tuple[dict[int, dict], str]:
     label = _grid_label(draft, edit.grid)
     if not edit.attrs:
-        raise BadRequest("请至少修改名称、类型、子类或锁定中的一项 / set_grid needs at least one of name, type, subtype, "
-                         "locked")
+        raise BadRequest("请至少修改名称、类型、子类或锁定中的一项 / "
+                         "set_grid needs at least one of name, type, subtype, locked")
     attrs = {**draft.grids[label], **edit.attrs}
     zh, en = edit_text.display_names(draft.grids)[label]
     words = {"name": ("名称", "name"), "type": ("类型", "type"), "subtype": ("子类", "subtype")}
@@ -349,12 +350,14 @@ def apply_edit(draft: Draft, edit: Edit) -> tuple[edits.Assignment, dict[int, di
 
 def _check_writable(draft: Draft, revision: int) -> None:
     if draft.status not in EDITABLE:
-        raise Conflict(f"第 {draft.version} 版已{STATUS_ZH.get(draft.status, draft.status)}，不能再修改；请从它新建草稿 / "
+        raise Conflict(f"第 {draft.version} 版已{STATUS_ZH.get(draft.status, draft.status)}，"
+                       f"不能再修改；请从它新建草稿 / "
                        f"version {draft.version} is {draft.status} and can no longer be edited; start a new draft "
                        "from it instead")
     if revision != draft.revision:
-        raise Conflict(f"您打开后，他人已修改此草稿（您编辑的是修订 {revision}，现在是修订 {draft.revision}）；您的修改未保存，"
-                       f"请刷新后重做 / the draft was changed by someone else since you loaded it (you edited revision "
+        raise Conflict(f"您打开后，他人已修改此草稿（您编辑的是修订 {revision}，现在是修订 {draft.revision}）；"
+                       f"您的修改未保存，请刷新后重做 / "
+                       "the draft was changed by someone else since you loaded it (you edited revision "
                        f"{revision}, it is now at revision {draft.revision}); your edit was not applied: reload to "
                        "see their changes, then redo yours")
 
@@ -433,13 +436,34 @@ def checks_for_client(draft: Draft) -> dict:
     return checks
 
 
+def grid_colours(draft: Draft) -> dict[int, int]:
+    """A colour index per grid such that grids sharing a boundary never share a colour.
+
+    Greedy colouring of the grid adjacency, largest degree first (planar maps need few colours; the
+    editor's palette has twelve).
+    """
+    ctx, lab = draft.layer.context, draft.labels.labels
+    a, b = lab[ctx.edge_a], lab[ctx.edge_b]
+    cross = (a != b) & (a >= 0) & (b >= 0)
+    neighbours: dict[int, set[int]] = {int(g): set() for g in draft.grids}
+    for x, y in zip(a[cross].tolist(), b[cross].tolist(), strict=True):
+        neighbours.setdefault(x, set()).add(y)
+        neighbours.setdefault(y, set()).add(x)
+    colours: dict[int, int] = {}
+    for grid in sorted(neighbours, key=lambda g: (-len(neighbours[g]), g)):
+        used = {colours[n] for n in neighbours[grid] if n in colours}
+        colours[grid] = next(c for c in range(len(used) + 1) if c not in used)
+    return colours
+
+
 def division_summary(draft: Draft) -> dict:
     """The division's header for the editor; each grid carries ``display``, the one text the map shows."""
     names = edit_text.display_names(draft.grids)
+    colours = grid_colours(draft)
     return {"id": draft.id, "community_code": draft.community_code, "version": draft.version,
             "status": draft.status, "revision": draft.revision,
             "band": {"min": draft.band.min, "max": draft.band.max, "target": draft.band.target},
-            "grids": {str(k): {**v, "display": names[k][0], "display_en": names[k][1]}
+            "grids": {str(k): {**v, "display": names[k][0], "display_en": names[k][1], "colour": colours.get(k, 0)}
                       for k, v in sorted(draft.grids.items())}}
 
 
@@ -453,8 +477,9 @@ def copy_division(engine: Engine, community_code: str, source_id: int, *, user_i
     with engine.begin() as conn:
         source = division_row(conn, source_id)
         if source["community_code"] != community_code:
-            raise BadRequest(f"划分 {source_id} 不属于社区 {community_code} / field 'from': division {source_id} belongs "
-                             f"to community {source['community_code']}, not {community_code}")
+            raise BadRequest(f"划分 {source_id} 不属于社区 {community_code} / "
+                             f"field 'from': division {source_id} belongs to community "
+                             f"{source['community_code']}, not {community_code}")
         snap = store.snapshot(conn, source_id, source["revision"])
         version = store.next_version(conn, community_code)
         new_id = store.copy_division_rows(conn, source, version, user_id)
@@ -562,18 +587,20 @@ def _read_drawing(path: Path) -> gpd.GeoDataFrame:
     for row, geom in enumerate(drawn.geometry, start=1):
         if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
             kind = getattr(geom, "geom_type", None)
-            raise BadRequest(f"第 {row} 个要素不是多边形（{kind}）：请把每个网格画成多边形 / feature {row} of {path.name} "
-                             f"is not a polygon (got {kind}); draw each grid as a polygon")
+            raise BadRequest(f"第 {row} 个要素不是多边形（{kind}）：请把每个网格画成多边形 / "
+                             f"feature {row} of {path.name} is not a polygon (got {kind}); draw each grid as a polygon")
         coords = shapely.get_coordinates(geom)
         if not np.isfinite(coords).all() or (np.abs(coords) > MAX_COORDINATE).any():
-            raise BadRequest(f"第 {row} 个要素的坐标不是有效数值（最大 {np.abs(coords).max():.3g}）：坐标系是否有误？ / "
+            raise BadRequest(f"第 {row} 个要素的坐标不是有效数值（最大 {np.abs(coords).max():.3g}）："
+                             "坐标系是否有误？ / "
                              f"feature {row} of {path.name} has coordinates no CRS can hold "
                              f"(up to {np.abs(coords).max():.3g}); is the CRS right?")
         if not geom.is_valid:
             try:
                 shapely.make_valid(geom)
             except shapely.errors.GEOSException as exc:
-                raise BadRequest(f"第 {row} 个要素的多边形无效且无法修复（{shapely.is_valid_reason(geom)}） / feature {row} "
+                raise BadRequest(f"第 {row} 个要素的多边形无效且无法修复（{shapely.is_valid_reason(geom)}） / "
+                                 f"feature {row} "
                                  f"of {path.name} is an invalid polygon that cannot be repaired ({exc})") from None
     return drawn.assign(geometry=shapely.make_valid(drawn.geometry.to_numpy()))
 
@@ -601,7 +628,8 @@ def _declared_crs(path: Path) -> None:
             CRS.from_user_input(name)
         except CRSError:
             code = name.rsplit(":", 1)[-1]
-            raise BadRequest(f"图形文件声明的坐标系 {code} 无法识别：请以 EPSG:4490 等已知坐标系保存 / the drawing declares an "
+            raise BadRequest(f"图形文件声明的坐标系 {code} 无法识别：请以 EPSG:4490 等已知坐标系保存 / "
+                             "the drawing declares an "
                              f"unknown coordinate system {name!r}; save it with a known one (e.g. EPSG:4490)") from None
 
 
@@ -637,7 +665,8 @@ def _check_placement(draft: Draft, drawn: gpd.GeoDataFrame, extent, name: str) -
     except Exception:  # pyproj refuses values no CRS can hold
         box = np.array([np.nan] * 4)
     if not np.isfinite(box).all() or abs(box[0]) > 180 or abs(box[2]) > 180 or abs(box[1]) > 90 or abs(box[3]) > 90:
-        raise BadRequest(f"{name} 的坐标换算为经纬度后无效：经纬度是否颠倒，或坐标系声明有误？ / the coordinates of {name} are "
+        raise BadRequest(f"{name} 的坐标换算为经纬度后无效：经纬度是否颠倒，或坐标系声明有误？ / "
+                         f"the coordinates of {name} are "
                          f"not valid longitude/latitude in its declared CRS ({drawn.crs.name}): are latitude and "
                          "longitude swapped, or is the CRS wrong?")
     if extent is not None:
@@ -650,15 +679,16 @@ def _check_placement(draft: Draft, drawn: gpd.GeoDataFrame, extent, name: str) -
             cx, cy = (west + east) / 2, (south + north) / 2
             dx, dy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
             km = Geod(ellps="GRS80").inv(cx, cy, dx, dy)[2] / 1000
-            raise BadRequest(f"{name} 距本社区约 {km:,.0f} 公里：坐标是否属于其他坐标系，或经纬度颠倒？ / the drawing lies "
-                             f"{km:,.0f} km from the community; are the coordinates in another CRS, or are "
+            raise BadRequest(f"{name} 距本社区约 {km:,.0f} 公里：坐标是否属于其他坐标系，或经纬度颠倒？ / "
+                             f"the drawing lies {km:,.0f} km from the community; are the "
+                             "coordinates in another CRS, or are "
                              "latitude and longitude swapped?")
     ctx = draft.layer.context
     covered = shapely.union_all(drawn.geometry.to_crs(draft.layer.crs).to_numpy())
     share = float(shapely.contains_xy(covered, ctx.rep_x, ctx.rep_y).mean()) if ctx.n else 1.0
     if share < MIN_DRAWING_COVER:
-        raise BadRequest(f"{name} 只覆盖本社区 {share:.0%} 的基础单元（至少需 {MIN_DRAWING_COVER:.0%}）：坐标系或范围可能有误 "
-                         f"/ the drawing covers {share:.0%} of the community's atoms (at least "
+        raise BadRequest(f"{name} 只覆盖本社区 {share:.0%} 的基础单元（至少需 {MIN_DRAWING_COVER:.0%}）："
+                         f"坐标系或范围可能有误 / the drawing covers {share:.0%} of the community's atoms (at least "
                          f"{MIN_DRAWING_COVER:.0%} needed): is it in another CRS, or of another area?")
 
 

@@ -484,7 +484,8 @@ def test_a_rebalance_that_moves_nothing_says_so_and_stores_no_revision(api, edit
     assert again.status_code == 200 and again.json["change"]["stored"] is False
     assert again.json["revision"] == current
     assert "未保存新版本" in again.json["change"]["description"]
-    assert sql(editor_app, "SELECT count(*) FROM division_revision WHERE division_id = :d", d=division_id)[0][0] == count
+    revisions = sql(editor_app, "SELECT count(*) FROM division_revision WHERE division_id = :d", d=division_id)
+    assert revisions[0][0] == count
     assert sql(editor_app, "SELECT revision FROM division WHERE id = :d", d=division_id)[0][0] == current
 
 
