@@ -20,7 +20,7 @@ from server.services.editing import load_draft
 
 pytestmark = [pytest.mark.browser, pytest.mark.db]
 
-COMMUNITY = "320499001001"
+COMMUNITY = "320499001002"  # 解放社区: a filed division, changed through a new draft
 
 
 def _draft(app, division_id):
@@ -36,10 +36,9 @@ def _grid_of_atom(app, division_id: int, atom_no: int) -> int:
 
 
 def _paintable(draft) -> tuple[int, int, int]:
-    """An atom the officer moves into a neighbouring grid that is under the band, fixing it.
+    """An atom the officer moves into a neighbouring grid, leaving the grid it leaves within the band.
 
-    The source grid must stay within the band; among such atoms the one bringing the target grid
-    closest into the band is chosen (the officer reads "网格 003: 290 户，低于下限" and acts on it).
+    A grid under the band is served first (the officer reads "网格 003: 290 户，低于下限" and acts on it).
     """
     ctx, lab = draft.layer.context, draft.labels.labels
     size = {int(g): int(ctx.households[lab == g].sum()) for g in set(lab.tolist())}
@@ -48,10 +47,10 @@ def _paintable(draft) -> tuple[int, int, int]:
     for a, b in zip(ctx.edge_a.tolist(), ctx.edge_b.tolist(), strict=True):
         for x, y in ((a, b), (b, a)):
             h = int(ctx.households[x])
-            if int(lab[y]) in under and lab[x] != lab[y] and int(lab[x]) not in draft.exclusive and h > 0 \
+            if lab[x] != lab[y] and not {int(lab[x]), int(lab[y])} & draft.exclusive and h > 0 \
                     and size[int(lab[x])] - h >= draft.band.min and size[int(lab[y])] + h <= draft.band.max:
-                candidates.append((size[int(lab[y])] + h < draft.band.min, h, x, y))
-    for _, _, a, b in sorted(candidates, key=lambda c: (c[0], -c[1])):
+                candidates.append((int(lab[y]) not in under, h, x, y))
+    for _, _, a, b in sorted(candidates, key=lambda c: (c[0], c[1])):
         try:
             edits.paint(ctx, draft.labels, [int(ctx.atom_ids[a])], int(lab[b]))
         except InputError:
@@ -200,8 +199,13 @@ def test_county_editor_from_login_to_submission(journey, journey_app):
 
     # (The review helper adds here: attach a written reason to an infeasible out-of-band grid.)
 
-    page.click("#submit-review")
-    page.wait_for_selector("#review-comments[data-submitted=true]", timeout=60000)
+    with page.expect_response(lambda r: r.url.endswith(f"/divisions/{division}/submit"), timeout=120000) as answer:
+        page.click("#submit-review")
+    assert answer.value.status == 200
+    page.wait_for_load_state("load")  # the page reloads to show the submitted, read-only version
+    page.wait_for_function("window.wanggeEditor && window.wanggeEditor.state.division && "
+                           "window.wanggeEditor.state.division.status === 'submitted'", timeout=30000)
+    assert page.is_visible("#read-only") and page.is_hidden("#edit-tools")
     with engine_of(journey_app).connect() as conn:
         status = conn.execute(text("SELECT status FROM division WHERE id = :d"), {"d": division}).scalar_one()
     assert status == "submitted"
