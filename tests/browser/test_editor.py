@@ -320,7 +320,11 @@ def test_lock_then_rebalance(editor, editor_live_server, editor_app, division):
     assert sql(editor_app, "SELECT locked FROM grid WHERE division_id = :d AND label = :l", d=division, l=target)[0][0]
     before = atoms_of_grid(editor_app, division, target)
     page.click("#rebalance")
-    wait_revision(page, 3)
+    # A rebalance with nothing to move says so and stores no revision (issue 12 #6).
+    page.wait_for_function("document.body.dataset.revision === '3' || "
+                           "document.querySelector('#status').textContent.includes('未保存新版本')", timeout=20000)
+    stored = sql(editor_app, "SELECT revision FROM division WHERE id = :d", d=division)[0][0]
+    assert stored == int(page.evaluate("document.body.dataset.revision"))
     assert atoms_of_grid(editor_app, division, target) == before
     assert "已锁定" in page.text_content(f"#grid-table tr[data-grid='{target}']")
 
@@ -360,7 +364,7 @@ def test_a_concurrent_save_is_refused_and_offers_a_reload(editor, editor_live_se
     page.click("#tool-paint")
     click_atom(page, atom)
     page.wait_for_selector("#banner:not([hidden])")
-    assert "revision 2" in page.text_content("#banner-text")
+    assert "现在是修订 2" in page.text_content("#banner-text")
     assert grid_of_atom(editor_app, division, atom) == source  # the stale edit changed nothing
     assert sql(editor_app, "SELECT revision FROM division WHERE id = :d", d=division)[0][0] == 2
     page.click("#banner-reload")
@@ -383,7 +387,7 @@ def test_import_a_hand_drawn_file(editor, editor_live_server, editor_app, divisi
     page.click("#import-submit")
     wait_revision(page, 2)
     assert not page.is_hidden("#import-report")
-    assert "drawn_grids" in page.text_content("#import-report")
+    assert "未被任何网格覆盖的单元" in page.text_content("#import-report")
     names = {r[0] for r in sql(editor_app, "SELECT name FROM grid WHERE division_id = :d", d=division)}
     assert len(names) == len(drawing) - 1 and f"手绘{target}" in names
     # The two grids drawn as one are one grid now, holding the atoms of both.
