@@ -83,12 +83,7 @@ def communities_to_divide(conn: Connection, code: str) -> list[str]:
                          field="code")
     if level == "community":
         return [code]
-    codes = conn.execute(text("""
-        WITH RECURSIVE below AS (
-            SELECT code, level FROM admin_area WHERE parent_code = :code
-            UNION ALL
-            SELECT a.code, a.level FROM admin_area a JOIN below b ON a.parent_code = b.code)
-        SELECT code FROM below WHERE level = 'community' ORDER BY code"""), {"code": code}).scalars().all()
+    codes = divisions_store.communities_below(conn, code)
     if not codes:
         raise InputError(f"{level} {code} has no community below it", field="code")
     return list(codes)
@@ -151,18 +146,7 @@ def divisions_in_force(conn: Connection, on: date | None = None, *, approved_onl
     latest version (a draft), unless ``approved_only`` — the public only ever sees approved ones.
     This is the one definition the lookup, the maps and re-division use.
     """
-    rows = conn.execute(text("""
-        SELECT DISTINCT ON (d.community_code) d.community_code, d.id FROM division d
-        WHERE (CAST(:communities AS text[]) IS NULL OR d.community_code = ANY(CAST(:communities AS text[])))
-          AND ((d.status = 'approved' AND d.effective_from <= :on
-                AND (d.effective_to IS NULL OR d.effective_to > :on))
-               OR (NOT :approved_only AND NOT EXISTS (
-                   SELECT 1 FROM division a WHERE a.community_code = d.community_code AND a.status = 'approved'
-                   AND a.effective_from <= :on AND (a.effective_to IS NULL OR a.effective_to > :on))))
-        ORDER BY d.community_code, (d.status = 'approved') DESC, d.effective_from DESC NULLS LAST,
-                 d.version DESC"""), {"on": on or date.today(), "approved_only": approved_only,
-                                      "communities": communities}).all()
-    return dict(rows)
+    return divisions_store.in_force(conn, on or date.today(), approved_only=approved_only, communities=communities)
 
 
 def reference_division(conn: Connection, code: str, on: date | None = None) -> int | None:
@@ -178,8 +162,7 @@ def previous_grids(conn: Connection, division_id: int | None) -> gpd.GeoDataFram
 
 def retired_codes(conn: Connection, community_code: str) -> frozenset[str]:
     """Codes of the community that were retired: never given again."""
-    return frozenset(conn.execute(select(m.GridCode.code).where(m.GridCode.community_code == community_code,
-                                                                m.GridCode.retired_at.is_not(None))).scalars())
+    return frozenset(divisions_store.retired_codes(conn, community_code))
 
 
 def _storage(frame: gpd.GeoDataFrame) -> gpd.GeoSeries:

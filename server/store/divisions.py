@@ -308,3 +308,36 @@ def overview_geojson(conn: Connection, area_code: str) -> dict:
         LEFT JOIN LATERAL (SELECT id, version, status FROM division WHERE community_code = c.code
                            ORDER BY version DESC LIMIT 1) d ON TRUE
         ORDER BY c.code""", {"code": area_code})
+
+
+# -- which divisions are in force ------------------------------------------------------------------
+
+def communities_below(conn: Connection, code: str) -> list[str]:
+    """Codes of the communities below an area, in code order."""
+    return list(conn.execute(text("""
+        WITH RECURSIVE below AS (
+            SELECT code, level FROM admin_area WHERE parent_code = :code
+            UNION ALL
+            SELECT a.code, a.level FROM admin_area a JOIN below b ON a.parent_code = b.code)
+        SELECT code FROM below WHERE level = 'community' ORDER BY code"""), {"code": code}).scalars().all())
+
+
+def in_force(conn: Connection, on, *, approved_only: bool, communities: list[str] | None) -> dict[str, int]:
+    """``community code -> division id`` in force on ``on`` (see ``services.divisions.divisions_in_force``)."""
+    rows = conn.execute(text("""
+        SELECT DISTINCT ON (d.community_code) d.community_code, d.id FROM division d
+        WHERE (CAST(:communities AS text[]) IS NULL OR d.community_code = ANY(CAST(:communities AS text[])))
+          AND ((d.status = 'approved' AND d.effective_from <= :on
+                AND (d.effective_to IS NULL OR d.effective_to > :on))
+               OR (NOT :approved_only AND NOT EXISTS (
+                   SELECT 1 FROM division a WHERE a.community_code = d.community_code AND a.status = 'approved'
+                   AND a.effective_from <= :on AND (a.effective_to IS NULL OR a.effective_to > :on))))
+        ORDER BY d.community_code, (d.status = 'approved') DESC, d.effective_from DESC NULLS LAST,
+                 d.version DESC"""), {"on": on, "approved_only": approved_only, "communities": communities}).all()
+    return dict(rows)
+
+
+def retired_codes(conn: Connection, community_code: str) -> list[str]:
+    """Codes of the community that were retired: never given again."""
+    return list(conn.execute(select(m.GridCode.code).where(m.GridCode.community_code == community_code,
+                                                           m.GridCode.retired_at.is_not(None))).scalars())
