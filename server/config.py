@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     # Optional streaming replica for public reads (lookup, notice boards, OGC API, tiles, event status);
     # every write, and every read an editor or reviewer makes, goes to DATABASE_URL.
     "DATABASE_READ_URL": None,
+    # A Dask scheduler (tcp://host:8786) that `wangge divide` sends its tasks to; empty: a local cluster.
+    "DASK_SCHEDULER": "",
     "VAR_DIR": str(PROJECT_ROOT / "var"),
     "EMBEDDED_PORT": 54329,  # only names the Unix socket file; the embedded cluster listens on no TCP port
     "HOST": "127.0.0.1",
