@@ -23,7 +23,8 @@ from generate import generate_county, write_county  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from server.config import load_config  # noqa: E402
-from server.services.divisions import communities_to_divide, divide_many  # noqa: E402
+from server.services.division_jobs import divide_many  # noqa: E402
+from server.services.divisions import communities_to_divide  # noqa: E402
 from server.services.importer import import_demo  # noqa: E402
 from server.store.db import embedded_cluster, make_engine, running_database  # noqa: E402
 from server.store.migrate import upgrade  # noqa: E402

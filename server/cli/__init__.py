@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -239,6 +238,9 @@ def _outcome_dict(outcome) -> dict:
 
 
 def _echo_outcome(outcome) -> None:
+    if outcome.skipped:
+        click.echo(f"{outcome.community_code}: inputs unchanged since the newest version; skipped")
+        return
     if outcome.error:
         click.echo(f"{outcome.community_code}: {outcome.error}; nothing was stored", err=True)
         return
@@ -252,54 +254,77 @@ def _echo_outcome(outcome) -> None:
 
 @main.command("divide")
 @click.argument("community", required=False)
-@click.option("--county", help="Divide every community below this county (or township) code.")
+@click.option("--area", help="Divide every community below this area code: a township, county, city or province.")
+@click.option("--county", help="The same as --area (kept for scripts written before --area).")
 @click.option("--band", callback=_band_option,
               help="Household band MIN:MAX of comprehensive grids [by community kind: urban 300:500, "
                    "rural 200:400].")
 @click.option("--micro-band", callback=_band_option, help="Household band MIN:MAX of micro-grids [30:100].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same input and seed → same division.")
+@click.option("--scheduler", metavar="tcp://HOST:8786",
+              help="A Dask scheduler to send the communities to [WANGGE_DASK_SCHEDULER; none: a local cluster].")
 @click.option("--workers", type=int, default=os.cpu_count() or 1, show_default="CPU cores",
-              help="Communities divided in parallel processes.")
+              help="Worker processes of the local cluster (ignored with --scheduler).")
+@click.option("--force", is_flag=True, help="Divide again communities whose inputs did not change since their "
+                                           "newest version (skipped otherwise).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome of every community as JSON on stdout.")
 @pass_context
-def divide_command(ctx: Context, community: str | None, county: str | None, band, micro_band, seed: int,
-                   workers: int, as_json: bool) -> None:
-    """Divide COMMUNITY (or all of --county) from the base data and store new draft divisions.
+def divide_command(ctx: Context, community: str | None, area: str | None, county: str | None, band, micro_band,
+                   seed: int, scheduler: str | None, workers: int, force: bool, as_json: bool) -> None:
+    """Divide COMMUNITY (or every community of --area) from the base data and store new draft divisions.
 
-    Each community is one transaction: it is stored whole or, when its data is bad, not at all and
-    the reason is printed. Exit status 1 when any community failed.
+    Each community is one Dask task and one transaction: it is stored whole or, when its data is bad,
+    not at all and the reason is printed. Exit status 1 when any community failed.
     """
     from server.cli.common import migrated_engine
-    from server.services.divisions import communities_to_divide, divide_many
+    from server.services.division_jobs import JobReport, SchedulerUnreachable, divide_many
+    from server.services.divisions import communities_to_divide
 
-    if bool(community) == bool(county):
-        raise click.UsageError("give either a COMMUNITY code or --county CODE")
+    area = area or county
+    if bool(community) == bool(area):
+        raise click.UsageError("give either a COMMUNITY code or --area CODE")
     if workers < 1:
         raise click.BadParameter(f"must be at least 1, got {workers}", param_hint="--workers")
     options = {"band": band, "micro_band": micro_band, "seed": seed}
-    outcomes = []
+    report = JobReport()
     with migrated_engine(ctx.config) as (engine, _):
         with engine.connect() as conn:
-            codes = communities_to_divide(conn, community or county)
+            codes = communities_to_divide(conn, community or area)
         url = engine.url.render_as_string(hide_password=False)
-        started = time.perf_counter()
         noun = "community" if len(codes) == 1 else "communities"
-        with progress_bar(f"dividing {len(codes)} {noun}", length=len(codes), show_pos=True) as bar:
-            for outcome in divide_many(url, codes, workers=workers, **options):
-                bar.update(1)
-                outcomes.append(outcome)
-                if not as_json:
-                    _echo_outcome(outcome)
-    failed = [o for o in outcomes if o.error]
-    seconds = time.perf_counter() - started
-    if as_json:
-        emit_json({"ok": not failed, "divided": len(codes) - len(failed), "communities": len(codes),
-                   "seconds": round(seconds, 3), "outcomes": [_outcome_dict(o) for o in outcomes]})
-    else:
-        click.echo(f"divided {len(codes) - len(failed)} of {len(codes)} communities in {seconds:.1f} s "
-                   f"with {min(workers, len(codes))} worker(s)")
-    if failed:
+
+        def started(dashboard: str) -> None:
+            if not as_json:
+                click.echo(f"Dask dashboard: {dashboard}", err=True)
+
+        try:
+            with progress_bar(f"dividing {len(codes)} {noun}", length=len(codes), show_pos=True) as bar:
+                for outcome in divide_many(url, codes, workers=workers, scheduler=scheduler or
+                                           ctx.config.get("DASK_SCHEDULER") or None, report=report,
+                                           on_start=started, skip_unchanged=not force, **options):
+                    bar.update(1)
+                    if not as_json:
+                        _echo_outcome(outcome)
+        except SchedulerUnreachable as exc:
+            fail(f"{exc}; nothing was stored")
+    _echo_report(report, len(codes), as_json)
+    if report.failed:
         sys.exit(EXIT_FAILURE)
+
+
+def _echo_report(report, communities: int, as_json: bool) -> None:
+    if as_json:
+        emit_json({"ok": not report.failed, "communities": communities, "divided": len(report.divided),
+                   "skipped": report.skipped, "failed": [{"community_code": c, "error": e} for c, e in report.failed],
+                   "grids": report.grids, "grids_in_band": report.grids_in_band, "households": report.households,
+                   "seconds": round(report.seconds, 3), "dashboard": report.dashboard,
+                   "outcomes": [_outcome_dict(o) for o in report.divided]})
+        return
+    click.echo(f"{communities} communities: {len(report.divided)} divided, {len(report.skipped)} skipped (inputs "
+               f"unchanged), {len(report.failed)} failed; {report.grids_in_band} of {report.grids} grids in band; "
+               f"{report.households} households in {report.seconds:.1f} s")
+    for code, error in report.failed:
+        click.echo(f"  failed {code}: {error}", err=True)
 
 
 @main.command("divide-file")

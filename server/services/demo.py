@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.errors import Conflict
-from server.services.divisions import divide_many
+from server.services.division_jobs import divide_many
 from server.services.event_demo import ensure_demo_events
 from server.services.importer import import_demo
 from server.services.matters import ensure_demo_matters

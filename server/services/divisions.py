@@ -15,14 +15,12 @@ households, because atoms are rebuilt whenever the base data changes. Codes are 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import logging
-import multiprocessing
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import date
 
@@ -40,7 +38,6 @@ from server.errors import NotFound
 from server.store import divisions as divisions_store
 from server.store import features as store
 from server.store import models as m
-from server.store.db import make_engine
 from server.store.features import SRID, geom_value
 
 log = logging.getLogger(__name__)
@@ -71,6 +68,7 @@ class DivideOutcome:
     warnings: list[str]
     seconds: float
     error: str | None = None
+    skipped: bool = False  # the inputs had not changed since the newest version: nothing was stored
 
 
 def communities_to_divide(conn: Connection, code: str) -> list[str]:
@@ -273,18 +271,29 @@ def save_division(conn: Connection, result: CommunityDivision, *, settings: dict
     return division_id, version
 
 
+def _fingerprint(conn: Connection, code: str, band: Band | None, micro_band: Band | None, seed: int) -> str:
+    """The base data's digest and the engine's options: equal fingerprints give the same division."""
+    options = f"{band}|{micro_band}|{seed}"
+    return hashlib.sha256(f"{divisions_store.inputs_fingerprint(conn, code)}|{options}".encode()).hexdigest()
+
+
 def divide_and_store(engine: Engine, code: str, *, band: Band | None = None, micro_band: Band | None = None,
-                     seed: int = 0, author_id: int | None = None) -> DivideOutcome:
+                     seed: int = 0, author_id: int | None = None, skip_unchanged: bool = False) -> DivideOutcome:
     """Divide one community from the base data in PostGIS and store the result as a new draft.
 
     Reading happens in one short transaction, the engine runs outside any, and the writes happen in
     another, so a long division does not hold locks. Bad or missing base data gives an outcome with
-    ``error`` set and nothing written.
+    ``error`` set and nothing written. The inputs' fingerprint is kept in the draft's settings; with
+    ``skip_unchanged`` a community whose newest version has the same fingerprint is not stored again
+    (checked again under the community's lock when writing, so two runs never store it twice).
     """
     started = time.perf_counter()
     try:
         with engine.connect() as conn:
             inputs = read_community(conn, code)
+            fingerprint = _fingerprint(conn, code, band, micro_band, seed)
+            if skip_unchanged and divisions_store.latest_fingerprint(conn, code) == fingerprint:
+                return DivideOutcome(code, None, None, {}, [], time.perf_counter() - started, skipped=True)
             reference = reference_division(conn, code)
             before = previous_grids(conn, reference).to_crs(inputs.crs)
             retired = retired_codes(conn, code)
@@ -297,8 +306,12 @@ def divide_and_store(engine: Engine, code: str, *, band: Band | None = None, mic
         settings = {"band": {"min": used_band.min, "max": used_band.max, "target": used_band.target},
                     "micro_band": None if micro_band is None else
                     {"min": micro_band.min, "max": micro_band.max, "target": micro_band.target},
-                    "seed": seed, "kind": inputs.kind, "crs": inputs.crs.to_string(), "engine": "wangge"}
+                    "seed": seed, "kind": inputs.kind, "crs": inputs.crs.to_string(), "engine": "wangge",
+                    "inputs": fingerprint}
         with engine.begin() as conn:
+            divisions_store.lock_community(conn, code)
+            if skip_unchanged and divisions_store.latest_fingerprint(conn, code) == fingerprint:
+                return DivideOutcome(code, None, None, {}, [], time.perf_counter() - started, skipped=True)
             division_id, version = save_division(conn, result, settings=settings, parent_id=reference,
                                                  author_id=author_id)
     except GisError as exc:  # bad base data or an impossible request: say why, store nothing
@@ -312,13 +325,12 @@ def divide_and_store(engine: Engine, code: str, *, band: Band | None = None, mic
     return DivideOutcome(code, division_id, version, result.summary, warnings, time.perf_counter() - started)
 
 
-
 #: Linux prctl option: the signal the kernel sends a process when its parent dies.
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Pool worker initializer: the worker ends when the process that started the pool dies.
+def die_with_parent(parent_pid: int) -> None:
+    """Make this worker process end when the process that started it (``parent_pid``) dies.
 
     Without it, a ``kill -9`` of ``wangge divide`` left its workers running through their queued
     communities and storing drafts nobody asked for any more. On Linux the kernel sends SIGKILL
@@ -339,38 +351,6 @@ def _watch_parent(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
         time.sleep(0.5)
     os._exit(1)
-
-
-def _divide_in_worker(url: str, code: str, options: dict) -> DivideOutcome:
-    engine = make_engine(url, pool_size=1)
-    try:
-        return divide_and_store(engine, code, **options)
-    finally:
-        engine.dispose()
-
-
-def divide_many(url: str, codes: list[str], *, workers: int = 1, **options) -> Iterator[DivideOutcome]:
-    """Divide communities, ``workers`` processes at a time; yield each outcome as it is stored.
-
-    Each community is its own transaction: one failing does not undo the others. Processes are
-    spawned, not forked, so no database connection or engine state is shared with the parent.
-    """
-    if not codes:
-        return
-    if workers <= 1 or len(codes) == 1:
-        engine = make_engine(url, pool_size=1)
-        try:
-            for code in codes:
-                yield divide_and_store(engine, code, **options)
-        finally:
-            engine.dispose()
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(codes)), mp_context=context,
-                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-        futures = [pool.submit(_divide_in_worker, url, code, options) for code in codes]
-        for future in as_completed(futures):
-            yield future.result()
 
 
 # -- reading divisions for maps and lists -----------------------------------------------------------

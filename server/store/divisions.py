@@ -341,3 +341,35 @@ def retired_codes(conn: Connection, community_code: str) -> list[str]:
     """Codes of the community that were retired: never given again."""
     return list(conn.execute(select(m.GridCode.code).where(m.GridCode.community_code == community_code,
                                                            m.GridCode.retired_at.is_not(None))).scalars())
+
+
+# -- divisions as jobs: what a community's division is computed from --------------------------------------
+
+_INPUTS_FINGERPRINT = text("""
+    WITH area AS (SELECT code, kind, geom FROM admin_area WHERE code = :c)
+    SELECT md5(concat_ws('#',
+        (SELECT md5(ST_AsBinary(geom)) || coalesce(kind, '') FROM area),
+        (SELECT md5(string_agg(concat_ws(',', b.id, b.households, b.population, b.units, b.compound, b.site,
+                                         md5(ST_AsBinary(b.geom))), '|' ORDER BY b.id))
+         FROM building b WHERE b.community_code = :c),
+        (SELECT md5(string_agg(concat_ws(',', r.id, r.kind, md5(ST_AsBinary(r.geom))), '|' ORDER BY r.id))
+         FROM barrier r, area WHERE ST_Intersects(r.geom, area.geom)),
+        (SELECT md5(string_agg(concat_ws(',', s.id, s.kind, md5(ST_AsBinary(s.geom))), '|' ORDER BY s.id))
+         FROM site s, area WHERE s.community_code = :c OR ST_Intersects(s.geom, area.geom))))""")
+
+
+def inputs_fingerprint(conn: Connection, community_code: str) -> str:
+    """A digest of everything a division of the community is computed from (outline, buildings, barriers, sites)."""
+    return conn.execute(_INPUTS_FINGERPRINT, {"c": community_code}).scalar_one()
+
+
+def latest_fingerprint(conn: Connection, community_code: str) -> str | None:
+    """The inputs digest kept with the community's newest division version, if any."""
+    d = m.Division.__table__
+    return conn.execute(select(d.c.settings["inputs"].astext).where(d.c.community_code == community_code)
+                        .order_by(d.c.version.desc()).limit(1)).scalar_one_or_none()
+
+
+def lock_community(conn: Connection, community_code: str) -> None:
+    """Hold the community's division lock until the transaction ends (one writer per community)."""
+    conn.execute(select(func.pg_advisory_xact_lock(func.hashtext("wangge.divide:" + community_code))))

@@ -98,7 +98,7 @@ def test_divide_county_in_parallel_stores_complete_drafts(demo_scratch, runner):
 def test_redividing_keeps_codes_and_makes_a_new_version(demo_scratch, runner):
     community = "320499001003"
     assert runner.invoke(main, ["divide", community, "--seed", "4"]).exit_code == 0
-    result = runner.invoke(main, ["divide", community, "--seed", "4"])
+    result = runner.invoke(main, ["divide", community, "--seed", "4", "--force"])
     assert result.exit_code == 0, result.output
     assert "draft v2" in result.output
     with demo_scratch.connect() as conn:
