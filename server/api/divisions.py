@@ -17,6 +17,7 @@ from sqlalchemy import select
 from server import engine_of
 from server.encoding import to_json
 from server.errors import BadRequest, NotFound
+from server.services import staff as staff_service
 from server.services.divisions import (
     atoms_geojson,
     county_overview_geojson,
@@ -117,7 +118,10 @@ def new_division(code: str):
 def _payload(draft) -> dict:
     from server.services.editing import checks_for_client, division_summary
 
-    return {"division": division_summary(draft), "checks": checks_for_client(draft)}
+    checks = checks_for_client(draft)
+    with engine_of(current_app).connect() as conn:  # staffing warnings (issue 16) join the live checks
+        checks["problems"] += staff_service.division_findings(conn, draft.id)
+    return {"division": division_summary(draft), "checks": checks}
 
 
 @divisions_api.get("/divisions/<int:division_id>")

@@ -19,7 +19,8 @@ from server.errors import Conflict
 from server.services.divisions import divide_many
 from server.services.events import ensure_demo_events, ensure_demo_matters
 from server.services.importer import import_demo
-from server.services.review import approve, ensure_demo_staff, submit
+from server.services.review import approve, submit
+from server.services.staff import ensure_demo_roster
 from server.store import models as m
 from server.store.db import make_engine
 from server.web.auth import ensure_demo_users
@@ -62,7 +63,8 @@ def load_demo(url: str, demo_dir: str | Path, *, workers: int = 2, file: bool = 
         users = ensure_demo_users(engine)
         if file:
             yield from _file_demo_divisions(engine, sorted(new_divisions, key=lambda o: o.community_code))
-        ensure_demo_staff(engine)  # every grid gets a grid chief and a full-time worker to publish
+        with engine.begin() as conn:  # a full roster: chiefs, members, instructors, micro-grid chiefs
+            ensure_demo_roster(conn)
         ensure_demo_matters(engine)
         ensure_demo_events(engine)
     finally:

@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, func, insert, literal, or_, select, text, update
+from sqlalchemy import Connection, Engine, func, insert, literal, or_, select, text, update
 
 from gis.errors import InputError
 from gis.eventflow import (
@@ -47,6 +47,7 @@ from gis.eventflow import (
 from gis.workcal import UNITS, WorkCalendar, calendar_from_config
 from server.config import PROJECT_ROOT
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
+from server.services import staff
 from server.services.divisions import divisions_in_force
 from server.store import models as m
 from server.store.features import feature_collection
@@ -550,12 +551,7 @@ def assigned_staff(conn: Connection, grid_code: str, on: date) -> int | None:
     """The staff member an event of ``grid_code`` goes to on ``on``: full-time worker, else grid chief, else
     part-time (assignments active on ``on``).
     """
-    a, s = m.StaffAssignment, m.Staff
-    order = case({role: k for k, role in enumerate(ASSIGN_ROLES)}, value=a.role)
-    return conn.execute(select(s.id).join(a, a.staff_id == s.id)
-                        .where(a.grid_code == grid_code, a.role.in_(ASSIGN_ROLES), a.start_date <= on,
-                               or_(a.end_date.is_(None), a.end_date >= on))
-                        .order_by(order, a.id).limit(1)).scalar_one_or_none()
+    return staff.event_assignee(conn, grid_code, on)
 
 
 # -- reporting ----------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from gis.crs import CoordSystem, metric_crs_for, parse_crs, points_to_storage
 from gis.errors import InputError
 from gis.locate import GridLocator
 from server.errors import BadRequest, NotFound
+from server.services import staff as staff_service
 from server.services.divisions import divisions_in_force
 from server.store import models as m
 
@@ -69,7 +70,8 @@ _SIGNATURE = text("""
                    || coalesce(sum(hashtext(concat_ws(',', id, staff_id, grid_code, role, start_date, end_date))), 0)
             FROM staff_assignment),
            (SELECT count(*) || ':' || coalesce(sum(hashtext(concat_ws(',', id, name, phone, publish_contact))), 0)
-            FROM staff)""")
+            FROM staff),
+           (SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM staff_photo)""")
 
 
 # -- parameters -------------------------------------------------------------------------------------
@@ -181,7 +183,8 @@ class Directory:
                 if key in seen:
                     continue
                 seen.add(key)
-                out.append({"name": a["name"], "role": a["role"], "phone": a["phone"], "grid_code": code})
+                out.append({"name": a["name"], "role": a["role"], "phone": a["phone"], "grid_code": code,
+                            "photo": a.get("photo")})
         out.sort(key=lambda s: (ROLE_ORDER.index(s["role"]) if s["role"] in ROLE_ORDER else 99, s["name"]))
         return out
 
@@ -308,6 +311,7 @@ class LookupService:
                               .order_by(a.grid_code, a.id)):
             staff.setdefault(r.grid_code, []).append({"role": r.role, "start": r.start_date, "end": r.end_date,
                                                       "staff_id": r.id, "name": r.name, "phone": r.phone})
+        staff_service.publish_contacts(conn, staff)  # the county's phone masking, photo links
         log.info("lookup directory loaded in %.0f ms: %d divisions, %d areas, %d staffed codes",
                  1000 * (time.perf_counter() - started), len(divisions), len(areas), len(staff))
         return Directory(signature, divisions, areas, staff)

@@ -37,7 +37,8 @@
     return '<ul class="staff-list">' + staff.map(function (s) {
       const phone = s.phone ? String(s.phone) : "";
       const tel = phone.replace(/[^0-9+]/g, "");
-      return "<li><span><b>" + escapeHtml(s.name) + '</b><span class="role">' +
+      return "<li>" + (s.photo ? '<img class="staff-photo" src="' + escapeHtml(s.photo) + '" alt="" width="45" height="60">' : "") +
+        "<span><b>" + escapeHtml(s.name) + '</b><span class="role">' +
         escapeHtml(T["staff_role_" + s.role] || s.role) + (phone ? " · " + escapeHtml(phone) : "") + "</span></span>" +
         (tel ? '<a class="call" href="tel:' + escapeHtml(tel) + '">' + escapeHtml(T.call) + "</a>" : "") + "</li>";
     }).join("") + "</ul>";
