@@ -151,11 +151,15 @@ def export():
 @staff_api.get("/coverage")
 def coverage():
     """Staffing coverage of an area (``area``, default the user's scope): share fully staffed and the gaps."""
-    user = _manager()
+    user = require_login()
     area = params.text(request.args.get("area"), "area", max_length=17) or user.scope_code or ""
-    prefix = scope_prefix(area) if area else ""
-    if area:
-        service.check_scope(user, area)
+    try:
+        prefix = scope_prefix(area) if area else ""
+    except ValueError as exc:
+        raise BadRequest(str(exc), details={"field": "area"}) from None
+    if not can(user, "read_approved", area or None):
+        raise Forbidden(f"{area or '全部区域'} 不在您的管辖范围内 / {area or 'everywhere'} is outside your scope",
+                        details={"area": area})
     with engine_of(current_app).connect() as conn:
         return service.coverage(conn, prefix, params.calendar_date(request.args.get("date")))
 

@@ -177,7 +177,7 @@ class Directory:
         out, seen = [], set()
         for code in codes:
             for a in self.staff.get(code, ()):
-                if a["start"] is not None and a["start"] > on or a["end"] is not None and a["end"] < on:
+                if a["start"] is not None and a["start"] > on or a["end"] is not None and a["end"] <= on:
                     continue
                 key = (a["staff_id"], a["role"], code)
                 if key in seen:

@@ -295,21 +295,23 @@ def division_findings(conn: Connection, division_id: int, on: date | None = None
     """Staffing warnings of a draft or submitted division, as live-check problems (severity warning).
 
     A grid that keeps its code keeps its staff, so it is checked against today's assignments; a grid
-    with no code yet is new and is reported as needing staff once approved.
+    with no code yet is new and is reported as needing staff once approved. A first division (no
+    codes at all) has nothing to report: staff are assigned after its codes are filed.
     """
     on = on or _today()
     grids, micro = store.division_codes(conn, division_id)
     coded = [g for g in grids if g["code"]]
+    if not coded:  # a first division: nobody can be assigned before its codes are filed
+        return []
     codes = [g["code"] for g in coded] + list(micro)
-    posts = _posts(r for r in store.posts(conn, grids[0]["code"][:12] if coded else "-", on)
-                   if r["grid_code"] in codes) if coded else []
+    posts = _posts(r for r in store.posts(conn, coded[0]["code"][:12], on) if r["grid_code"] in codes)
     infos = [staffing.GridInfo(g["code"], g["type"], g["subtype"], g["name"]) for g in coded]
     infos += [staffing.GridInfo(c) for c in micro]
     label = {g["code"]: g["label"] for g in coded}
     out = [{"code": f"staffing_{f.kind}", "severity": "warning", "message": f.message,
-            "grid": label.get((f.code or "")[:15]), "bbox": [None] * 4, "atom_ids": []}
+            "grid": label.get((f.code or "")[:15]), "bbox": None, "atom_ids": []}
            for f in staffing.grid_findings(infos, posts)]
-    out += [{"code": "staffing_new_grid", "severity": "warning", "grid": g["label"], "bbox": [None] * 4,
+    out += [{"code": "staffing_new_grid", "severity": "warning", "grid": g["label"], "bbox": None,
              "atom_ids": [], "message": f"新网格（{g['name'] or g['label']}）审核备案后须由乡镇街道配备网格员"}
             for g in grids if not g["code"] and g["type"] == "comprehensive"]
     return out
@@ -380,7 +382,7 @@ def _parse_row(conn: Connection, row: dict[str, str], user, on: date, known: dic
         try:
             return parse(row.get(header, ""))
         except InputError as exc:
-            errors.append((header, exc.message))
+            errors.append((header, exc.message.split(" / ")[0]))
             return None
     out["name"] = field("姓名", lambda v: _required(v, "姓名不能为空"))
     out["phone"] = field("手机" if "手机" in row else "电话", lambda v: staffing.normalise_phone(v))

@@ -56,6 +56,7 @@ def test_operator_staffs_a_grid_by_dragging_and_coverage_reaches_100(journey, jo
                    f"{NEW_NAME},{NEW_PHONE},{target['code']},兼职网格员,专职,负责网格巡查走访\n"
                    f"孙建军,1381234,{target['code']},兼职网格员,志愿者,协助走访\n", encoding="utf-8-sig")
     j.expect_error("/api/v1/staff/import")
+    j.expect_error("status of 400")  # the browser's console line for the refused upload names no URL
     page.fill("#grid-filter", "")
     page.select_option("#role-filter", "")
     page.click("#open-import")
@@ -101,4 +102,23 @@ def test_operator_staffs_a_grid_by_dragging_and_coverage_reaches_100(journey, jo
     page.fill("#lookup-q", target["address"])
     page.press("#lookup-q", "Enter")
     page.wait_for_selector(f"#grid-card:has-text('{NEW_NAME}')")
+    assert target["chief"] not in page.inner_text("#grid-card")  # the chief who left is gone from the lookup too
     j.step("lookup")
+
+
+def test_a_resident_reads_the_notice_board_on_a_phone(journey, journey_app):
+    """The board fits a 390 px phone: photos or initials, names, duties and a phone link per person."""
+    with engine_of(journey_app).connect() as conn:
+        code = conn.execute(text("""SELECT g.code FROM grid g JOIN division d ON d.id = g.division_id
+                                    WHERE d.status = 'approved' AND d.effective_to IS NULL AND g.type = 'comprehensive'
+                                    AND g.code LIKE '320499002%' ORDER BY g.code LIMIT 1""")).scalar_one()
+    j = journey("staff-notice", "phone")
+    j.goto(f"/notice/{code}")
+    page = j.page
+    page.wait_for_selector("body[data-ready=true]")
+    assert "第" in page.inner_text("#grid-name") and page.locator("#staff .staff-card").count() >= 2
+    assert page.locator("#staff a[href^='tel:1']").count() >= 2
+    assert page.get_attribute("#supervision a", "href").startswith("tel:")
+    j.step("notice-on-phone")
+    page.emulate_media(media="print")
+    j.step("notice-printed")

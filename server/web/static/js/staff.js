@@ -83,7 +83,7 @@
         pct + "%</span> · " + esc(T.st_fully_staffed) + " " + c.staffed + " / " + c.grids + "</div>";
       if (c.unstaffed.length) {
         html += "<b>" + esc(T.st_unstaffed) + "</b><ul id=\"unstaffed\">" + c.unstaffed.map(function (u) {
-          return '<li><span translate="no">' + esc(u.name || u.code) + " " + esc(u.code) + "</span> · " +
+          return '<li><span translate="no">' + esc(u.code) + (u.name ? " " + esc(u.name) : "") + "</span> · " +
             u.kinds.map(function (k) { return esc(T["st_kind_" + k]); }).join("、") + "</li>";
         }).join("") + "</ul>";
       } else { html += "<p>" + esc(T.st_all_staffed) + "</p>"; }
@@ -104,7 +104,8 @@
       ' <button type="button" data-end="' + a.id + '">' + esc(T.st_end_post) + "</button></li>";
   }
   function personHtml(p) {
-    const photo = p.photo ? '<img src="' + esc(p.photo) + '" alt="">' : '<span class="no-photo"></span>';
+    const photo = p.photo ? '<img src="' + esc(p.photo) + '" alt="">'
+      : '<span class="no-photo" aria-hidden="true">' + esc(p.name.slice(0, 1)) + "</span>";
     return '<li draggable="true" data-id="' + p.id + '" class="' + (p.end_date ? "left" : "") + '">' + photo +
       '<div class="who"><b>' + esc(p.name) + '</b> <span translate="no">' + esc(p.phone || "") + "</span> · " +
       esc(T["st_emp_" + p.employment]) + (p.end_date ? " · " + esc(T.st_left) : "") +
@@ -156,9 +157,10 @@
     const f = $("person-form");
     f.reset();
     $("person-error").textContent = "";
+    $("photo-name").textContent = "";
     $("person-title").textContent = p ? T.st_edit + " · " + p.name : T.st_add;
     if (p) {
-      ["name", "phone", "employment", "duties", "start_date", "end_date"].forEach(function (k) {
+      ["name", "phone", "employment", "duties", "start_date", "end_date", "username"].forEach(function (k) {
         f.elements[k].value = p[k] || "";
       });
       f.elements.publish_contact.checked = p.publish_contact;
@@ -167,7 +169,7 @@
   }
   function personBody(f) {
     const body = {};
-    ["name", "phone", "employment", "duties", "start_date", "end_date"].forEach(function (k) {
+    ["name", "phone", "employment", "duties", "start_date", "end_date", "username"].forEach(function (k) {
       body[k] = f.elements[k].value.trim() || null;
     });
     body.publish_contact = f.elements.publish_contact.checked;
@@ -219,10 +221,16 @@
       .catch(function (err) { $("assign-error").textContent = err.message.split(" / ")[0]; });
   });
 
+  [["import-file", "import-name"], ["photo-file", "photo-name"]].forEach(function (pair) {
+    $(pair[0]).addEventListener("change", function () {
+      $(pair[1]).textContent = this.files[0] ? this.files[0].name : "";
+    });
+  });
   $("open-import").addEventListener("click", function () {
     $("import-form").reset();
     $("import-error").textContent = "";
     $("import-errors").innerHTML = "";
+    $("import-name").textContent = "";
     $("import-dialog").showModal();
   });
   $("import-form").addEventListener("submit", function (e) {
