@@ -136,9 +136,13 @@ def posts(conn: Connection, prefix: str, on: date) -> list:
 
 
 def posts_of_people(conn: Connection, staff_ids: list[int], on: date) -> list:
-    """Assignments in force on ``on`` of these people (anywhere), with name and employment."""
+    """Assignments in force on ``on`` of these people (anywhere) to filed codes not retired, with name and
+    employment (a draft's codes are not filed yet: nobody serves them).
+    """
     return conn.execute(select(A.staff_id, A.grid_code, A.role, S.employment, S.name)
-                        .join(S, S.id == A.staff_id).where(A.staff_id.in_(staff_ids), in_force(on))).mappings().all()
+                        .join(S, S.id == A.staff_id).join(m.GridCode, m.GridCode.code == A.grid_code)
+                        .where(A.staff_id.in_(staff_ids), in_force(on), m.GridCode.retired_at.is_(None))
+                        ).mappings().all()
 
 
 def staff_for_code(conn: Connection, code: str, on: date, roles: Iterable[str] | None = None) -> list:

@@ -75,6 +75,7 @@ def test_operator_staffs_a_grid_by_dragging_and_coverage_reaches_100(journey, jo
     page.click("#import-save")
     page.wait_for_selector("#import-dialog", state="hidden")
     page.fill("#q", NEW_NAME)
+    page.wait_for_function("document.getElementById('count').textContent === '共 1 人'")
     page.wait_for_selector(f"#people li[data-id]:has-text('{NEW_NAME}')")
     j.step("roster-imported")
 
@@ -111,7 +112,7 @@ def test_a_resident_reads_the_notice_board_on_a_phone(journey, journey_app):
     with engine_of(journey_app).connect() as conn:
         code = conn.execute(text("""SELECT g.code FROM grid g JOIN division d ON d.id = g.division_id
                                     WHERE d.status = 'approved' AND d.effective_to IS NULL AND g.type = 'comprehensive'
-                                    AND g.code LIKE '320499002%' ORDER BY g.code LIMIT 1""")).scalar_one()
+                                    AND g.code LIKE '320499101%' ORDER BY g.code LIMIT 1""")).scalar_one()
     j = journey("staff-notice", "phone")
     j.goto(f"/notice/{code}")
     page = j.page
