@@ -12,13 +12,11 @@ from server import engine_of
 from server.api import params
 from server.errors import BadRequest, Forbidden
 from server.services import staff as service
-from server.store import models as m
 from server.web.auth import can, require_login, scope_prefix
 
 staff_api = Blueprint("staff_api", __name__, url_prefix="/api/v1/staff")
 
-_FIELDS = {"name": m.Staff.name, "phone": m.Staff.phone, "duties": m.Staff.duties,
-           "township_code": m.Staff.township_code}
+_FIELDS = service.TEXT_COLUMNS
 
 
 def _manager():
@@ -36,7 +34,8 @@ def _person_fields(body: dict, *, partial: bool) -> dict:
         if name in body or not partial:
             out[name] = params.column_text(body.get(name), name, column)
     if "employment" in body or not partial:
-        out["employment"] = params.choice(body.get("employment"), "employment", m.EMPLOYMENTS, default="full_time")
+        out["employment"] = params.choice(body.get("employment"), "employment", service.EMPLOYMENTS,
+                                          default="full_time")
     for name in ("start_date", "end_date"):
         if name in body:
             out[name] = params.calendar_date(body.get(name), name)
@@ -59,7 +58,7 @@ def people():
     with engine_of(current_app).connect() as conn:
         return service.list_people(
             conn, user=user, q=params.text(args.get("q"), "q", max_length=50), grid=grid,
-            role=params.choice(args.get("role"), "role", m.STAFF_ROLES), include_left=args.get("left") == "1",
+            role=params.choice(args.get("role"), "role", service.ROLES), include_left=args.get("left") == "1",
             limit=params.limit(args.get("limit"), cap=1000, default=200), offset=params.offset(args.get("offset")),
             on=params.calendar_date(args.get("date")))
 
@@ -108,7 +107,7 @@ def assign(staff_id: int):
     user = _manager()
     body = params.body_object(request.get_json(silent=True))
     code = params.text(body.get("code"), "code", max_length=17, required=True)
-    role = params.choice(body.get("role"), "role", m.STAFF_ROLES)
+    role = params.choice(body.get("role"), "role", service.ROLES)
     if role is None:
         raise BadRequest("须指定角色 / role is required", details={"field": "role"})
     with engine_of(current_app).begin() as conn:

@@ -19,9 +19,15 @@ from sqlalchemy import Connection
 from gis import staffing
 from gis.errors import InputError
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
+from server.store import models as m
 from server.store import staff as store
 from server.web.auth import audit, can, scope_prefix
 
+ROLES = m.STAFF_ROLES
+EMPLOYMENTS = m.EMPLOYMENTS
+#: Text fields of a person and the columns that bound their length (for the API's parser).
+TEXT_COLUMNS = {"name": m.Staff.name, "phone": m.Staff.phone, "duties": m.Staff.duties,
+                "township_code": m.Staff.township_code}
 PHOTO_MAX_BYTES = 2 * 1024 * 1024
 PHOTO_SIZE = (300, 400)  # standard 3:4 portrait (一寸照 proportions)
 #: Roles published on the notice board (city regulation art. 14: chief, full-time members, instructor).
@@ -660,3 +666,25 @@ def ensure_demo_roster(conn: Connection, *, since: date | None = None) -> int:
     if count:
         audit(conn, "staff.demo", "staff", None, None, {"people": len(ids), "assignments": count}, actor="demo")
     return count
+
+
+def roster_page(conn: Connection, user, on: date | None = None) -> dict:
+    """What the roster page needs: the user's scope and its name, and the grids in force with outlines."""
+    scope = getattr(user, "scope_code", None) or ""
+    grids = [dict(g) for g in store.grid_outlines(conn, user_prefix(user), on or _today())]
+    return {"scope": scope, "scopeName": store.area_name(conn, scope) if scope else None, "roles": list(ROLES),
+            "grids": grids}
+
+
+def public_photo(conn: Connection, staff_id: int, user=None) -> bytes:
+    """A portrait for the public when the person's contact is published, else only for whoever manages them
+    (NotFound otherwise, so an unpublished person's existence is not revealed).
+    """
+    person = store.person(conn, staff_id)
+    if person is None:
+        raise NotFound(f"没有编号为 {staff_id} 的网格员 / no staff member {staff_id}")
+    if not person["publish_contact"]:
+        home = person["township_code"]
+        if user is None or not (getattr(user, "role", None) == "admin" or home and can(user, "manage_staff", home)):
+            raise NotFound(f"网格员 {staff_id} 的照片不公开 / the photo of {staff_id} is not public")
+    return photo(conn, staff_id)

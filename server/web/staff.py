@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, Response, current_app
 
 from server import engine_of
 from server.api import params
-from server.errors import Forbidden, NotFound
+from server.errors import Forbidden
 from server.services import staff as service
-from server.store import models as m
 from server.web.auth import can, current_user, require_login
 
 staff_pages = Blueprint("staff_pages", __name__)
@@ -26,11 +23,8 @@ def roster_page():
     if user.role != "admin" and not (scope and can(user, "manage_staff", scope)):
         raise Forbidden("管理网格员须为区县或乡镇街道账号 / managing staff needs a county editor or township operator",
                         details={"role": user.role})
-    prefix = service.user_prefix(user)
     with engine_of(current_app).connect() as conn:
-        grids = [dict(g) for g in service.store.grid_outlines(conn, prefix, date.today())]
-        name = service.store.area_name(conn, scope) if scope else None
-    config = {"scope": scope, "scopeName": name, "roles": list(m.STAFF_ROLES), "grids": grids}
+        config = service.roster_page(conn, user)
     return render_page("staff.html", staff=config, base_layers=base_layers(current_app.config))
 
 
@@ -39,12 +33,5 @@ def photo(staff_id: int):
     """A portrait: public when the person's contact is published, else only to whoever manages them."""
     params.identifier(staff_id, "staff_id")
     with engine_of(current_app).connect() as conn:
-        person = service.store.person(conn, staff_id)
-        if person is None:
-            raise NotFound(f"没有编号为 {staff_id} 的网格员 / no staff member {staff_id}")
-        if not person["publish_contact"]:
-            user = current_user()
-            if user is None or not can(user, "manage_staff", person["township_code"] or "320000000000"):
-                raise NotFound(f"网格员 {staff_id} 的照片不公开 / the photo of {staff_id} is not public")
-        data = service.photo(conn, staff_id)
+        data = service.public_photo(conn, staff_id, current_user())
     return Response(data, mimetype="image/jpeg", headers={"Cache-Control": "public, max-age=300"})
