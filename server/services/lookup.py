@@ -7,9 +7,9 @@ in metres"), one over the micro-grids, and small dictionaries of grid, community
 staff details. A request then costs a bin look-up and a few dictionary reads.
 
 Freshness: at most once per :attr:`LookupService.check_interval` seconds a request runs one cheap
-signature query over ``division``, ``staff_assignment`` and ``staff``; when the signature changes every
-cached layer and dictionary is dropped and rebuilt on demand. Layers are cached per date (a few dates)
-and shared between dates whose divisions in force are the same.
+signature query over ``division``, ``staff_assignment``, ``staff``, ``staff_photo`` and ``staff_policy``;
+when the signature changes every cached layer and dictionary is dropped and rebuilt on demand. Layers are
+cached per date (a few dates) and shared between dates whose divisions in force are the same.
 
 Boundary rule: grids are loaded in code order, so a point on an edge shared by two grids belongs to the
 grid with the lowest code (see :class:`gis.locate.GridLocator`), every time.
@@ -71,7 +71,8 @@ _SIGNATURE = text("""
             FROM staff_assignment),
            (SELECT count(*) || ':' || coalesce(sum(hashtext(concat_ws(',', id, name, phone, publish_contact))), 0)
             FROM staff),
-           (SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM staff_photo)""")
+           (SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM staff_photo),
+           (SELECT coalesce(string_agg(county_code || mask_public_phones::text, ','), '') FROM staff_policy)""")
 
 
 # -- parameters -------------------------------------------------------------------------------------

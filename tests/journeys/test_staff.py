@@ -93,6 +93,11 @@ def test_operator_staffs_a_grid_by_dragging_and_coverage_reaches_100(journey, jo
     page.wait_for_function("document.getElementById('share').textContent === '100%'")
     j.step("coverage-100")
 
+    j.goto(f"/areas/{TOWNSHIP}000/overview")  # the overview shows the township's coverage too
+    page.wait_for_selector("#coverage-share")
+    assert page.inner_text("#coverage-share") == "100%"
+    j.step("overview-coverage")
+
     j.goto(f"/notice/{target['code']}")
     board = page.inner_text("#staff")
     assert NEW_NAME in board and target["chief"] not in board
