@@ -126,5 +126,6 @@ def test_a_resident_reads_the_notice_board_on_a_phone(journey, journey_app):
     assert page.locator("#staff a[href^='tel:1']").count() >= 2
     assert page.get_attribute("#supervision a", "href").startswith("tel:")
     j.step("notice-on-phone")
+    page.set_viewport_size({"width": 794, "height": 1123})  # an A4 page at 96 dpi
     page.emulate_media(media="print")
     j.step("notice-printed")

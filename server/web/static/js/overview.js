@@ -6,8 +6,7 @@
   const STATUS_COLOURS = { none: "#bcccdc", draft: "#f0b429", submitted: "#2f80ed", approved: "#27ab83",
                            returned: "#e12d39" };
   const statusEl = document.getElementById("status");
-  const map = L.map("map", { preferCanvas: true });
-  wangge.addBaseLayers(map, config.baseLayers);
+  const map = wangge.map("map");  // base maps and Chinese zoom titles
   window.wanggeOverview = { map: map };
 
   function fmt(n) { return wangge.fmt(n || 0, config.lang); }
