@@ -197,7 +197,7 @@ def test_leaving_ends_posts_and_hands_open_events_to_the_chief(call, staff_app):
         assert assigned_staff(conn, code, date.today() - timedelta(days=1)) == worker
 
 
-def test_approval_carries_kept_codes_ends_retired_ones_and_lists_new_grids(staff_app):
+def test_approval_carries_kept_codes_ends_retired_ones_and_lists_new_grids(staff_app, call):
     from server.services import staff
     from server.services.editing import copy_division
 
@@ -217,8 +217,13 @@ def test_approval_carries_kept_codes_ends_retired_ones_and_lists_new_grids(staff
     assert ended and all(e == on and "停用" in reason for e, reason in ended)
     assert all(e is None for (e,) in sql(staff_app, "SELECT end_date FROM staff_assignment WHERE grid_code = :c",
                                          c=kept))
-    findings = staff.division_findings(engine.connect(), draft, on)
+    with engine.connect() as conn:
+        findings = staff.division_findings(conn, draft, on)
     assert {f["code"] for f in findings} >= {"staffing_no_chief"}
+    # The editor's live checks carry the staffing warnings (the grid with the new code has nobody yet).
+    problems = call("get", f"/api/v1/divisions/{draft}", user="editor").json["checks"]["problems"]
+    assert any(p["code"] == "staffing_no_chief" and p["severity"] == "warning" and fresh in p["message"]
+               for p in problems)
 
 
 def test_notice_board_shows_name_photo_duties_tel_links_and_masks_when_the_county_chooses(call, staff_app):

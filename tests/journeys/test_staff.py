@@ -7,6 +7,7 @@ the map, and sees the township's coverage back at 100%. The notice board and the
 
 from __future__ import annotations
 
+from PIL import Image, ImageDraw
 from sqlalchemy import text
 
 from server import engine_of
@@ -79,6 +80,22 @@ def test_operator_staffs_a_grid_by_dragging_and_coverage_reaches_100(journey, jo
     page.wait_for_selector(f"#people li[data-id]:has-text('{NEW_NAME}')")
     j.step("roster-imported")
 
+    # Her portrait: a PNG of 600×800 becomes the standard 300×400 JPEG shown on the board and the lookup.
+    portrait = tmp_path / "照片.png"
+    image = Image.new("RGB", (600, 800), (214, 228, 240))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((200, 140, 400, 360), fill=(240, 200, 170))
+    draw.rectangle((140, 420, 460, 800), fill=(31, 95, 168))
+    image.save(portrait)
+    page.click(f"#people li[data-id]:has-text('{NEW_NAME}') button[data-edit]")
+    page.wait_for_selector("#person-dialog[open]")
+    page.set_input_files("#photo-file", str(portrait))
+    page.fill("#person-form textarea[name=duties]", "负责解放社区第1网格的巡查走访和矛盾纠纷调处")
+    j.step("edit-with-photo")
+    page.click("#person-save")
+    page.wait_for_selector("#person-dialog", state="hidden")
+    page.wait_for_selector(f"#people li[data-id]:has-text('{NEW_NAME}') img")
+
     # Drag the new person onto the unstaffed grid: the dialog offers the missing role (grid chief).
     point = page.evaluate("([lat, lon]) => { const m = wangge.staffMap; m.setView([lat, lon], 17, {animate: false});"
                           " const p = m.latLngToContainerPoint([lat, lon]); return {x: p.x, y: p.y}; }",
@@ -101,6 +118,8 @@ def test_operator_staffs_a_grid_by_dragging_and_coverage_reaches_100(journey, jo
     j.goto(f"/notice/{target['code']}")
     board = page.inner_text("#staff")
     assert NEW_NAME in board and target["chief"] not in board
+    assert page.locator(f"#staff .staff-card:has-text('{NEW_NAME}') img.staff-photo").count() == 1
+    assert page.evaluate("Array.from(document.querySelectorAll('#staff img')).every(i => i.naturalWidth === 300)")
     assert page.get_attribute(f"#staff a[href='tel:{NEW_PHONE}']", "href") == f"tel:{NEW_PHONE}"
     j.step("notice-board")
 
@@ -109,6 +128,7 @@ def test_operator_staffs_a_grid_by_dragging_and_coverage_reaches_100(journey, jo
     page.press("#lookup-q", "Enter")
     page.wait_for_selector(f"#grid-card:has-text('{NEW_NAME}')")
     assert target["chief"] not in page.inner_text("#grid-card")  # the chief who left is gone from the lookup too
+    assert page.locator("#grid-card img.staff-photo").count() >= 1
     j.step("lookup")
 
 

@@ -36,7 +36,7 @@
     return '<ul class="staff-list">' + staff.map(function (s) {
       const phone = s.phone ? String(s.phone) : "";
       const tel = phone.indexOf("*") >= 0 ? "" : phone.replace(/[^0-9+]/g, "");  // a masked phone cannot be called
-      return "<li>" + (s.photo ? '<img class="staff-photo" src="' + escapeHtml(s.photo) + '" alt="" width="45" height="60">' : "") +
+      return "<li>" + (s.photo ? '<img class="staff-photo" src="' + escapeHtml(s.photo) + '" alt="" width="45" height="60" style="object-fit: cover; border-radius: 3px; flex: none;">' : "") +
         "<span><b>" + escapeHtml(s.name) + '</b><span class="role">' +
         escapeHtml(T["staff_role_" + s.role] || s.role) + (phone ? " · " + escapeHtml(phone) : "") + "</span></span>" +
         (tel ? '<a class="call" href="tel:' + escapeHtml(tel) + '">' + escapeHtml(T.call) + "</a>" : "") + "</li>";
