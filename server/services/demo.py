@@ -64,11 +64,12 @@ def load_demo(url: str, demo_dir: str | Path, *, workers: int = 2, file: bool = 
         if file:
             yield from _file_demo_divisions(engine, sorted(new_divisions, key=lambda o: o.community_code))
         with engine.begin() as conn:  # a full roster: chiefs, members, instructors, micro-grid chiefs
-            ensure_demo_roster(conn)
+            posts = ensure_demo_roster(conn)
         ensure_demo_matters(engine)
         ensure_demo_events(engine)
     finally:
         engine.dispose()
+    yield f"demo roster: {posts} posts staffed"
     yield "demo users (demo only — the passwords are public):"
     for username, role, scope, password in users:
         yield f"  {username:<9} {password:<16} {role} {scope or ''}"
