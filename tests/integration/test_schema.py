@@ -16,7 +16,7 @@ EXPECTED_TABLES = {
     "division", "division_transition", "division_revision", "grid", "grid_atom", "micro_grid", "micro_grid_parcel",
     "grid_code", "review_comment",
     "staff", "staff_assignment", "staff_photo", "staff_policy",
-    "matter_category", "event", "event_history", "app_user", "api_token",
+    "matter_category", "event", "event_history", "event_photo", "app_user", "api_token",
     "audit_log",
 }
 
