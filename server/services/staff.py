@@ -688,3 +688,9 @@ def public_photo(conn: Connection, staff_id: int, user=None) -> bytes:
         if user is None or not (getattr(user, "role", None) == "admin" or home and can(user, "manage_staff", home)):
             raise NotFound(f"网格员 {staff_id} 的照片不公开 / the photo of {staff_id} is not public")
     return photo(conn, staff_id)
+
+
+def with_staffing_warnings(conn: Connection, division_id: int, checks: dict) -> dict:
+    """The editor's live checks with the division's staffing warnings added to ``problems`` (in place)."""
+    checks["problems"] += division_findings(conn, division_id)
+    return checks
