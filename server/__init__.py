@@ -40,10 +40,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.api.lookup import lookup
     from server.api.params import check_path_ids
     from server.api.review import review_api, review_pages
+    from server.api.staff import staff_api
     from server.web import auth
     from server.web.events import events_pages
     from server.web.ogc import ogc
     from server.web.pages import pages
+    from server.web.staff import staff_pages
     from server.web.tiles import tiles
 
     app.register_blueprint(api)
@@ -56,6 +58,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(events_pages)
     app.register_blueprint(review_api)
     app.register_blueprint(review_pages)
+    app.register_blueprint(staff_api)
+    app.register_blueprint(staff_pages)
     register_error_handlers(app)
     app.url_value_preprocessor(check_path_ids)
     auth.init_app(app)  # sessions, CSRF, sign-in pages; after the generic handlers it refines (401 → /login)

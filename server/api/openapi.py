@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from server.api.openapi_staff import STAFF_PATHS
+
 _GEOJSON = {"description": "GeoJSON FeatureCollection in EPSG:4490 (lon, lat)",
             "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}}}
 _ERROR = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -393,6 +395,7 @@ def openapi_document() -> dict:
             **DIVISION_PATHS,
             **EVENT_PATHS,
             **REVIEW_PATHS,
+            **STAFF_PATHS,
             "/api/openapi.json": {"get": {"summary": "This document",
                                           "responses": {"200": {"description": "OpenAPI 3.1 document"}}}},
             "/healthz": {"get": {"summary": "Liveness and database status",

@@ -22,13 +22,14 @@ GET  audit                             ``read_audit`` everywhere (admin)
 from __future__ import annotations
 
 import io
+from datetime import date
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 from sqlalchemy import select
 
 from server import engine_of
 from server.errors import BadRequest, Forbidden
-from server.services import review
+from server.services import review, staff
 from server.store import models as m
 from server.web.auth import can, current_user, require_login, require_permission, scope_prefix
 
@@ -224,7 +225,7 @@ def review_page(division_id: int):
 def notice_page(grid_code: str):
     """The public notice board (公示牌) of a grid: no sign-in; only grids of approved divisions in force."""
     with engine_of(current_app).connect() as conn:
-        board = review.notice(conn, grid_code)
+        board = staff.notice_board(conn, review.notice(conn, grid_code), date.today())
     return _render("notice.html", board=board, supervision_phone=current_app.config.get("SUPERVISION_PHONE", "12345"))
 
 

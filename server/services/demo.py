@@ -20,7 +20,8 @@ from server.services.division_jobs import divide_many
 from server.services.event_demo import ensure_demo_events
 from server.services.importer import import_demo
 from server.services.matters import ensure_demo_matters
-from server.services.review import approve, ensure_demo_staff, submit
+from server.services.review import approve, submit
+from server.services.staff import ensure_demo_roster
 from server.store import models as m
 from server.store.db import make_engine
 from server.web.auth import ensure_demo_users
@@ -63,11 +64,13 @@ def load_demo(url: str, demo_dir: str | Path, *, workers: int = 2, file: bool = 
         users = ensure_demo_users(engine)
         if file:
             yield from _file_demo_divisions(engine, sorted(new_divisions, key=lambda o: o.community_code))
-        ensure_demo_staff(engine)  # every grid gets a grid chief and a full-time worker to publish
+        with engine.begin() as conn:  # a full roster: chiefs, members, instructors, micro-grid chiefs
+            posts = ensure_demo_roster(conn)
         ensure_demo_matters(engine)
         ensure_demo_events(engine)
     finally:
         engine.dispose()
+    yield f"demo roster: {posts} posts staffed"
     yield "demo users (demo only — the passwords are public):"
     for username, role, scope, password in users:
         yield f"  {username:<9} {password:<16} {role} {scope or ''}"

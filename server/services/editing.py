@@ -32,7 +32,7 @@ from gis.errors import InputError
 from gis.partition import Band, PartitionSettings
 from server.encoding import to_json
 from server.errors import BadRequest, Conflict, NotFound
-from server.services import edit_text
+from server.services import edit_text, staff
 from server.store import divisions as store
 from server.store.features import SRID, geom_value
 
@@ -410,7 +410,8 @@ def edit_division(engine: Engine, division_id: int, edit: Edit, *, user_id: int 
 def client_state(conn: Connection, draft: Draft) -> dict:
     """What the editor needs after loading or editing: the header, checks, and undo/redo depth."""
     undo, redo = undo_redo_stacks(store.revision_ops(conn, draft.id))
-    return {"division": division_summary(draft), "checks": checks_for_client(draft), "revision": draft.revision,
+    checks = staff.with_staffing_warnings(conn, draft.id, checks_for_client(draft))  # issue 16: staffing
+    return {"division": division_summary(draft), "checks": checks, "revision": draft.revision,
             "undo": {"available": len(undo), "target": undo[-1] if undo else None},
             "redo": {"available": len(redo), "target": redo[-1] if redo else None}}
 

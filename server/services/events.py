@@ -45,6 +45,7 @@ from gis.eventflow import (
 from gis.workcal import WorkCalendar, calendar_from_config
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
 from server.services import photos as photo_rules
+from server.services import staff
 from server.services.matters import usable_matter
 from server.store import events as store
 from server.store import models as m
@@ -293,7 +294,7 @@ def assigned_staff(conn: Connection, grid_code: str, on: date) -> int | None:
     """The staff member an event of ``grid_code`` goes to on ``on``: full-time worker, else grid chief, else
     part-time (assignments active on ``on``).
     """
-    return store.assigned_staff(conn, grid_code, ASSIGN_ROLES, on)
+    return staff.event_assignee(conn, grid_code, on)
 
 
 # -- reporting ----------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ in metres"), one over the micro-grids, and small dictionaries of grid, community
 staff details. A request then costs a bin look-up and a few dictionary reads.
 
 Freshness: at most once per :attr:`LookupService.check_interval` seconds a request runs one cheap
-signature query over ``division``, ``staff_assignment`` and ``staff``; when the signature changes every
-cached layer and dictionary is dropped and rebuilt on demand. Layers are cached per date (a few dates)
-and shared between dates whose divisions in force are the same.
+signature query over ``division``, ``staff_assignment``, ``staff``, ``staff_photo`` and ``staff_policy``;
+when the signature changes every cached layer and dictionary is dropped and rebuilt on demand. Layers are
+cached per date (a few dates) and shared between dates whose divisions in force are the same.
 
 Boundary rule: grids are loaded in code order, so a point on an edge shared by two grids belongs to the
 grid with the lowest code (see :class:`gis.locate.GridLocator`), every time.
@@ -41,6 +41,7 @@ from gis.crs import CoordSystem, metric_crs_for, parse_crs, points_to_storage
 from gis.errors import InputError
 from gis.locate import GridLocator
 from server.errors import BadRequest, NotFound
+from server.services import staff as staff_service
 from server.services.divisions import divisions_in_force
 from server.store import models as m
 
@@ -69,7 +70,9 @@ _SIGNATURE = text("""
                    || coalesce(sum(hashtext(concat_ws(',', id, staff_id, grid_code, role, start_date, end_date))), 0)
             FROM staff_assignment),
            (SELECT count(*) || ':' || coalesce(sum(hashtext(concat_ws(',', id, name, phone, publish_contact))), 0)
-            FROM staff)""")
+            FROM staff),
+           (SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM staff_photo),
+           (SELECT coalesce(string_agg(county_code || mask_public_phones::text, ','), '') FROM staff_policy)""")
 
 
 # -- parameters -------------------------------------------------------------------------------------
@@ -175,13 +178,14 @@ class Directory:
         out, seen = [], set()
         for code in codes:
             for a in self.staff.get(code, ()):
-                if a["start"] is not None and a["start"] > on or a["end"] is not None and a["end"] < on:
+                if a["start"] is not None and a["start"] > on or a["end"] is not None and a["end"] <= on:
                     continue
                 key = (a["staff_id"], a["role"], code)
                 if key in seen:
                     continue
                 seen.add(key)
-                out.append({"name": a["name"], "role": a["role"], "phone": a["phone"], "grid_code": code})
+                out.append({"name": a["name"], "role": a["role"], "phone": a["phone"], "grid_code": code,
+                            "photo": a.get("photo")})
         out.sort(key=lambda s: (ROLE_ORDER.index(s["role"]) if s["role"] in ROLE_ORDER else 99, s["name"]))
         return out
 
@@ -308,6 +312,7 @@ class LookupService:
                               .order_by(a.grid_code, a.id)):
             staff.setdefault(r.grid_code, []).append({"role": r.role, "start": r.start_date, "end": r.end_date,
                                                       "staff_id": r.id, "name": r.name, "phone": r.phone})
+        staff_service.publish_contacts(conn, staff)  # the county's phone masking, photo links
         log.info("lookup directory loaded in %.0f ms: %d divisions, %d areas, %d staffed codes",
                  1000 * (time.perf_counter() - started), len(divisions), len(areas), len(staff))
         return Directory(signature, divisions, areas, staff)

@@ -43,6 +43,7 @@ from sqlalchemy.types import BigInteger, Integer
 from gis.codes import assign_codes, order_grids
 from gis.errors import GisError
 from server.errors import BadRequest, Conflict, NotFound
+from server.services import staff
 from server.services.divisions import divisions_in_force
 from server.services.editing import checks_for_client, export_division, load_draft, rebuild_micro_grids
 from server.store import models as m
@@ -232,6 +233,7 @@ def approve(engine: Engine, division_id: int, *, effective_from: date | None = N
             current = next((a for a in approved if a.effective_from is not None and a.effective_from <= on
                             and (a.effective_to is None or a.effective_to > on)), None)
             codes = file_codes(conn, row, current.id if current is not None else None, user=user)
+            codes["staffing"] = staff.on_division_approved(conn, row.id, on, user=user)  # carry staff over
             if current is not None:
                 conn.execute(update(m.Division).where(m.Division.id == current.id).values(effective_to=on))
                 audit(conn, "division.supersede", "division", current.id,

@@ -371,6 +371,7 @@ class GridCode(Base):
 # -- staff ------------------------------------------------------------------------------------------
 
 STAFF_ROLES = ("grid_chief", "full_time", "part_time", "instructor", "micro_chief")
+EMPLOYMENTS = ("full_time", "part_time", "volunteer")
 
 
 class Staff(Base):
@@ -384,6 +385,33 @@ class Staff(Base):
     township_code: Mapped[str | None] = mapped_column(ForeignKey("admin_area.code"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     publish_contact: Mapped[bool] = mapped_column(Boolean, default=True)
+    duties: Mapped[str | None] = mapped_column(Text)
+    employment: Mapped[str] = mapped_column(String(16), default="full_time", server_default="full_time")
+    start_date: Mapped[date | None] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)  # left the service (exclusive: the first day gone)
+    __table_args__ = (
+        CheckConstraint(f"employment IN {EMPLOYMENTS}", name="employment_known"),
+        CheckConstraint("end_date IS NULL OR start_date IS NULL OR end_date >= start_date", name="dates_ordered"),
+        Index("ix_staff_phone", "phone"),
+    )
+
+
+class StaffPhoto(Base):
+    """A staff member's portrait, re-encoded as JPEG at the standard size (EXIF stripped)."""
+
+    __tablename__ = "staff_photo"
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True)
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class StaffPolicy(Base):
+    """A county's staffing settings: phone masking on public pages, the most grids one person may serve."""
+
+    __tablename__ = "staff_policy"
+    county_code: Mapped[str] = mapped_column(ForeignKey("admin_area.code"), primary_key=True)
+    mask_public_phones: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    max_grids_per_person: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
 
 
 class StaffAssignment(Base):
@@ -395,8 +423,10 @@ class StaffAssignment(Base):
     grid_code: Mapped[str] = mapped_column(String(17), index=True)
     role: Mapped[str] = mapped_column(String(16))
     start_date: Mapped[date] = mapped_column(Date, server_default=func.current_date())
-    end_date: Mapped[date | None] = mapped_column(Date)
-    __table_args__ = (CheckConstraint(f"role IN {STAFF_ROLES}", name="role_known"),)
+    end_date: Mapped[date | None] = mapped_column(Date)  # exclusive: the first day not served
+    ended_reason: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (CheckConstraint(f"role IN {STAFF_ROLES}", name="role_known"),
+                      CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates_ordered"))
 
 
 # -- matters and events -----------------------------------------------------------------------------

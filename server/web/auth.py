@@ -98,14 +98,14 @@ ROLE_SCOPE_LEVELS: dict[str, tuple[str, ...]] = {
 
 #: What :func:`can` decides. ``read_approved`` is approved data beyond the published view (household
 #: counts per building, unpublished staff contacts); the published view needs no check.
-ACTIONS = ("read_approved", "read_draft", "edit_draft", "submit", "review", "admin", "read_audit")
+ACTIONS = ("read_approved", "read_draft", "edit_draft", "submit", "review", "admin", "read_audit", "manage_staff")
 
 #: Which actions each role has inside its scope (admin: all, everywhere).
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(ACTIONS),
     "municipal_reviewer": frozenset({"read_approved", "read_draft", "review", "read_audit"}),
-    "county_editor": frozenset({"read_approved", "read_draft", "edit_draft", "submit"}),
-    "township_operator": frozenset({"read_approved", "read_draft", "edit_draft"}),
+    "county_editor": frozenset({"read_approved", "read_draft", "edit_draft", "submit", "manage_staff"}),
+    "township_operator": frozenset({"read_approved", "read_draft", "edit_draft", "manage_staff"}),
     "grid_staff": frozenset({"read_approved"}),
 }
 

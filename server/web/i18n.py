@@ -431,3 +431,8 @@ def strings(language: str) -> dict[str, str]:
 def translate(key: str, language: str | None = None) -> str:
     """One string; an unknown key is a programming error and fails loudly."""
     return STRINGS[key][language or current_language()]
+
+
+from server.web.i18n_staff import STAFF_STRINGS  # noqa: E402  (the staff pages' words)
+
+STRINGS.update(STAFF_STRINGS)

@@ -191,7 +191,9 @@ def test_submit_review_comment_return_fix_approve_and_notice(page, editor_live_s
     page.goto(f"{base}/notice/{code}")
     page.wait_for_selector("body[data-ready=true]")
     assert page.text_content("#grid-code").strip() == code
-    assert page.text_content("#grid-name").strip() == (name or code)
+    community = sql(editor_app, "SELECT name FROM admin_area WHERE code = :c", c=code[:12])[0][0]
+    # A grid with no name of its own is named after its community and sequence, never by repeating the code.
+    assert page.text_content("#grid-name").strip() == (name or f"{community}第{int(code[12:])}网格")
     assert page.text_content("#grid-households").strip() == str(households)
     assert chief[0] in page.text_content(".staff-grid_chief")
     assert page.text_content(".staff-grid_chief .phone").strip() == chief[1]

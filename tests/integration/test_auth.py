@@ -119,8 +119,8 @@ SCOPES = {
 ALLOWED_IN_SCOPE = {
     "admin": set(ACTIONS),
     "municipal_reviewer": {"read_approved", "read_draft", "review", "read_audit"},
-    "county_editor": {"read_approved", "read_draft", "edit_draft", "submit"},
-    "township_operator": {"read_approved", "read_draft", "edit_draft"},
+    "county_editor": {"read_approved", "read_draft", "edit_draft", "submit", "manage_staff"},
+    "township_operator": {"read_approved", "read_draft", "edit_draft", "manage_staff"},
     "grid_staff": {"read_approved"},
 }
 

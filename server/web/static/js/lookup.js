@@ -9,9 +9,8 @@
   const cardEl = document.getElementById("grid-card");
   const input = document.getElementById("lookup-q");
 
-  const map = L.map("lookup-map", { preferCanvas: true, zoomControl: true, tap: true });
+  const map = wangge.map("lookup-map", { tap: true });  // base maps and Chinese zoom titles
   window.wanggeLookupMap = map;  // for scripted use and the browser tests
-  wangge.addBaseLayers(map, config.baseLayers);
   L.control.scale({ imperial: false }).addTo(map);
   let marker = null;
   let outline = null;
@@ -36,8 +35,9 @@
     if (!staff || !staff.length) { return '<p class="no-staff">' + escapeHtml(T.no_staff) + "</p>"; }
     return '<ul class="staff-list">' + staff.map(function (s) {
       const phone = s.phone ? String(s.phone) : "";
-      const tel = phone.replace(/[^0-9+]/g, "");
-      return "<li><span><b>" + escapeHtml(s.name) + '</b><span class="role">' +
+      const tel = phone.indexOf("*") >= 0 ? "" : phone.replace(/[^0-9+]/g, "");  // a masked phone cannot be called
+      return "<li>" + (s.photo ? '<img class="staff-photo" src="' + escapeHtml(s.photo) + '" alt="" width="45" height="60" style="object-fit: cover; border-radius: 3px; flex: none;">' : "") +
+        "<span><b>" + escapeHtml(s.name) + '</b><span class="role">' +
         escapeHtml(T["staff_role_" + s.role] || s.role) + (phone ? " · " + escapeHtml(phone) : "") + "</span></span>" +
         (tel ? '<a class="call" href="tel:' + escapeHtml(tel) + '">' + escapeHtml(T.call) + "</a>" : "") + "</li>";
     }).join("") + "</ul>";
