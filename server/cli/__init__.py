@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -13,10 +14,39 @@ import click
 from gis.errors import InputError
 from server.cli.common import fail
 from server.config import load_config
-from server.store.db import database_url, embedded_cluster, make_engine, running_database
-from server.store.embedded import EmbeddedDatabaseError
 
 log = logging.getLogger("wangge")
+
+# The database layer (SQLAlchemy), Flask and the user/event/lookup commands are imported where they
+# are used, so `wangge --help` and `wangge divide-file` start in a fraction of a second.
+#: Commands defined in other modules: name -> (module, attribute, the help `wangge --help` shortens).
+LAZY_COMMANDS = {
+    "user": ("server.cli.users", "user", "Users who sign in: add, list, and API tokens for scripts."),
+    "lookup-batch": ("server.cli.lookup", "lookup_batch", "Add grid_code, micro_grid_code, community_code, match, score and error to every row of SOURCE."),
+    "matters": ("server.cli.events", "matters", "The matter list (事项清单): categories, time limits, responsible units, admission and exit."),
+    "events": ("server.cli.events", "events", "Grid events (网格事件): the timers of the closed loop."),
+}
+
+
+class _LazyGroup(click.Group):
+    """A group that imports the commands of :data:`LAZY_COMMANDS` only when one of them runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            module, attribute, _ = LAZY_COMMANDS[name]
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        rows = [(name, click.utils.make_default_short_help(LAZY_COMMANDS[name][2], limit)
+                 if name in LAZY_COMMANDS and name not in self.commands
+                 else self.commands[name].get_short_help_str(limit)) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 class Context:
@@ -29,7 +59,7 @@ class Context:
 pass_context = click.make_pass_decorator(Context, ensure=True)
 
 
-@click.group()
+@click.group(cls=_LazyGroup)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 def main(verbose: bool) -> None:
     """Wangge (网格): grid governance on PostGIS. With no DATABASE_URL it runs its own embedded PostGIS."""
@@ -53,6 +83,9 @@ def _embedded_only(ctx: Context) -> None:
 @pass_context
 def db_start(ctx: Context) -> None:
     """Start the embedded cluster (initdb on first use) and leave it running."""
+    from server.store.db import embedded_cluster
+    from server.store.embedded import EmbeddedDatabaseError
+
     _embedded_only(ctx)
     cluster = embedded_cluster(ctx.config)
     try:
@@ -66,6 +99,9 @@ def db_start(ctx: Context) -> None:
 @pass_context
 def db_stop(ctx: Context) -> None:
     """Stop the embedded cluster cleanly."""
+    from server.store.db import embedded_cluster
+    from server.store.embedded import EmbeddedDatabaseError
+
     _embedded_only(ctx)
     cluster = embedded_cluster(ctx.config)
     try:
@@ -79,6 +115,8 @@ def db_stop(ctx: Context) -> None:
 @pass_context
 def db_status(ctx: Context) -> None:
     """Say whether the embedded cluster runs (or which DATABASE_URL is used)."""
+    from server.store.db import embedded_cluster
+
     if ctx.config["DATABASE_URL"]:
         click.echo("external database (DATABASE_URL)")
         return
@@ -89,6 +127,8 @@ def db_status(ctx: Context) -> None:
 @pass_context
 def db_url(ctx: Context) -> None:
     """Print the SQLAlchemy URL of the database wangge uses."""
+    from server.store.db import database_url
+
     click.echo(database_url(ctx.config))
 
 
@@ -105,6 +145,9 @@ def db_upgrade(ctx: Context, revision: str) -> None:
 
 
 def _database(ctx: Context):
+    from server.store.db import running_database
+    from server.store.embedded import EmbeddedDatabaseError
+
     try:
         return running_database(ctx.config)
     except EmbeddedDatabaseError as exc:
@@ -123,6 +166,7 @@ def _database(ctx: Context):
 def import_command(ctx: Context, kind: str, file: Path, crs: str | None, layer: str | None) -> None:
     """Import FILE (GeoJSON, GeoPackage, zipped Shapefile, CSV) as KIND, all rows or none."""
     from server.services.importer import import_file
+    from server.store.db import make_engine
     from server.store.migrate import upgrade
 
     with _database(ctx) as url:
@@ -174,6 +218,7 @@ def divide_command(ctx: Context, community: str | None, county: str | None, band
     the reason is printed. Exit status 2 when any community failed.
     """
     from server.services.divisions import communities_to_divide, divide_many
+    from server.store.db import make_engine
     from server.store.migrate import upgrade
 
     if bool(community) == bool(county):
@@ -285,15 +330,6 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int, demo: 
         serve_forever(host, port, workers)
     click.echo("stopped")
 
-
-from server.cli.events import events, matters  # noqa: E402
-from server.cli.lookup import lookup_batch  # noqa: E402
-from server.cli.users import user  # noqa: E402
-
-main.add_command(user)
-main.add_command(lookup_batch)
-main.add_command(matters)
-main.add_command(events)
 
 if __name__ == "__main__":
     main()

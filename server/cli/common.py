@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
-from sqlalchemy import Engine
+
+if TYPE_CHECKING:  # the CLI starts without SQLAlchemy; only the database commands import it
+    from sqlalchemy import Engine
 
 
 def fail(message: str) -> NoReturn:
