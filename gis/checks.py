@@ -46,7 +46,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from gis.edits import UNASSIGNED, Assignment, EditContext, _assignment, _components, _fmt_ids, _locked
+from gis.edits import UNASSIGNED, Assignment, EditContext, as_assignment, checked_labels, grid_components, id_list
 from gis.errors import InputError
 from gis.partition import Band
 
@@ -195,9 +195,9 @@ def live_checks(context: EditContext, labels: Assignment | pd.Series, band: Band
     if not isinstance(band, Band):
         raise InputError(f"band must be a Band, got {band!r}", field="band")
     th = thresholds or Thresholds()
-    asg = _assignment(context, labels)
-    excl = _locked(asg, exclusive, "exclusive")
-    pardoned = _locked(asg, excused, "excused")
+    asg = as_assignment(context, labels)
+    excl = checked_labels(asg, exclusive, "exclusive")
+    pardoned = checked_labels(asg, excused, "excused")
     lab = asg.labels.astype(np.int64)
     n = context.n
     assigned = lab >= 0
@@ -228,7 +228,7 @@ def live_checks(context: EditContext, labels: Assignment | pd.Series, band: Band
         share = np.where(cut_len > 0, cut_bar / cut_len, np.nan)
 
     # Pieces: components of same-grid edges; count distinct components per grid.
-    comp = _components(context, lab)
+    comp = grid_components(context, lab)
     pair = np.unique(codes_assigned * n + comp[assigned])
     n_pieces = np.bincount(pair // n, minlength=k)
 
@@ -261,7 +261,7 @@ def live_checks(context: EditContext, labels: Assignment | pd.Series, band: Band
         ids = context.atom_ids[loose].tolist()
         errors.append(Problem(
             "unassigned", "error",
-            f"{len(ids)} atom{'s are' if len(ids) != 1 else ' is'} in no grid ({_fmt_ids(ids)}, "
+            f"{len(ids)} atom{'s are' if len(ids) != 1 else ' is'} in no grid ({id_list(ids)}, "
             f"{int(context.households[loose].sum())} households)", None, _bbox(context.bounds[loose]),
             tuple(int(x) for x in ids)))
 
@@ -274,7 +274,7 @@ def live_checks(context: EditContext, labels: Assignment | pd.Series, band: Band
         banded[assigned] = ~is_excl[codes_assigned]
         banded &= context.households <= band.max  # over-max atoms are grids of their own, as in divide
         sl = np.where(banded, 0, UNASSIGNED)
-        stretch = _components(context, sl)
+        stretch = grid_components(context, sl)
         stretch_total = np.bincount(stretch, weights=np.where(banded, context.households, 0))
 
     for c in range(k):
@@ -290,7 +290,7 @@ def live_checks(context: EditContext, labels: Assignment | pd.Series, band: Band
             ids = context.atom_ids[cut].tolist()
             errors.append(Problem(
                 "not_contiguous", "error",
-                f"grid {g} is in {int(n_pieces[c])} pieces: atoms {_fmt_ids(ids)} are cut off from the rest",
+                f"grid {g} is in {int(n_pieces[c])} pieces: atoms {id_list(ids)} are cut off from the rest",
                 g, _bbox(context.bounds[cut]), tuple(int(x) for x in ids)))
         if not is_excl[c] and status[c] != "ok":
             h = int(hh[c])

@@ -7,7 +7,8 @@ database-backed ``wangge divide`` both call :func:`divide_community`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -46,6 +47,7 @@ class CommunityDivision:
     summary: dict
     findings: list[Finding]
     units: UnitSplit | None = None  # buildings as tessellated: towers over the band maximum cut into units
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage: atoms, partition, micro, ...
 
 
 def divide_community(boundary: shapely.Geometry, barriers: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame,
@@ -83,11 +85,14 @@ def divide_community(boundary: shapely.Geometry, barriers: gpd.GeoDataFrame, bui
     if kind not in BANDS:
         raise InputError(f"community kind must be urban or rural, got {kind!r}", field="kind")
     band = band or BANDS[kind]()
+    clock = _Stopwatch()
     # The one place a building may be split: over the band maximum, along its units (单元).
     units = split_by_units(buildings, band.max)
     pieces = units.pieces
     layer = build_atoms(boundary, barriers, pieces, sites, max_atom_households=band.max)
+    clock.lap("atoms")
     division = divide(layer.atoms, layer.edges, PartitionSettings(band=band, seed=seed))
+    clock.lap("partition")
     # Codes are matched by pieces: a previous building stands for all its units (see previous_by_piece).
     previous, match_households = previous_by_piece(previous_codes, pieces)
     codes = assign_codes(division.grids, community_code, labels=layer.building_atom.map(division.labels),
@@ -96,13 +101,29 @@ def divide_community(boundary: shapely.Geometry, barriers: gpd.GeoDataFrame, bui
     parcel_grid = layer.parcels["atom_id"].map(division.labels)
     micro = divide_micro(layer.parcels, layer.parcel_edges, parcel_grid, band=micro_band, seed=seed)
     micro_grids = _micro_grid_frame(layer.parcels, micro, codes)
+    clock.lap("micro")
 
     exclusive = set(division.grids.loc[division.grids["kind"] == "exclusive", "label"])
     quality = grid_quality(layer.atoms, layer.edges, division.labels, band, exclusive=exclusive)
     summary = division_quality(layer.atoms, layer.edges, division.labels, band, exclusive=exclusive)
     findings = list(units.findings) + list(division.findings) + list(micro.attrs.get("findings", []))
+    clock.lap("quality")
     return CommunityDivision(community_code, kind, band, layer, division, codes, micro, micro_grids, quality,
-                             summary, findings, units)
+                             summary, findings, units, clock.laps)
+
+
+class _Stopwatch:
+    """Wall time of consecutive stages, in seconds (for the benchmark and ``--verbose`` logs)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = self.laps.get(stage, 0.0) + now - self._last
+        self._last = now
+        log.debug("stage %s: %.3f s", stage, self.laps[stage])
 
 
 def _micro_grid_frame(parcels: gpd.GeoDataFrame, micro: pd.Series, grid_codes: pd.Series) -> gpd.GeoDataFrame:
@@ -155,7 +176,7 @@ def _check_households(buildings: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFr
 
 
 def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None = None, seed: int = 0,
-                micro_band: Band | None = None) -> list[CommunityDivision]:
+                micro_band: Band | None = None, seconds: dict | None = None) -> list[CommunityDivision]:
     """Divide every community of a GeoPackage and write grids, micro-grids, atoms and a report.
 
     ``in_path`` has layers ``area`` (community polygons, optional ``code`` and ``kind``),
@@ -164,7 +185,10 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
     ``id``: compounds and exclusive sites), in any CRS declared in the file. ``out_path`` (GeoPackage) gets
     ``grids``, ``micro_grids``, ``atoms`` and ``report`` in the input CRS. Any bad input raises
     :class:`InputError` before anything is written; the output appears whole or not at all.
+    ``seconds``, when given, receives the wall time of reading (``read``) and writing (``write``);
+    each result's ``seconds`` holds its own stages.
     """
+    clock = _Stopwatch()
     in_path, out_path = Path(in_path), Path(out_path)
     if not in_path.exists():
         raise InputError("file not found", source=str(in_path))
@@ -195,6 +219,7 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
     if "kind" not in barriers_m.columns:
         barriers_m["kind"] = "road"
 
+    clock.lap("read")
     results = []
     for row, community in enumerate(area_m.itertuples(), start=1):
         code = str(getattr(community, "code", None) or f"{row:012d}")
@@ -206,7 +231,11 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
         own_sites = None if sites_m is None else sites_m[sites_m.representative_point().within(boundary)]
         results.append(divide_community(boundary, lines, inside, own_sites, community_code=code, kind=kind, band=band,
                                         micro_band=micro_band, seed=seed))
+    clock.lap("divide")
     write_layers(out_path, _output_layers(results, input_crs))
+    clock.lap("write")
+    if seconds is not None:
+        seconds.update(read=clock.laps["read"], write=clock.laps["write"])
     return results
 
 
