@@ -79,7 +79,7 @@ class AtomGraph:
         cols = np.r_[b, a]
         edge = np.r_[np.arange(len(a)), np.arange(len(a))]
         order = np.lexsort((cols, rows))
-        return rows[order], cols[order], edge[order]
+        return rows[order], cols[order].astype(np.int32), edge[order]
 
 
 def label_components(graph: AtomGraph, labels: np.ndarray, edge_mask: np.ndarray | None = None) -> np.ndarray:
@@ -95,8 +95,8 @@ def label_components(graph: AtomGraph, labels: np.ndarray, edge_mask: np.ndarray
         keep &= edge_mask[edge]
     indptr = np.zeros(graph.n + 1, dtype=np.int32)
     np.cumsum(np.bincount(rows[keep], minlength=graph.n), out=indptr[1:])
-    adj = csr_matrix((np.ones(int(keep.sum()), dtype=np.int8), cols[keep].astype(np.int32), indptr),
-                     shape=(graph.n, graph.n))
+    # float64 data and int32 indices are what csgraph works on, so scipy makes no copy of them.
+    adj = csr_matrix((np.ones(int(keep.sum())), cols[keep], indptr), shape=(graph.n, graph.n))
     # The kept entries are symmetric, so strong components are the undirected ones, and scipy's
     # strong-component search skips the transpose the undirected search builds on every call.
     return connected_components(adj, directed=True, connection="strong")[1]
