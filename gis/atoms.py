@@ -215,15 +215,7 @@ def build_atoms(boundary: shapely.Polygon | shapely.MultiPolygon, barriers: gpd.
     ridges = _cell_ridges(generators, domains, bld["domain"].to_numpy())
     t_cells = time.perf_counter()
 
-    # Footprints are part of the linework so that a building's part in its domain lies wholly in
-    # its own cell, whatever the Voronoi approximation does near close neighbours.
-    footprints = shapely.boundary(generators.cores[~shapely.is_empty(generators.cores)])
-    domain_edges = shapely.boundary(np.asarray(domains.geometry.to_numpy(), dtype=object))
-    faces = planar_faces(np.concatenate([domain_edges, ridges, footprints]))
-    face_points = shapely.point_on_surface(faces)
-    inside = _inside_faces(faces, face_points, area_boundary)
-    faces, face_points = faces[inside], face_points[inside]
-    segments = face_segments(faces)
+    faces, face_points, segments = _faces(area_boundary, domains, generators, ridges)
     t_faces = time.perf_counter()
 
     face_domain, face_block = _face_places(face_points, domains, blocks)
@@ -237,6 +229,20 @@ def build_atoms(boundary: shapely.Polygon | shapely.MultiPolygon, barriers: gpd.
                 len(bld), len(blocks), len(faces), len(layer.parcels), len(layer.atoms), t_end - t0,
                 t_blocks - t0, t_cells - t_blocks, t_faces - t_cells, t_end - t_faces)
     return layer
+
+
+def _faces(area_boundary: shapely.Geometry, domains: pd.DataFrame, generators, ridges: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, Segments]:
+    """Faces of the linework inside the community, a point on each, and their boundary segments."""
+    # Footprints are part of the linework so that a building's part in its domain lies wholly in
+    # its own cell, whatever the Voronoi approximation does near close neighbours.
+    footprints = shapely.boundary(generators.cores[~shapely.is_empty(generators.cores)])
+    domain_edges = shapely.boundary(np.asarray(domains.geometry.to_numpy(), dtype=object))
+    faces = planar_faces(np.concatenate([domain_edges, ridges, footprints]))
+    face_points = shapely.point_on_surface(faces)
+    inside = _inside_faces(faces, face_points, area_boundary)
+    faces, face_points = faces[inside], face_points[inside]
+    return faces, face_points, face_segments(faces)
 
 
 # --------------------------------------------------------------------------- input checks
@@ -550,13 +556,7 @@ def _domains(boundary, blocks: np.ndarray, site_tab: pd.DataFrame, snap_toleranc
     geoms = dissolve_faces(faces, piece, len(present))
     # A piece is the site (or block rest) holding most of its area (slivers merged into it keep
     # their own key), and its block the block holding most of it.
-    tab = pd.DataFrame({"piece": piece, "key": key, "block": face_block, "area": area})
-    main_key = tab.groupby(["piece", "key"])["area"].sum().reset_index()
-    main_key = main_key.sort_values(["piece", "area", "key"], ascending=[True, False, True])
-    main_key = main_key.drop_duplicates("piece").set_index("piece")["key"].to_numpy()
-    main_block = tab.groupby(["piece", "block"])["area"].sum().reset_index()
-    main_block = main_block.sort_values(["piece", "area", "block"], ascending=[True, False, True])
-    main_block = main_block.drop_duplicates("piece").set_index("piece")["block"].to_numpy()
+    main_key, main_block = _majority(piece, key, area), _majority(piece, face_block, area)
     rows = []
     for p, k in enumerate(main_key):
         if k < n_sites:
@@ -572,6 +572,14 @@ def _domains(boundary, blocks: np.ndarray, site_tab: pd.DataFrame, snap_toleranc
     frame = pd.DataFrame(rows, columns=["kind", "site", "site_id", "compound", "block", "geometry"],
                          dtype=object)
     return frame.astype({"block": np.int64})
+
+
+def _majority(piece: np.ndarray, values: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Per piece 0..P-1, the value its faces hold most area with (ties: the smallest value)."""
+    tab = pd.DataFrame({"piece": piece, "value": values, "area": area})
+    tab = tab.groupby(["piece", "value"])["area"].sum().reset_index()
+    tab = tab.sort_values(["piece", "area", "value"], ascending=[True, False, True])
+    return tab.drop_duplicates("piece").set_index("piece")["value"].to_numpy()
 
 
 def _containing(points: np.ndarray, polygons: np.ndarray, *, nearest: bool = True) -> np.ndarray:
@@ -878,10 +886,16 @@ def _settle_labels(faces: np.ndarray, segments: Segments, labels: np.ndarray, la
         new_label = comp_label.copy()
         new_label[tab["src"].to_numpy()] = tab["target"].to_numpy()
         labels = new_label[comp]
+    return _label_orphans(faces, labels)
+
+
+def _label_orphans(faces: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Faces in no domain and with no labelled neighbour take the nearest label rather than none.
+
+    Only possible in a detached part of the community that holds no domain.
+    """
     orphans = np.flatnonzero(labels < 0)
     if len(orphans):
-        # Faces in no domain and with no labelled neighbour (only possible in a detached part of
-        # the community that holds no domain): they take the nearest label rather than none.
         owned = np.flatnonzero(labels >= 0)
         if not len(owned):
             raise GisError("no face of the community could be labelled; is the boundary degenerate?")

@@ -582,6 +582,13 @@ class _State:
         return bool(rest) and is_connected(self.r.graph, rest)
 
     def _passes(self, *, balance: bool) -> None:
+        """Passes of single-atom moves until none improves (the band first; then barriers and shape).
+
+        The one function over 80 lines in ``gis/``, on purpose: this loop is the engine's hot kernel
+        (every atom of every start, many passes), and its locals, inlined ``viol``/``deficit`` and
+        single body are what keep it fast in pure Python; split into calls per atom it runs slower
+        and reads no better.
+        """
         r = self.r
         lo, hi = r.band.min, r.band.max
         wb, wc = r.wb, r.wc
