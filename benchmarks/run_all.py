@@ -536,6 +536,19 @@ make bench                                   # full run, writes docs/benchmarks.
 """
 
 
+def _shown_options(argv: list[str]) -> list[str]:
+    """The options of this run worth printing in the report (where the output goes is left out)."""
+    shown, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--json", "--out"):
+            skip = True
+        elif not arg.startswith(("--json=", "--out=")):
+            shown.append(arg)
+    return shown
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="two demo communities + Bubeneč, MaxP skipped, "
@@ -547,6 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the raw results (one record per case and method) here")
     parser.add_argument("--no-scale", action="store_true", help="leave out the whole-street scale case")
     parser.add_argument("--no-speed", action="store_true", help="leave out the engine-speed and rebalance figures")
+    parser.add_argument("--repeat", type=int, default=None, help="end-to-end runs per input, median (3; quick 1)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -580,10 +594,11 @@ def main(argv: list[str] | None = None) -> int:
                          o.metrics["violation"])
     figures = None
     if not args.no_speed:
-        figures = engine_speed.run(repeat=1 if args.quick else 3, quick=args.quick,
+        repeat = args.repeat or (1 if args.quick else 3)
+        figures = engine_speed.run(repeat=repeat, quick=args.quick,
                                    cases=[c for c in cases if not c.scale])
     runtime = time.perf_counter() - t0
-    command = "python benchmarks/run_all.py" + (" --quick" if args.quick else "")
+    command = " ".join(["python benchmarks/run_all.py", *_shown_options(sys.argv[1:] if argv is None else argv)])
     out = Path(args.out)
     text = render(outcomes, cases, methods, quick=args.quick, timeout=timeout, steps=steps, runtime=runtime,
                   command=command, figures=figures, previous=previous_run(out))
