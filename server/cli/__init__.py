@@ -22,8 +22,10 @@ log = logging.getLogger("wangge")
 #: Commands defined in other modules: name -> (module, attribute, the help `wangge --help` shortens).
 LAZY_COMMANDS = {
     "user": ("server.cli.users", "user", "Users who sign in: add, list, and API tokens for scripts."),
-    "lookup-batch": ("server.cli.lookup", "lookup_batch", "Add grid_code, micro_grid_code, community_code, match, score and error to every row of SOURCE."),
-    "matters": ("server.cli.events", "matters", "The matter list (事项清单): categories, time limits, responsible units, admission and exit."),
+    "lookup-batch": ("server.cli.lookup", "lookup_batch", "Add grid_code, micro_grid_code, community_code, match, "
+                     "score and error to every row of SOURCE."),
+    "matters": ("server.cli.events", "matters", "The matter list (事项清单): categories, time limits, responsible "
+                "units, admission and exit."),
     "events": ("server.cli.events", "events", "Grid events (网格事件): the timers of the closed loop."),
 }
 

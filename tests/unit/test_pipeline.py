@@ -125,8 +125,10 @@ def test_help_and_divide_file_start_without_the_database_or_web_layers(tmp_path)
     source = write_input(tmp_path / "in.gpkg")
     probe = ("import sys; from server.cli import main\n"
              "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-             "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'flask', 'geoalchemy2', 'psycopg'})"
-             " + sorted(m for m in sys.modules if m in ('server.cli.users', 'server.cli.events', 'server.cli.lookup'))\n"
+             "top = {m.split('.')[0] for m in sys.modules}\n"
+             "heavy = sorted(top & {'sqlalchemy', 'flask', 'geoalchemy2', 'psycopg'})"
+             " + sorted(m for m in sys.modules if m in ('server.cli.users', 'server.cli.events', "
+             "'server.cli.lookup'))\n"
              "print('HEAVY', heavy)\n")
     for args in (["--help"], ["divide-file", str(source), str(tmp_path / "out.gpkg")]):
         done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True)
