@@ -86,7 +86,7 @@ class Case:
         return self.layer.edges
 
 
-def _read_demo(path: Path = DEMO_PATH) -> dict[str, gpd.GeoDataFrame]:
+def read_demo(path: Path = DEMO_PATH) -> dict[str, gpd.GeoDataFrame]:
     layers = {name: gpd.read_file(path, layer=name, engine="pyogrio")
               for name in ("areas", "barriers", "buildings", "sites")}
     communities = layers["areas"][layers["areas"]["level"] == "community"]
@@ -111,7 +111,7 @@ def demo_cases(codes: list[str] | None = None, path: Path = DEMO_PATH) -> list[C
     ``divide_file`` has no layer for) are the site polygons intersecting the community, clipped to it,
     so schools and compounds become their own atoms as they would in the database-backed path.
     """
-    data = _read_demo(path)
+    data = read_demo(path)
     return [_demo_case(data, code) for code in (codes if codes is not None else demo_codes(path))]
 
 
@@ -120,7 +120,7 @@ def street_case(code: str = STREET_CODE, path: Path = DEMO_PATH) -> Case:
 
     Same recipe as :func:`demo_cases` on the township polygon (the union of its 6 urban communities).
     """
-    return _demo_case(_read_demo(path), code, kind="urban", scale=True)
+    return _demo_case(read_demo(path), code, kind="urban", scale=True)
 
 
 def _demo_case(data: dict[str, gpd.GeoDataFrame], code: str, kind: str | None = None, scale: bool = False) -> Case:
@@ -193,3 +193,19 @@ def bubenec_case(path: Path | None = None) -> Case:
     log.info("bubenec: %d buildings, %d atoms, %d households", len(inside), len(layer.atoms),
              int(layer.atoms["households"].sum()))
     return Case("Bubeneč (Prague)", "000000000000", "urban", band, boundary, inside, layer)
+
+
+def old_town_case(path: Path) -> Case:
+    """The generated old town (``data/boundaries/generate.py --old-town``) as one urban case.
+
+    Read as :func:`gis.pipeline.divide_file` reads it: layers ``area``, ``buildings`` and
+    ``barriers``, projected with :func:`gis.crs.metric_crs_for_frame`; no sites.
+    """
+    layers = {name: gpd.read_file(path, layer=name, engine="pyogrio") for name in ("area", "buildings", "barriers")}
+    metric = metric_crs_for_frame(layers["area"])
+    area, buildings, barriers = (layers[name].to_crs(metric) for name in ("area", "buildings", "barriers"))
+    boundary = shapely.make_valid(area.geometry.iloc[0])
+    band = BANDS["urban"]()
+    pieces = split_by_units(buildings, band.max).pieces
+    layer = build_atoms(boundary, barriers, pieces, None, max_atom_households=band.max)
+    return Case("old town (generated)", str(area["code"].iloc[0]), "urban", band, boundary, pieces, layer)

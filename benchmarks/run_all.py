@@ -2,6 +2,11 @@
 
 Run: ``.venv/bin/python benchmarks/run_all.py [--quick] [--out docs/benchmarks.md]`` (``make bench``).
 
+It also runs :mod:`benchmarks.engine_speed` (``wangge divide-file`` end to end and per stage on a generated
+old town, every demo community and Bubeneč; the partition against pymetis; rebalance against re-dividing),
+prints wangge's figures per case against the report it replaces, and carries that report's history table
+forward with one row more.
+
 Every case (each demo-county community, and Prague Bubeneč from momepy's sample data) is turned into
 atoms once, exactly as :func:`gis.pipeline.divide_community` does; then each method
 (:data:`benchmarks.anchors.METHODS`) divides those atoms in a child process under a wall-clock cap,
@@ -33,7 +38,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import anchors  # noqa: E402
+from benchmarks import anchors, engine_speed  # noqa: E402
 from benchmarks.cases import (  # noqa: E402
     BUBENEC_BUFFER_M,
     BUBENEC_STOREYS,
@@ -270,8 +275,102 @@ def _summary(agg: pd.DataFrame) -> list[str]:
     return lines
 
 
+# -- the previous run: before/after per case, and the history of the engine's figures ---------------------
+
+COMPARED = {"in band": "in_band", "hh outside band": "violation", "contiguous": "contiguous", "mean PP": "mean_pp",
+            "cut on barriers": "barrier_share"}
+#: Whether a higher value is better, per compared column.
+HIGHER_BETTER = {"in band": True, "hh outside band": False, "contiguous": True, "mean PP": True,
+                 "cut on barriers": True}
+HISTORY_HEADER = ["run (UTC)", "commit", "command", "old town end to end s", "slowest community end to end s",
+                  "old town imports / atoms / partition / micro / write s", "partition ÷ pymetis",
+                  "mean PP", "in band", "cut on barriers"]
+
+
+def _table_rows(text: str, heading: str) -> list[list[str]]:
+    """Cells of the first markdown table under ``heading`` in ``text`` (header and rule left out)."""
+    if heading not in text:
+        return []
+    rows = []
+    for line in text.split(heading, 1)[1].splitlines()[1:]:
+        if line.startswith("#"):
+            break
+        if line.startswith("|") and not line.startswith("|:") and not line.startswith("|-"):
+            rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return rows[1:]
+
+
+def previous_run(path: Path) -> tuple[dict[str, dict[str, str]], list[list[str]]]:
+    """wangge's per-case figures and the history rows of the report at ``path`` (empty when none)."""
+    if not path.exists():
+        return {}, []
+    text = path.read_text(encoding="utf-8")
+    header = ["case", "method"] + [HEADERS[c] for c in METRIC_COLUMNS]
+    per_case = {}
+    for cells in _table_rows(text, "## Per case"):
+        if len(cells) == len(header) and cells[1] == "wangge":
+            per_case[cells[0]] = dict(zip(header, cells, strict=True))
+    return per_case, _table_rows(text, "## History")
+
+
+def _number(cell: str) -> float:
+    cell = cell.replace(",", "").strip()
+    if cell in ("", "–"):
+        return math.nan
+    return float(cell[:-1]) / 100 if cell.endswith("%") else float(cell)
+
+
+def before_after(outcomes: list[Outcome], previous: dict[str, dict[str, str]]) -> list[str]:
+    """wangge per case: the previous report's figures against this run's, and whether any went down."""
+    rows, worse = [], []
+    for o in outcomes:
+        if o.method != "wangge" or o.status != "ok" or o.case not in previous:
+            continue
+        cells = [o.case]
+        for label, column in COMPARED.items():
+            old, new = previous[o.case][label], _fmt(column, o.metrics[column])
+            cells.append(f"{old} → {new}" if old != new else new)
+            a, b = _number(old), _number(new)
+            if not (math.isnan(a) or math.isnan(b)) and ((b < a) if HIGHER_BETTER[label] else (b > a)):
+                worse.append(f"{o.case} {label}")
+        rows.append(cells)
+    if not rows:
+        return []
+    out = ["## wangge against the previous report", "",
+           "Each figure as the previous `docs/benchmarks.md` had it → as this run has it (one value when unchanged).",
+           "", _table(rows, ["case", *COMPARED], align_left=1), ""]
+    out.append("Worse than before: " + ", ".join(worse) + "." if worse else "No figure went down on any case.")
+    return out + [""]
+
+
+def history(previous_rows: list[list[str]], figures: dict, agg: pd.DataFrame, command: str) -> list[str]:
+    """The history table: earlier runs' rows and this run's."""
+    speed = {row["name"]: row for row in figures["speed"]}
+    town = speed.get("old town (generated)")
+    communities = [row["end_to_end"] for name, row in speed.items() if name != "old town (generated)"]
+    ratio = sum(r["wangge"] for r in figures["metis"]) / max(sum(r["metis"] for r in figures["metis"]), 1e-4)
+    stages = " / ".join(f"{town['stages'].get(s, 0.0):.2f}" for s in ("imports", "atoms", "partition", "micro",
+                                                                    "write")) if town else "–"
+    w = agg.loc["wangge"] if "wangge" in agg.index else None
+    row = [dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), _commit(), f"`{command}`",
+           f"{town['end_to_end']:.2f}" if town else "–", f"{max(communities):.2f}" if communities else "–",
+           stages, f"{ratio:.0f}×", f"{w['mean_pp']:.3f}" if w is not None else "–",
+           _fmt("in_band", w["in_band"]) if w is not None else "–",
+           _fmt("barrier_share", w["barrier_share"]) if w is not None else "–"]
+    return ["## History", "", "One row per run of this benchmark, oldest first (kept from the previous report).", "",
+            _table([*previous_rows, row], HISTORY_HEADER, align_left=3), ""]
+
+
+def _commit() -> str:
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or "–"
+
+
 def render(outcomes: list[Outcome], cases: list[Case], methods: list[str], *, quick: bool, timeout: float,
-           steps: int, runtime: float, command: str) -> str:
+           steps: int, runtime: float, command: str, figures: dict | None = None,
+           previous: tuple[dict, list] = ({}, [])) -> str:
     scale = {c.name for c in cases if c.scale}
     agg = aggregate([o for o in outcomes if o.case not in scale], methods)
     versions = []
@@ -320,7 +419,12 @@ def render(outcomes: list[Outcome], cases: list[Case], methods: list[str], *, qu
     out += beats["barriers"] or ["- none"]
     out += ["", "More compact (mean Polsby-Popper), with no more households outside the band:", ""]
     out += beats["shape"] or ["- none"]
-    out += ["", "## Per case", ""]
+    if figures:
+        out += ["", *engine_speed.render(figures)]
+    out += ["", *before_after(outcomes, previous[0])]
+    if figures:
+        out += history(previous[1], figures, agg, command)
+    out += ["## Per case", ""]
     case_cols = ["n_grids", "in_band", "min_hh", "max_hh", "violation", "contiguous", "gap_m2", "overlap_m2",
                  "buildings_split", "mean_pp", "barrier_share", "off_barrier_m", "seconds"]
     rows = []
@@ -432,6 +536,19 @@ make bench                                   # full run, writes docs/benchmarks.
 """
 
 
+def _shown_options(argv: list[str]) -> list[str]:
+    """The options of this run worth printing in the report (where the output goes is left out)."""
+    shown, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--json", "--out"):
+            skip = True
+        elif not arg.startswith(("--json=", "--out=")):
+            shown.append(arg)
+    return shown
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="two demo communities + Bubeneč, MaxP skipped, "
@@ -442,6 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(anchors.METHODS), help="comma-separated subset")
     parser.add_argument("--json", help="also write the raw results (one record per case and method) here")
     parser.add_argument("--no-scale", action="store_true", help="leave out the whole-street scale case")
+    parser.add_argument("--no-speed", action="store_true", help="leave out the engine-speed and rebalance figures")
+    parser.add_argument("--repeat", type=int, default=None, help="end-to-end runs per input, median (3; quick 1)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -473,11 +592,16 @@ def main(argv: list[str] | None = None) -> int:
                 log.info("%-22s %-10s %5.1f s  in band %.0f%%, %d outside", case.name, m, o.metrics["seconds"],
                          100 * o.metrics["in_band"] if not math.isnan(o.metrics["in_band"]) else float("nan"),
                          o.metrics["violation"])
+    figures = None
+    if not args.no_speed:
+        repeat = args.repeat or (1 if args.quick else 3)
+        figures = engine_speed.run(repeat=repeat, quick=args.quick,
+                                   cases=[c for c in cases if not c.scale])
     runtime = time.perf_counter() - t0
-    command = "python benchmarks/run_all.py" + (" --quick" if args.quick else "")
-    text = render(outcomes, cases, methods, quick=args.quick, timeout=timeout, steps=steps, runtime=runtime,
-                  command=command)
+    command = " ".join(["python benchmarks/run_all.py", *_shown_options(sys.argv[1:] if argv is None else argv)])
     out = Path(args.out)
+    text = render(outcomes, cases, methods, quick=args.quick, timeout=timeout, steps=steps, runtime=runtime,
+                  command=command, figures=figures, previous=previous_run(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     if args.json:

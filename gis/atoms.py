@@ -215,15 +215,7 @@ def build_atoms(boundary: shapely.Polygon | shapely.MultiPolygon, barriers: gpd.
     ridges = _cell_ridges(generators, domains, bld["domain"].to_numpy())
     t_cells = time.perf_counter()
 
-    # Footprints are part of the linework so that a building's part in its domain lies wholly in
-    # its own cell, whatever the Voronoi approximation does near close neighbours.
-    footprints = shapely.boundary(generators.cores[~shapely.is_empty(generators.cores)])
-    domain_edges = shapely.boundary(np.asarray(domains.geometry.to_numpy(), dtype=object))
-    faces = planar_faces(np.concatenate([domain_edges, ridges, footprints]))
-    face_points = shapely.point_on_surface(faces)
-    inside = _inside_faces(faces, face_points, area_boundary)
-    faces, face_points = faces[inside], face_points[inside]
-    segments = face_segments(faces)
+    faces, face_points, segments = _faces(area_boundary, domains, generators, ridges)
     t_faces = time.perf_counter()
 
     face_domain, face_block = _face_places(face_points, domains, blocks)
@@ -237,6 +229,20 @@ def build_atoms(boundary: shapely.Polygon | shapely.MultiPolygon, barriers: gpd.
                 len(bld), len(blocks), len(faces), len(layer.parcels), len(layer.atoms), t_end - t0,
                 t_blocks - t0, t_cells - t_blocks, t_faces - t_cells, t_end - t_faces)
     return layer
+
+
+def _faces(area_boundary: shapely.Geometry, domains: pd.DataFrame, generators, ridges: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, Segments]:
+    """Faces of the linework inside the community, a point on each, and their boundary segments."""
+    # Footprints are part of the linework so that a building's part in its domain lies wholly in
+    # its own cell, whatever the Voronoi approximation does near close neighbours.
+    footprints = shapely.boundary(generators.cores[~shapely.is_empty(generators.cores)])
+    domain_edges = shapely.boundary(np.asarray(domains.geometry.to_numpy(), dtype=object))
+    faces = planar_faces(np.concatenate([domain_edges, ridges, footprints]))
+    face_points = shapely.point_on_surface(faces)
+    inside = _inside_faces(faces, face_points, area_boundary)
+    faces, face_points = faces[inside], face_points[inside]
+    return faces, face_points, face_segments(faces)
 
 
 # --------------------------------------------------------------------------- input checks
@@ -550,13 +556,7 @@ def _domains(boundary, blocks: np.ndarray, site_tab: pd.DataFrame, snap_toleranc
     geoms = dissolve_faces(faces, piece, len(present))
     # A piece is the site (or block rest) holding most of its area (slivers merged into it keep
     # their own key), and its block the block holding most of it.
-    tab = pd.DataFrame({"piece": piece, "key": key, "block": face_block, "area": area})
-    main_key = tab.groupby(["piece", "key"])["area"].sum().reset_index()
-    main_key = main_key.sort_values(["piece", "area", "key"], ascending=[True, False, True])
-    main_key = main_key.drop_duplicates("piece").set_index("piece")["key"].to_numpy()
-    main_block = tab.groupby(["piece", "block"])["area"].sum().reset_index()
-    main_block = main_block.sort_values(["piece", "area", "block"], ascending=[True, False, True])
-    main_block = main_block.drop_duplicates("piece").set_index("piece")["block"].to_numpy()
+    main_key, main_block = _majority(piece, key, area), _majority(piece, face_block, area)
     rows = []
     for p, k in enumerate(main_key):
         if k < n_sites:
@@ -572,6 +572,14 @@ def _domains(boundary, blocks: np.ndarray, site_tab: pd.DataFrame, snap_toleranc
     frame = pd.DataFrame(rows, columns=["kind", "site", "site_id", "compound", "block", "geometry"],
                          dtype=object)
     return frame.astype({"block": np.int64})
+
+
+def _majority(piece: np.ndarray, values: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Per piece 0..P-1, the value its faces hold most area with (ties: the smallest value)."""
+    tab = pd.DataFrame({"piece": piece, "value": values, "area": area})
+    tab = tab.groupby(["piece", "value"])["area"].sum().reset_index()
+    tab = tab.sort_values(["piece", "area", "value"], ascending=[True, False, True])
+    return tab.drop_duplicates("piece").set_index("piece")["value"].to_numpy()
 
 
 def _containing(points: np.ndarray, polygons: np.ndarray, *, nearest: bool = True) -> np.ndarray:
@@ -878,10 +886,16 @@ def _settle_labels(faces: np.ndarray, segments: Segments, labels: np.ndarray, la
         new_label = comp_label.copy()
         new_label[tab["src"].to_numpy()] = tab["target"].to_numpy()
         labels = new_label[comp]
+    return _label_orphans(faces, labels)
+
+
+def _label_orphans(faces: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Faces in no domain and with no labelled neighbour take the nearest label rather than none.
+
+    Only possible in a detached part of the community that holds no domain.
+    """
     orphans = np.flatnonzero(labels < 0)
     if len(orphans):
-        # Faces in no domain and with no labelled neighbour (only possible in a detached part of
-        # the community that holds no domain): they take the nearest label rather than none.
         owned = np.flatnonzero(labels >= 0)
         if not len(owned):
             raise GisError("no face of the community could be labelled; is the boundary degenerate?")
@@ -899,115 +913,27 @@ def _assemble(faces, segments: Segments, labels: np.ndarray, label_tab: pd.DataF
               barrier_lines: np.ndarray, crs, building_index: pd.Index, max_households: int,
               snap_tolerance: float) -> AtomLayer:
     """Parcels from settled face labels, atoms from groups of parcels, and both adjacencies."""
-    n_bld = len(bld)
     area = shapely.area(faces)
     # Parcels: the labels that kept faces, renumbered densely.
     present = np.unique(labels[labels >= 0])
     dense = np.full(len(label_tab), -1, dtype=np.int64)
     dense[present] = np.arange(len(present))
     face_parcel = dense[labels]
-    parcel_label = present
     n_parcels = len(present)
-    parcel_domain = label_tab["domain"].to_numpy()[parcel_label]
-    # Buildings to parcels through their cell; a cell that vanished (all its generator points
-    # shared with another cell) goes to the parcel holding its representative point.
-    building_parcel = dense[bld["cell"].to_numpy()] if n_bld else np.empty(0, dtype=np.int64)
-    lost = np.flatnonzero(building_parcel < 0)
-    if len(lost):
-        logger.warning("%d buildings have no cell of their own; each joins the parcel under its "
-                       "representative point", len(lost))
-        pts = shapely.point_on_surface(np.asarray(bld.geometry.values, dtype=object)[lost])
-        _, nearest = shapely.STRtree(faces).query_nearest(pts, all_matches=False)
-        building_parcel[lost] = face_parcel[nearest]
-    hh = bld["households"].to_numpy()
-    pop = bld["population"].to_numpy()
-    p_hh = np.bincount(building_parcel, weights=hh, minlength=n_parcels).astype(np.int64)
-    p_pop = np.bincount(building_parcel, weights=pop, minlength=n_parcels).astype(np.int64)
-    p_nb = np.bincount(building_parcel, minlength=n_parcels).astype(np.int64)
-
-    # Group of each parcel: what it may be merged with into one atom.
-    dom_kind = domains["kind"].to_numpy()
-    dom_site, dom_site_id = domains["site"].to_numpy(), domains["site_id"].to_numpy()
-    dom_compound, dom_block = domains["compound"].to_numpy(), domains["block"].to_numpy()
-    parcel_building = label_tab["building"].to_numpy()[parcel_label]
-    b_compound = bld["compound"].to_numpy()
-    b_site = bld["site"].to_numpy()
-    kinds, compounds, sites, site_ids, group_keys = [], [], [], [], []
-    for p in range(n_parcels):
-        d = parcel_domain[p]
-        b = parcel_building[p]
-        dk = dom_kind[d]
-        if dk == "site":
-            kinds.append("site")
-            compounds.append(None)
-            sites.append(dom_site[d])
-            site_ids.append(dom_site_id[d])
-            group_keys.append(("site", dom_site_id[d]))
-        elif dk == "compound":
-            kinds.append("compound")
-            compounds.append(dom_compound[d])
-            sites.append(None)
-            site_ids.append(None)
-            group_keys.append(("compound", dom_compound[d]))
-        elif b >= 0 and b_site[b] is not None:
-            kinds.append("site")
-            compounds.append(None)
-            sites.append(b_site[b])
-            site_ids.append(None)
-            group_keys.append(("bsite", b_site[b], b_compound[b] if b_compound[b] is not None else b))
-        elif b >= 0 and b_compound[b] is not None:
-            kinds.append("compound")
-            compounds.append(b_compound[b])
-            sites.append(None)
-            site_ids.append(None)
-            group_keys.append(("compound", b_compound[b]))
-        else:
-            kinds.append("block")
-            compounds.append(None)
-            sites.append(None)
-            site_ids.append(None)
-            group_keys.append(("rest", int(dom_block[d])))
-    _, group = np.unique(np.array([repr(k) for k in group_keys]), return_inverse=True)
-    # Compound totals decide whether a compound stays whole (all its buildings, every block).
-    compound_hh: dict[str, int] = {}
-    for p in range(n_parcels):
-        if kinds[p] == "compound":
-            compound_hh[compounds[p]] = compound_hh.get(compounds[p], 0) + int(p_hh[p])
-
+    building_parcel = _building_parcels(bld, dense, faces, face_parcel)
+    p_hh, p_pop, p_nb = (np.bincount(building_parcel, weights=w, minlength=n_parcels).astype(np.int64)
+                         for w in (bld["households"].to_numpy(), bld["population"].to_numpy(), None))
+    groups = _parcel_groups(label_tab["domain"].to_numpy()[present], label_tab["building"].to_numpy()[present],
+                            domains, bld)
     # Parcel adjacency; atoms are connected groups of same-group parcels.
     pa, pb, plen = shared_lengths(segments, face_parcel)
     strong = plen > MIN_SHARED_LENGTH
-    pa, pb, plen = pa[strong], pb[strong], plen[strong]
-    piece = label_components(n_parcels, pa, pb, plen, group)
-    piece_hh = np.bincount(piece, weights=p_hh).astype(np.int64)
-    parcel_atom_key = np.empty(n_parcels, dtype=np.int64)
-    atom_kind, atom_compound, atom_site, atom_site_id = [], [], [], []
-    key_of: dict[tuple, int] = {}
-    for p in range(n_parcels):
-        k = kinds[p]
-        if k == "site":
-            whole = True
-        elif k == "compound":
-            whole = compound_hh[compounds[p]] <= max_households
-        else:
-            whole = piece_hh[piece[p]] <= max_households
-        key = ("piece", int(piece[p])) if whole else ("parcel", p)
-        if key not in key_of:
-            key_of[key] = len(key_of)
-            atom_kind.append(k if whole else "parcel")
-            atom_compound.append(compounds[p])
-            atom_site.append(sites[p] if whole else None)
-            atom_site_id.append(site_ids[p] if whole else None)
-        parcel_atom_key[p] = key_of[key]
-    n_atoms = len(key_of)
+    piece = label_components(n_parcels, pa[strong], pb[strong], plen[strong], groups.group)
+    parcel_atom_key, atom_kind, atom_compound, atom_site, atom_site_id = _atom_keys(groups, piece, p_hh,
+                                                                                   max_households)
+    n_atoms = len(atom_kind)
     face_atom_key = parcel_atom_key[face_parcel]
-
-    # Block of each atom: the block holding most of its area.
-    blk = pd.DataFrame({"atom": face_atom_key, "block": face_block, "area": area})
-    blk = blk.groupby(["atom", "block"], sort=True)["area"].sum().reset_index()
-    blk = blk.sort_values(["atom", "area", "block"], ascending=[True, False, True]).drop_duplicates("atom")
-    atom_block = np.zeros(n_atoms, dtype=np.int64)
-    atom_block[blk["atom"].to_numpy()] = blk["block"].to_numpy()
+    atom_block = _atom_blocks(face_atom_key, face_block, area, n_atoms)
 
     # Geometry and deterministic numbering: block, then north to south, west to east.
     atom_geom = dissolve_faces(faces, face_atom_key, n_atoms)
@@ -1022,9 +948,8 @@ def _assemble(faces, segments: Segments, labels: np.ndarray, label_tab: pd.DataF
     face_atom = atom_id[face_atom_key]
     face_parcel_id = parcel_id[face_parcel]
 
-    a_hh = np.bincount(parcel_atom, weights=p_hh, minlength=n_atoms).astype(np.int64)
-    a_pop = np.bincount(parcel_atom, weights=p_pop, minlength=n_atoms).astype(np.int64)
-    a_nb = np.bincount(parcel_atom, weights=p_nb, minlength=n_atoms).astype(np.int64)
+    a_hh, a_pop, a_nb = (np.bincount(parcel_atom, weights=w, minlength=n_atoms).astype(np.int64)
+                         for w in (p_hh, p_pop, p_nb))
     inv = atom_order
     atoms = gpd.GeoDataFrame({
         "atom_id": np.arange(n_atoms, dtype=np.int64),
@@ -1040,7 +965,7 @@ def _assemble(faces, segments: Segments, labels: np.ndarray, label_tab: pd.DataF
         "parcel_id": np.arange(n_parcels, dtype=np.int64),
         "atom_id": parcel_atom[pinv],
         "households": p_hh[pinv], "population": p_pop[pinv], "n_buildings": p_nb[pinv],
-        "compound": _text_series(np.array(compounds, dtype=object)[pinv]),
+        "compound": _text_series(np.array(groups.compounds, dtype=object)[pinv]),
     }, geometry=gpd.GeoSeries(parcel_geom[pinv], crs=crs), crs=crs)[_PARCEL_COLUMNS]
 
     # Adjacency, with the barrier share measured only where two parcels meet.
@@ -1048,18 +973,121 @@ def _assemble(faces, segments: Segments, labels: np.ndarray, label_tab: pd.DataF
     between = (la >= 0) & (lb >= 0) & (la != lb)
     on_barrier = np.zeros(len(la))
     on_barrier[between] = on_line_lengths(segments.coords[between], barrier_lines, snap_tolerance)
-    edges = _edge_frame(segments, face_atom, on_barrier)
-    parcel_edges = _edge_frame(segments, face_parcel_id, on_barrier)
     outer = pd.Series(outer_lengths(segments, face_atom, n_atoms), index=pd.RangeIndex(n_atoms),
                       name="outer_length")
-    bp = parcel_id[building_parcel]
     return AtomLayer(
-        atoms=atoms, edges=edges, parcels=parcels, parcel_edges=parcel_edges,
+        atoms=atoms, edges=_edge_frame(segments, face_atom, on_barrier), parcels=parcels,
+        parcel_edges=_edge_frame(segments, face_parcel_id, on_barrier),
         building_atom=pd.Series(parcel_atom[building_parcel], index=building_index, name="atom_id",
                                 dtype=np.int64),
-        building_parcel=pd.Series(bp, index=building_index, name="parcel_id", dtype=np.int64),
+        building_parcel=pd.Series(parcel_id[building_parcel], index=building_index, name="parcel_id",
+                                  dtype=np.int64),
         outer_length=outer,
     )
+
+
+def _building_parcels(bld: gpd.GeoDataFrame, dense: np.ndarray, faces: np.ndarray, face_parcel: np.ndarray
+                      ) -> np.ndarray:
+    """Parcel of each building, through its cell.
+
+    A cell that vanished (all its generator points shared with another cell) goes to the parcel
+    holding its representative point.
+    """
+    if not len(bld):
+        return np.empty(0, dtype=np.int64)
+    building_parcel = dense[bld["cell"].to_numpy()]
+    lost = np.flatnonzero(building_parcel < 0)
+    if len(lost):
+        logger.warning("%d buildings have no cell of their own; each joins the parcel under its "
+                       "representative point", len(lost))
+        pts = shapely.point_on_surface(np.asarray(bld.geometry.values, dtype=object)[lost])
+        _, nearest = shapely.STRtree(faces).query_nearest(pts, all_matches=False)
+        building_parcel[lost] = face_parcel[nearest]
+    return building_parcel
+
+
+@dataclass
+class _ParcelGroups:
+    """Per parcel: what kind of land it is and the group it may be merged with into one atom."""
+
+    kinds: list
+    compounds: list
+    sites: list
+    site_ids: list
+    group: np.ndarray
+
+
+def _parcel_groups(parcel_domain: np.ndarray, parcel_building: np.ndarray, domains: pd.DataFrame,
+                   bld: gpd.GeoDataFrame) -> _ParcelGroups:
+    """Kind, compound, site and merge group of every parcel, from its domain and its building."""
+    dom_kind = domains["kind"].to_numpy()
+    dom_site, dom_site_id = domains["site"].to_numpy(), domains["site_id"].to_numpy()
+    dom_compound, dom_block = domains["compound"].to_numpy(), domains["block"].to_numpy()
+    b_compound = bld["compound"].to_numpy()
+    b_site = bld["site"].to_numpy()
+    rows = []  # (kind, compound, site, site id, group key)
+    for d, b in zip(parcel_domain.tolist(), parcel_building.tolist(), strict=True):
+        dk = dom_kind[d]
+        if dk == "site":
+            rows.append(("site", None, dom_site[d], dom_site_id[d], ("site", dom_site_id[d])))
+        elif dk == "compound":
+            rows.append(("compound", dom_compound[d], None, None, ("compound", dom_compound[d])))
+        elif b >= 0 and b_site[b] is not None:
+            key = ("bsite", b_site[b], b_compound[b] if b_compound[b] is not None else b)
+            rows.append(("site", None, b_site[b], None, key))
+        elif b >= 0 and b_compound[b] is not None:
+            rows.append(("compound", b_compound[b], None, None, ("compound", b_compound[b])))
+        else:
+            rows.append(("block", None, None, None, ("rest", int(dom_block[d]))))
+    kinds, compounds, sites, site_ids, keys = (list(col) for col in zip(*rows, strict=True)) if rows else \
+        ([], [], [], [], [])
+    _, group = np.unique(np.array([repr(k) for k in keys]), return_inverse=True)
+    return _ParcelGroups(kinds, compounds, sites, site_ids, np.asarray(group).reshape(-1))
+
+
+def _atom_keys(groups: _ParcelGroups, piece: np.ndarray, p_hh: np.ndarray, max_households: int
+               ) -> tuple[np.ndarray, list, list, list, list]:
+    """Atom of each parcel: its whole piece of a group, or the parcel alone when the piece is too big.
+
+    A compound stays whole (all its buildings, every block) when its total is within
+    ``max_households``; other pieces when theirs is. Returns the atom number of each parcel and,
+    per atom, its kind, compound, site and site id.
+    """
+    kinds, compounds = groups.kinds, groups.compounds
+    compound_hh: dict[str, int] = {}
+    for p, kind in enumerate(kinds):
+        if kind == "compound":
+            compound_hh[compounds[p]] = compound_hh.get(compounds[p], 0) + int(p_hh[p])
+    piece_hh = np.bincount(piece, weights=p_hh).astype(np.int64)
+    parcel_atom_key = np.empty(len(kinds), dtype=np.int64)
+    atom_kind, atom_compound, atom_site, atom_site_id = [], [], [], []
+    key_of: dict[tuple, int] = {}
+    for p, k in enumerate(kinds):
+        if k == "site":
+            whole = True
+        elif k == "compound":
+            whole = compound_hh[compounds[p]] <= max_households
+        else:
+            whole = piece_hh[piece[p]] <= max_households
+        key = ("piece", int(piece[p])) if whole else ("parcel", p)
+        if key not in key_of:
+            key_of[key] = len(key_of)
+            atom_kind.append(k if whole else "parcel")
+            atom_compound.append(compounds[p])
+            atom_site.append(groups.sites[p] if whole else None)
+            atom_site_id.append(groups.site_ids[p] if whole else None)
+        parcel_atom_key[p] = key_of[key]
+    return parcel_atom_key, atom_kind, atom_compound, atom_site, atom_site_id
+
+
+def _atom_blocks(face_atom_key: np.ndarray, face_block: np.ndarray, area: np.ndarray, n_atoms: int) -> np.ndarray:
+    """Block of each atom: the block holding most of its area."""
+    blk = pd.DataFrame({"atom": face_atom_key, "block": face_block, "area": area})
+    blk = blk.groupby(["atom", "block"], sort=True)["area"].sum().reset_index()
+    blk = blk.sort_values(["atom", "area", "block"], ascending=[True, False, True]).drop_duplicates("atom")
+    atom_block = np.zeros(n_atoms, dtype=np.int64)
+    atom_block[blk["atom"].to_numpy()] = blk["block"].to_numpy()
+    return atom_block
 
 
 def _edge_frame(segments: Segments, face_labels: np.ndarray, on_barrier: np.ndarray) -> pd.DataFrame:

@@ -46,7 +46,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from gis.edits import UNASSIGNED, Assignment, EditContext, _assignment, _components, _fmt_ids, _locked
+from gis.edits import UNASSIGNED, Assignment, EditContext, as_assignment, checked_labels, grid_components, id_list
 from gis.errors import InputError
 from gis.partition import Band
 
@@ -195,22 +195,104 @@ def live_checks(context: EditContext, labels: Assignment | pd.Series, band: Band
     if not isinstance(band, Band):
         raise InputError(f"band must be a Band, got {band!r}", field="band")
     th = thresholds or Thresholds()
-    asg = _assignment(context, labels)
-    excl = _locked(asg, exclusive, "exclusive")
-    pardoned = _locked(asg, excused, "excused")
-    lab = asg.labels.astype(np.int64)
+    asg = as_assignment(context, labels)
+    excl = checked_labels(asg, exclusive, "exclusive")
+    pardoned = checked_labels(asg, excused, "excused")
+    f = _figures(context, asg.labels.astype(np.int64), band, excl)
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    if not f.assigned.all():
+        loose = np.flatnonzero(~f.assigned)
+        ids = context.atom_ids[loose].tolist()
+        errors.append(Problem(
+            "unassigned", "error",
+            f"{len(ids)} atom{'s are' if len(ids) != 1 else ' is'} in no grid ({id_list(ids)}, "
+            f"{int(context.households[loose].sum())} households)", None, _bbox(context.bounds[loose]),
+            tuple(int(x) for x in ids)))
+    stretch, stretch_total = _stretches(context, f, band)
+    for c in range(len(f.uniques)):
+        if f.n_pieces[c] > 1:
+            errors.append(_pieces_problem(context, f, c))
+        if not f.is_excl[c] and f.status[c] != "ok":
+            members = f.members(c)
+            total = int(stretch_total[stretch[members[0]]]) if stretch_total is not None else int(f.hh[c])
+            problem = _band_problem(context, f, c, band, total, pardoned)
+            (errors if problem.severity == "error" else warnings).append(problem)
+        if not f.is_excl[c] and f.n_atoms[c] >= 2:
+            warnings += _shape_problems(f, c, th)
+    return LiveChecks(grids=f.table, problems=errors + warnings)
+
+
+@dataclass
+class _Figures:
+    """Per-grid arrays of one assignment (grid ``c`` is label ``uniques[c]``), shared by the checks."""
+
+    assigned: np.ndarray  # per atom: in a grid
+    codes_assigned: np.ndarray  # grid number of each assigned atom
+    uniques: np.ndarray
+    hh: np.ndarray
+    n_atoms: np.ndarray
+    n_pieces: np.ndarray
+    comp: np.ndarray  # per atom: its piece (component of same-grid edges)
+    order: np.ndarray  # assigned atoms sorted by grid
+    starts: np.ndarray  # where each grid starts in ``order``
+    max_atom: np.ndarray
+    pp: np.ndarray
+    share: np.ndarray
+    is_excl: np.ndarray
+    status: np.ndarray
+    boxes: list
+    table: pd.DataFrame
+
+    def members(self, c: int) -> np.ndarray:
+        """Positions of the atoms of grid ``c``."""
+        return self.order[self.starts[c]:self.starts[c] + self.n_atoms[c]]
+
+
+def _figures(context: EditContext, lab: np.ndarray, band: Band, excl: frozenset[int]) -> _Figures:
+    """Households, shape, barrier share, pieces and bounding box of every grid, with numpy only."""
     n = context.n
     assigned = lab >= 0
     uniques, codes_assigned = np.unique(lab[assigned], return_inverse=True)
     k = len(uniques)
     codes = np.full(n, -1, dtype=np.int64)
     codes[assigned] = codes_assigned
-    a_pos = np.flatnonzero(assigned)
-    hh = np.bincount(codes_assigned, weights=context.households[assigned], minlength=k).astype(np.int64)
-    pop = np.bincount(codes_assigned, weights=context.population[assigned], minlength=k).astype(np.int64)
-    n_atoms = np.bincount(codes_assigned, minlength=k)
-    area = np.bincount(codes_assigned, weights=context.area[assigned], minlength=k)
-    perim = np.bincount(codes_assigned, weights=context.outer_length[assigned], minlength=k)
+
+    def per_grid(values: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(codes_assigned, weights=None if values is None else values[assigned], minlength=k)
+
+    hh, pop = per_grid(context.households).astype(np.int64), per_grid(context.population).astype(np.int64)
+    n_atoms, area, perim = per_grid(), per_grid(context.area), per_grid(context.outer_length)
+    pp, share = _shape(context, codes, k, area, perim)
+    # Pieces: components of same-grid edges; count distinct components per grid.
+    comp = grid_components(context, lab)
+    n_pieces = np.bincount(np.unique(codes_assigned * n + comp[assigned]) // n, minlength=k)
+    # Bounding boxes and the heaviest atom per grid, via one sort by grid.
+    order = np.flatnonzero(assigned)[np.argsort(codes_assigned, kind="stable")]
+    starts = np.searchsorted(codes[order], np.arange(k))
+    if k:
+        b = context.bounds[order]
+        bbox = np.column_stack([np.minimum.reduceat(b[:, 0], starts), np.minimum.reduceat(b[:, 1], starts),
+                                np.maximum.reduceat(b[:, 2], starts), np.maximum.reduceat(b[:, 3], starts)])
+        max_atom = np.maximum.reduceat(context.households[order], starts)
+    else:
+        bbox, max_atom = np.zeros((0, 4)), np.zeros(0, dtype=np.int64)
+    is_excl = np.array([int(g) in excl for g in uniques.tolist()], dtype=bool)
+    status = np.where(is_excl, "exclusive", np.where(hh < band.min, "under", np.where(hh > band.max, "over", "ok")))
+    in_band = pd.array([pd.NA if e else s == "ok" for e, s in zip(is_excl, status, strict=True)], dtype="boolean")
+    boxes = [tuple(float(x) for x in row) for row in bbox.tolist()]
+    table = pd.DataFrame({
+        "households": hh, "population": pop, "status": status, "in_band": in_band, "contiguous": n_pieces == 1,
+        "n_pieces": n_pieces, "polsby_popper": pp, "barrier_share": share, "area_m2": area, "perimeter_m": perim,
+        "n_atoms": n_atoms, "max_atom_households": max_atom, "bbox": boxes,
+    }, index=pd.Index(uniques.astype(np.int64), name="label"))
+    return _Figures(assigned, codes_assigned, uniques, hh, n_atoms, n_pieces, comp, order, starts, max_atom, pp,
+                    share, is_excl, status, boxes, table)
+
+
+def _shape(context: EditContext, codes: np.ndarray, k: int, area: np.ndarray, perim: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Polsby-Popper and barrier share per grid; adds the cut edges to ``perim`` (metres) in place."""
     ca, cb = codes[context.edge_a], codes[context.edge_b]
     cross = ca != cb
     length, barrier = context.edge_length[cross], context.edge_barrier[cross]
@@ -226,118 +308,79 @@ def live_checks(context: EditContext, labels: Assignment | pd.Series, band: Band
     with np.errstate(divide="ignore", invalid="ignore"):
         pp = np.where(perim > 0, 4.0 * math.pi * area / perim**2, np.nan)
         share = np.where(cut_len > 0, cut_bar / cut_len, np.nan)
+    return pp, share
 
-    # Pieces: components of same-grid edges; count distinct components per grid.
-    comp = _components(context, lab)
-    pair = np.unique(codes_assigned * n + comp[assigned])
-    n_pieces = np.bincount(pair // n, minlength=k)
 
-    # Bounding boxes and the heaviest atom per grid, via one sort by grid.
-    order = a_pos[np.argsort(codes_assigned, kind="stable")]
-    starts = np.searchsorted(codes[order], np.arange(k))
-    if k:
-        b = context.bounds[order]
-        bbox = np.column_stack([np.minimum.reduceat(b[:, 0], starts), np.minimum.reduceat(b[:, 1], starts),
-                                np.maximum.reduceat(b[:, 2], starts), np.maximum.reduceat(b[:, 3], starts)])
-        max_atom = np.maximum.reduceat(context.households[order], starts)
-    else:
-        bbox = np.zeros((0, 4))
-        max_atom = np.zeros(0, dtype=np.int64)
+def _stretches(context: EditContext, f: _Figures, band: Band) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Stretches of comprehensive atoms (cut by exclusive grids, over-max atoms, unassigned atoms, the edge).
 
-    is_excl = np.array([int(g) in excl for g in uniques.tolist()], dtype=bool)
-    status = np.where(is_excl, "exclusive", np.where(hh < band.min, "under", np.where(hh > band.max, "over", "ok")))
-    in_band = pd.array([pd.NA if e else s == "ok" for e, s in zip(is_excl, status, strict=True)], dtype="boolean")
-    bbox_list = [tuple(float(x) for x in row) for row in bbox.tolist()]
-    table = pd.DataFrame({
-        "households": hh, "population": pop, "status": status, "in_band": in_band, "contiguous": n_pieces == 1,
-        "n_pieces": n_pieces, "polsby_popper": pp, "barrier_share": share, "area_m2": area, "perimeter_m": perim,
-        "n_atoms": n_atoms, "max_atom_households": max_atom, "bbox": bbox_list,
-    }, index=pd.Index(uniques.astype(np.int64), name="label"))
+    Returns the stretch of each atom and the households of each stretch, or ``(None, None)`` when
+    every grid is in the band (nothing needs them).
+    """
+    if not (~f.is_excl & (f.status != "ok")).any():
+        return None, None
+    banded = f.assigned.copy()
+    banded[f.assigned] = ~f.is_excl[f.codes_assigned]
+    banded &= context.households <= band.max  # over-max atoms are grids of their own, as in divide
+    stretch = grid_components(context, np.where(banded, 0, UNASSIGNED))
+    return stretch, np.bincount(stretch, weights=np.where(banded, context.households, 0))
 
-    errors: list[Problem] = []
-    warnings: list[Problem] = []
-    if not assigned.all():
-        loose = np.flatnonzero(~assigned)
-        ids = context.atom_ids[loose].tolist()
-        errors.append(Problem(
-            "unassigned", "error",
-            f"{len(ids)} atom{'s are' if len(ids) != 1 else ' is'} in no grid ({_fmt_ids(ids)}, "
-            f"{int(context.households[loose].sum())} households)", None, _bbox(context.bounds[loose]),
-            tuple(int(x) for x in ids)))
 
-    # Stretches of comprehensive atoms (cut by exclusive grids, over-max atoms, unassigned atoms, the edge).
-    out_of_band = np.flatnonzero(~is_excl & (status != "ok"))
-    stretch_total: np.ndarray | None = None
-    stretch = None
-    if len(out_of_band):
-        banded = assigned.copy()
-        banded[assigned] = ~is_excl[codes_assigned]
-        banded &= context.households <= band.max  # over-max atoms are grids of their own, as in divide
-        sl = np.where(banded, 0, UNASSIGNED)
-        stretch = _components(context, sl)
-        stretch_total = np.bincount(stretch, weights=np.where(banded, context.households, 0))
+def _pieces_problem(context: EditContext, f: _Figures, c: int) -> Problem:
+    """The grid is in pieces: name the atoms cut off from its main piece (most households)."""
+    g = int(f.uniques[c])
+    members = f.members(c)
+    pieces, inv = np.unique(f.comp[members], return_inverse=True)
+    p_hh = np.bincount(inv, weights=context.households[members])
+    p_n = np.bincount(inv)
+    main = max(range(len(pieces)), key=lambda i: (p_hh[i], p_n[i], -i))
+    cut = members[inv != main]
+    ids = context.atom_ids[cut].tolist()
+    return Problem("not_contiguous", "error",
+                   f"grid {g} is in {int(f.n_pieces[c])} pieces: atoms {id_list(ids)} are cut off from the rest",
+                   g, _bbox(context.bounds[cut]), tuple(int(x) for x in ids))
 
-    for c in range(k):
-        g = int(uniques[c])
-        box = bbox_list[c]
-        if n_pieces[c] > 1:
-            members = order[starts[c]:starts[c] + n_atoms[c]]
-            pieces, inv = np.unique(comp[members], return_inverse=True)
-            p_hh = np.bincount(inv, weights=context.households[members])
-            p_n = np.bincount(inv)
-            main = max(range(len(pieces)), key=lambda i: (p_hh[i], p_n[i], -i))
-            cut = members[inv != main]
-            ids = context.atom_ids[cut].tolist()
-            errors.append(Problem(
-                "not_contiguous", "error",
-                f"grid {g} is in {int(n_pieces[c])} pieces: atoms {_fmt_ids(ids)} are cut off from the rest",
-                g, _bbox(context.bounds[cut]), tuple(int(x) for x in ids)))
-        if not is_excl[c] and status[c] != "ok":
-            h = int(hh[c])
-            members = order[starts[c]:starts[c] + n_atoms[c]]
-            total = int(stretch_total[stretch[members[0]]]) if stretch_total is not None else h
-            if status[c] == "over" and max_atom[c] > band.max:
-                heavy = members[int(np.argmax(context.households[members]))]
-                others = int(n_atoms[c]) - 1
-                extra = (f"; its {others} other atom{'s' if others != 1 else ''} could go to neighbouring grids"
-                         if others else "")
-                warnings.append(Problem(
-                    "atom_over_max", "warning",
-                    f"grid {g} holds {h} households, over the maximum {band.max}, because atom "
-                    f"{int(context.atom_ids[heavy])} alone holds {int(context.households[heavy])}{extra}",
-                    g, box, (int(context.atom_ids[heavy]),)))
-            elif status[c] == "under" and total < band.min:
-                warnings.append(Problem(
-                    "island_under_min", "warning",
-                    f"grid {g} holds {h} households, under the minimum {band.min}, but the connected area it "
-                    f"lies in holds only {total}", g, box))
-            elif not len(band.feasible_counts(total)):
-                side = f"under the minimum {band.min}" if h < band.min else f"over the maximum {band.max}"
-                warnings.append(Problem(
-                    "band_infeasible", "warning",
-                    f"grid {g} holds {h} households, {side}; the connected area it lies in holds {total}, which "
-                    f"cannot be split into grids of {band.min}-{band.max}", g, box))
-            else:
-                code = "grid_over_max" if status[c] == "over" else "grid_under_min"
-                side = f"over the maximum {band.max}" if status[c] == "over" else f"under the minimum {band.min}"
-                if g in pardoned:
-                    warnings.append(Problem(code, "warning", f"grid {g} holds {h} households, {side} (excused)", g,
-                                            box))
-                else:
-                    errors.append(Problem(code, "error", f"grid {g} holds {h} households, {side}", g, box))
-        if is_excl[c] or n_atoms[c] < 2:
-            continue
-        if pp[c] < th.min_polsby_popper:
-            warnings.append(Problem(
-                "low_compactness", "warning",
-                f"grid {g} is elongated or ragged: Polsby-Popper {pp[c]:.2f}, under {th.min_polsby_popper:g}",
-                g, box))
-        if share[c] < th.min_barrier_share:
-            warnings.append(Problem(
-                "low_barrier_share", "warning",
-                f"only {share[c]:.0%} of grid {g}'s boundary with other grids follows roads, rivers or walls "
-                f"(under {th.min_barrier_share:.0%})", g, box))
-    return LiveChecks(grids=table, problems=errors + warnings)
+
+def _band_problem(context: EditContext, f: _Figures, c: int, band: Band, total: int,
+                  pardoned: frozenset[int]) -> Problem:
+    """Why a comprehensive grid is out of the band: one atom, a small area, an infeasible total, or the drawing."""
+    g, h, box, status = int(f.uniques[c]), int(f.hh[c]), f.boxes[c], f.status[c]
+    if status == "over" and f.max_atom[c] > band.max:
+        members = f.members(c)
+        heavy = members[int(np.argmax(context.households[members]))]
+        others = int(f.n_atoms[c]) - 1
+        extra = (f"; its {others} other atom{'s' if others != 1 else ''} could go to neighbouring grids"
+                 if others else "")
+        return Problem("atom_over_max", "warning",
+                       f"grid {g} holds {h} households, over the maximum {band.max}, because atom "
+                       f"{int(context.atom_ids[heavy])} alone holds {int(context.households[heavy])}{extra}",
+                       g, box, (int(context.atom_ids[heavy]),))
+    if status == "under" and total < band.min:
+        return Problem("island_under_min", "warning",
+                       f"grid {g} holds {h} households, under the minimum {band.min}, but the connected area it "
+                       f"lies in holds only {total}", g, box)
+    side = f"under the minimum {band.min}" if status == "under" else f"over the maximum {band.max}"
+    if not len(band.feasible_counts(total)):
+        return Problem("band_infeasible", "warning",
+                       f"grid {g} holds {h} households, {side}; the connected area it lies in holds {total}, which "
+                       f"cannot be split into grids of {band.min}-{band.max}", g, box)
+    code = "grid_over_max" if status == "over" else "grid_under_min"
+    if g in pardoned:
+        return Problem(code, "warning", f"grid {g} holds {h} households, {side} (excused)", g, box)
+    return Problem(code, "error", f"grid {g} holds {h} households, {side}", g, box)
+
+
+def _shape_problems(f: _Figures, c: int, th: Thresholds) -> list[Problem]:
+    """Warnings on a grid's shape: ragged outline, boundary off roads and rivers."""
+    g, box, out = int(f.uniques[c]), f.boxes[c], []
+    if f.pp[c] < th.min_polsby_popper:
+        out.append(Problem("low_compactness", "warning", f"grid {g} is elongated or ragged: Polsby-Popper "
+                           f"{f.pp[c]:.2f}, under {th.min_polsby_popper:g}", g, box))
+    if f.share[c] < th.min_barrier_share:
+        out.append(Problem("low_barrier_share", "warning",
+                           f"only {f.share[c]:.0%} of grid {g}'s boundary with other grids follows roads, rivers "
+                           f"or walls (under {th.min_barrier_share:.0%})", g, box))
+    return out
 
 
 __all__ = ["GRID_COLUMNS", "LiveChecks", "Problem", "Thresholds", "live_checks"]

@@ -161,35 +161,7 @@ def assign_codes(grids: gpd.GeoDataFrame, community_code: str, *,
     order = order_grids(grids)
     kinds = dict(zip(_labels_of(grids), grids["kind"] if "kind" in grids.columns else ["comprehensive"] * len(
         grids), strict=True))
-    assigned: dict[Hashable, str] = {}
-    if previous:
-        hh_now = {int(a): int(h) for a, h in dict(households if households is not None else {}).items()}
-        new_members: dict[Hashable, dict[int, float]] = {}
-        for atom_id, label in pd.Series(labels).items():
-            new_members.setdefault(label, {})[int(atom_id)] = 0.0
-        old_weights = {}
-        for code, members in previous.items():
-            old_weights[code] = _weights(members, hh_now)
-        # Households per atom: now if known, else as recorded in previous.
-        known = {a: w for members in old_weights.values() for a, w in members.items()}
-        for members in new_members.values():
-            for a in members:
-                members[a] = float(hh_now.get(a, known.get(a, 0.0)))
-        taken: set[str] = set()
-        for label in order:
-            mine = new_members.get(label, {})
-            for code in sorted(previous):
-                if code in taken or code[:12] != community_code:
-                    continue
-                seq = int(code[12:])
-                exclusive = kinds[label] == "exclusive"
-                if (seq in EXCLUSIVE) != exclusive:
-                    continue  # a grid that changed type takes a number of its new series
-                a, b = _overlaps(old_weights[code], mine)
-                if a >= overlap and b >= overlap:
-                    assigned[label] = code
-                    taken.add(code)
-                    break
+    assigned = _matched_codes(previous, community_code, order, kinds, labels, households, overlap) if previous else {}
     for label in order:
         if label in assigned:
             continue
@@ -202,6 +174,36 @@ def assign_codes(grids: gpd.GeoDataFrame, community_code: str, *,
         used.add(seq)
         assigned[label] = f"{community_code}{seq:03d}"
     return pd.Series([assigned[label] for label in order], index=pd.Index(order, name="label"), name="code")
+
+
+def _matched_codes(previous: dict, community_code: str, order: list, kinds: dict, labels: pd.Series,
+                   households: pd.Series | Mapping[int, int] | None, overlap: float) -> dict[Hashable, str]:
+    """New grid label -> previous code, for each grid essentially the same as a previous one (see ``overlap``)."""
+    hh_now = {int(a): int(h) for a, h in dict(households if households is not None else {}).items()}
+    new_members: dict[Hashable, dict[int, float]] = {}
+    for atom_id, label in pd.Series(labels).items():
+        new_members.setdefault(label, {})[int(atom_id)] = 0.0
+    old_weights = {code: _weights(members, hh_now) for code, members in previous.items()}
+    # Households per atom: now if known, else as recorded in previous.
+    known = {a: w for members in old_weights.values() for a, w in members.items()}
+    for members in new_members.values():
+        for a in members:
+            members[a] = float(hh_now.get(a, known.get(a, 0.0)))
+    assigned: dict[Hashable, str] = {}
+    taken: set[str] = set()
+    for label in order:
+        mine = new_members.get(label, {})
+        for code in sorted(previous):
+            if code in taken or code[:12] != community_code:
+                continue
+            if (int(code[12:]) in EXCLUSIVE) != (kinds[label] == "exclusive"):
+                continue  # a grid that changed type takes a number of its new series
+            a, b = _overlaps(old_weights[code], mine)
+            if a >= overlap and b >= overlap:
+                assigned[label] = code
+                taken.add(code)
+                break
+    return assigned
 
 
 def micro_codes(grid_code: str, micro_labels: Sequence[Hashable]) -> pd.Series:

@@ -43,7 +43,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from gis.errors import InputError
-from gis.partition import Band, Division, Finding, PartitionSettings, _build_graph, _is_whole, divide
+from gis.graph import build_graph, is_whole
+from gis.partition import Band, Division, Finding, PartitionSettings, divide
 from gis.rebalance import rebalance
 
 #: Label of an atom that belongs to no grid (only in assignments built with ``allow_unassigned``).
@@ -57,7 +58,8 @@ _LABEL_MAX = np.iinfo(np.int32).max
 # --------------------------------------------------------------------------------------------------
 
 
-def _fmt_ids(ids: Iterable[object], limit: int = 8) -> str:
+def id_list(ids: Iterable[object], limit: int = 8) -> str:
+    """``'1, 2, 3 and 5 more'``: ids for a message, at most ``limit`` of them."""
     ids = [int(x) if isinstance(x, int | np.integer) else x for x in ids]
     shown = ", ".join(str(x) for x in ids[:limit])
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
@@ -139,7 +141,7 @@ class EditContext:
             Whatever :func:`gis.partition.divide` rejects: missing columns, bad counts, duplicate
             or unknown atom ids, a missing or geographic CRS, missing geometry.
         """
-        graph = _build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
+        graph = build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
         n = graph.n
         ids = np.asarray(graph.ids, dtype=np.int64)
         order = np.argsort(ids, kind="stable")
@@ -204,7 +206,7 @@ class EditContext:
         values = list(atom_ids)
         if not values:
             raise InputError("no atoms selected", field=field)
-        bad = [x for x in values if not (_is_whole(x) or (isinstance(x, float) and float(x).is_integer()))]
+        bad = [x for x in values if not (is_whole(x) or (isinstance(x, float) and float(x).is_integer()))]
         if bad:
             raise InputError(f"atom ids must be whole numbers, got {bad[0]!r}", field=field)
         ids = np.unique(np.asarray(values, dtype=np.int64))
@@ -213,7 +215,7 @@ class EditContext:
         unknown = ids[(at >= self.n) | (self._sorted_ids[at_c] != ids)]
         if len(unknown):
             noun = "atom" if len(unknown) == 1 else "atoms"
-            raise InputError(f"{noun} {_fmt_ids(unknown.tolist())} {'is' if len(unknown) == 1 else 'are'} "
+            raise InputError(f"{noun} {id_list(unknown.tolist())} {'is' if len(unknown) == 1 else 'are'} "
                              "not in this community", field=field)
         return np.sort(self._sorted_pos[at_c])
 
@@ -275,13 +277,13 @@ class Assignment:
             raise InputError(f"labels give atom {dup} more than one grid", field="labels")
         extra = labels.index.difference(pd.Index(context.atom_ids))
         if len(extra):
-            raise InputError(f"labels name atoms {_fmt_ids(list(extra))} that are not in this community",
+            raise InputError(f"labels name atoms {id_list(list(extra))} that are not in this community",
                              field="labels")
         aligned = labels.reindex(pd.Index(context.atom_ids))
         values = pd.to_numeric(aligned, errors="coerce").to_numpy(dtype=float, na_value=np.nan, copy=True)
         missing = np.isnan(values) & aligned.isna().to_numpy()
         if missing.any() and not allow_unassigned:
-            raise InputError(f"labels give no grid to atoms {_fmt_ids(context.atom_ids[missing].tolist())}",
+            raise InputError(f"labels give no grid to atoms {id_list(context.atom_ids[missing].tolist())}",
                              field="labels")
         bad = (~missing) & (~np.isfinite(values) | (values < 0) | (values != np.round(values)))
         if bad.any():
@@ -372,7 +374,8 @@ class EditResult:
 # --------------------------------------------------------------------------------------------------
 
 
-def _assignment(context: EditContext, labels: Assignment | pd.Series) -> Assignment:
+def as_assignment(context: EditContext, labels: Assignment | pd.Series) -> Assignment:
+    """``labels`` as an :class:`Assignment` of ``context``'s atoms, checked for type and length."""
     if isinstance(labels, pd.Series):
         labels = Assignment.from_series(context, labels, allow_unassigned=True)
     if not isinstance(labels, Assignment):
@@ -385,21 +388,21 @@ def _assignment(context: EditContext, labels: Assignment | pd.Series) -> Assignm
 
 
 def _grid(asg: Assignment, grid: object, field: str) -> int:
-    if not (_is_whole(grid) or (isinstance(grid, float) and float(grid).is_integer())) or grid < 0:
+    if not (is_whole(grid) or (isinstance(grid, float) and float(grid).is_integer())) or grid < 0:
         raise InputError(f"grid labels are whole numbers >= 0, got {grid!r}", field=field)
     g = int(grid)
     if not (asg.labels == g).any():
-        raise InputError(f"unknown grid label {g}: this division has grids {_fmt_ids(asg.grids.tolist(), 12)}",
+        raise InputError(f"unknown grid label {g}: this division has grids {id_list(asg.grids.tolist(), 12)}",
                          field=field)
     return g
 
 
-def _locked(asg: Assignment, locked: Iterable[object], field: str = "locked") -> frozenset[int]:
+def checked_labels(asg: Assignment, locked: Iterable[object], field: str = "locked") -> frozenset[int]:
     """Validated set of labels (locked or exclusive grids): whole numbers naming grids of ``asg``."""
     out = set()
     present = set(asg.grids.tolist())
     for x in locked:
-        if not (_is_whole(x) or (isinstance(x, float) and float(x).is_integer())):
+        if not (is_whole(x) or (isinstance(x, float) and float(x).is_integer())):
             raise InputError(f"{field} grid labels are whole numbers, got {x!r}", field=field)
         if int(x) not in present:
             raise InputError(f"{field} names grid {int(x)}, which is not in this division", field=field)
@@ -411,14 +414,14 @@ def _refuse_locked(grids: Iterable[int], locked: frozenset[int], what: str) -> N
     hit = sorted(set(grids) & locked)
     if hit:
         noun = "grid" if len(hit) == 1 else "grids"
-        raise InputError(f"{what}: {noun} {_fmt_ids(hit)} {'is' if len(hit) == 1 else 'are'} locked; unlock "
+        raise InputError(f"{what}: {noun} {id_list(hit)} {'is' if len(hit) == 1 else 'are'} locked; unlock "
                          f"{'it' if len(hit) == 1 else 'them'} first", field="locked")
 
 
 def _new_label(asg: Assignment, label: object | None, field: str) -> int:
     if label is None:
         return int(asg.labels.max()) + 1 if len(asg.labels) and asg.labels.max() >= 0 else 0
-    if not (_is_whole(label) or (isinstance(label, float) and float(label).is_integer())) or not (
+    if not (is_whole(label) or (isinstance(label, float) and float(label).is_integer())) or not (
             0 <= label <= _LABEL_MAX):
         raise InputError(f"a new grid label must be a whole number 0..{_LABEL_MAX}, got {label!r}", field=field)
     if (asg.labels == int(label)).any():
@@ -426,7 +429,7 @@ def _new_label(asg: Assignment, label: object | None, field: str) -> int:
     return int(label)
 
 
-def _components(context: EditContext, lab: np.ndarray) -> np.ndarray:
+def grid_components(context: EditContext, lab: np.ndarray) -> np.ndarray:
     """Component id of each atom in the graph of edges joining two atoms of the same grid."""
     la = lab[context.edge_a]
     same = (la == lab[context.edge_b]) & (la >= 0)
@@ -469,8 +472,8 @@ def _commit(context: EditContext, asg: Assignment, new: np.ndarray, op: str, wha
     _refuse_locked(touched, locked, what)
     if check_pieces:
         after_grids = [g for g in touched if (new == g).any()]
-        after = _pieces(new, _components(context, new), after_grids)
-        before = _pieces(old, _components(context, old), [g for g in after_grids if (old == g).any()])
+        after = _pieces(new, grid_components(context, new), after_grids)
+        before = _pieces(old, grid_components(context, old), [g for g in after_grids if (old == g).any()])
         for g in sorted(after_grids):
             allowed = (budget or {}).get(g, max(1, before.get(g, 1)))
             if after[g] > allowed:
@@ -555,7 +558,7 @@ def _side_components(context: EditContext, members: np.ndarray, side: np.ndarray
     """Component id (within ``members``) of each member in the graph of same-side member edges."""
     lab = np.full(context.n, UNASSIGNED, dtype=np.int64)
     lab[members] = side.astype(np.int64)
-    comp = _components(context, lab)
+    comp = grid_components(context, lab)
     return comp[members]
 
 
@@ -628,11 +631,11 @@ def paint(context: EditContext, labels: Assignment | pd.Series, atom_ids: Iterab
         pieces than before (the painted atoms must touch ``grid``, the grids they leave must stay
         connected).
     """
-    asg = _assignment(context, labels)
+    asg = as_assignment(context, labels)
     g = _grid(asg, grid, "grid")
-    lock = _locked(asg, locked)
+    lock = checked_labels(asg, locked)
     pos = context.positions(atom_ids)
-    what = f"painting atoms {_fmt_ids(context.atom_ids[pos].tolist())} into grid {g}"
+    what = f"painting atoms {id_list(context.atom_ids[pos].tolist())} into grid {g}"
     sources = set(np.unique(asg.labels[pos]).tolist()) - {g, UNASSIGNED}
     _refuse_locked({g} | sources, lock, what)
     new = asg.labels.copy()
@@ -670,11 +673,11 @@ def new_grid(context: EditContext, labels: Assignment | pd.Series, atom_ids: Ite
         Atom not in this community; label already used; atoms from a locked grid; the atoms not
         connected, or taking them would cut a grid they leave into pieces.
     """
-    asg = _assignment(context, labels)
-    lock = _locked(asg, locked)
+    asg = as_assignment(context, labels)
+    lock = checked_labels(asg, locked)
     pos = context.positions(atom_ids)
     g = _new_label(asg, label, "label")
-    what = f"making a new grid {g} of atoms {_fmt_ids(context.atom_ids[pos].tolist())}"
+    what = f"making a new grid {g} of atoms {id_list(context.atom_ids[pos].tolist())}"
     sources = set(np.unique(asg.labels[pos]).tolist()) - {UNASSIGNED}
     _refuse_locked(sources, lock, what)
     new = asg.labels.copy()
@@ -694,11 +697,11 @@ def merge(context: EditContext, labels: Assignment | pd.Series, a: int, b: int, 
     InputError
         Unknown label; ``a == b``; the grids share no boundary; either is locked.
     """
-    asg = _assignment(context, labels)
+    asg = as_assignment(context, labels)
     ga, gb = _grid(asg, a, "a"), _grid(asg, b, "b")
     if ga == gb:
         raise InputError(f"cannot merge grid {ga} with itself", field="b")
-    lock = _locked(asg, locked)
+    lock = checked_labels(asg, locked)
     what = f"merging grid {gb} into grid {ga}"
     _refuse_locked({ga, gb}, lock, what)
     if not _adjacent(context, asg.labels, ga, gb):
@@ -707,7 +710,7 @@ def merge(context: EditContext, labels: Assignment | pd.Series, a: int, b: int, 
     new = asg.labels.copy()
     new[new == gb] = ga
     hh = int(context.households[new == ga].sum())
-    comp = _components(context, asg.labels)
+    comp = grid_components(context, asg.labels)
     pa, pb = _pieces(asg.labels, comp, [ga, gb]).values()
     desc = f"merged grid {gb} into grid {ga}, now {hh} households"
     return _commit(context, asg, new, "merge", what, desc, locked=lock, budget={ga: max(1, pa + pb - 1)}, field="b")
@@ -722,20 +725,20 @@ def delete_grid(context: EditContext, labels: Assignment | pd.Series, grid: int,
     InputError
         Unknown label; ``into == grid``; ``into`` is not a neighbour of ``grid``; either is locked.
     """
-    asg = _assignment(context, labels)
+    asg = as_assignment(context, labels)
     g, target = _grid(asg, grid, "grid"), _grid(asg, into, "into")
     if g == target:
         raise InputError(f"cannot delete grid {g} into itself", field="into")
-    lock = _locked(asg, locked)
+    lock = checked_labels(asg, locked)
     what = f"deleting grid {g} into grid {target}"
     _refuse_locked({g, target}, lock, what)
     if not _adjacent(context, asg.labels, g, target):
         nbrs = _neighbours(context, asg.labels, g)
         raise InputError(f"grid {target} is not a neighbour of grid {g}; its neighbours are "
-                         f"{_fmt_ids(nbrs) if nbrs else 'none'}", field="into")
+                         f"{id_list(nbrs) if nbrs else 'none'}", field="into")
     new = asg.labels.copy()
     new[new == g] = target
-    comp = _components(context, asg.labels)
+    comp = grid_components(context, asg.labels)
     pg, pt = _pieces(asg.labels, comp, [g, target]).values()
     n_atoms = int((asg.labels == g).sum())
     desc = f"deleted grid {g}: its {n_atoms} atom{'s' if n_atoms != 1 else ''} went to grid {target}"
@@ -776,9 +779,9 @@ def split_by_line(context: EditContext, labels: Assignment | pd.Series, grid: in
         Unknown grid; locked grid; not a LineString; a line that does not cross the grid, or leaves
         all its atoms on one side; a self-crossing line; ``new_label`` already used.
     """
-    asg = _assignment(context, labels)
+    asg = as_assignment(context, labels)
     g = _grid(asg, grid, "grid")
-    lock = _locked(asg, locked)
+    lock = checked_labels(asg, locked)
     _refuse_locked({g}, lock, f"splitting grid {g}")
     ln = _line(line)
     members = np.flatnonzero(asg.labels == g)
@@ -799,7 +802,7 @@ def split_by_line(context: EditContext, labels: Assignment | pd.Series, grid: in
     new_hh = int(context.households[to_new].sum())
     desc = f"split grid {g} into grid {g} ({kept_hh} households) and new grid {target} ({new_hh} households)"
     if attached:
-        desc += f"; atoms {_fmt_ids(attached)} were put across the line to keep both parts in one piece"
+        desc += f"; atoms {id_list(attached)} were put across the line to keep both parts in one piece"
     return _commit(context, asg, new, "split", f"splitting grid {g}", desc, locked=lock, attached=tuple(attached),
                    field="line")
 
@@ -837,11 +840,11 @@ def move_boundary(context: EditContext, labels: Assignment | pd.Series, a: int, 
         swept area holding no atom of ``a`` or ``b``; a line not crossing them; an edit that would
         empty a grid or leave it in pieces.
     """
-    asg = _assignment(context, labels)
+    asg = as_assignment(context, labels)
     ga, gb = _grid(asg, a, "a"), _grid(asg, b, "b")
     if ga == gb:
         raise InputError(f"grid {ga} has no boundary with itself", field="b")
-    lock = _locked(asg, locked)
+    lock = checked_labels(asg, locked)
     what = f"moving the boundary between grids {ga} and {gb}"
     _refuse_locked({ga, gb}, lock, what)
     if not _adjacent(context, asg.labels, ga, gb):
@@ -904,8 +907,8 @@ def auto_divide(context: EditContext, labels: Assignment | pd.Series, settings: 
     InputError
         Unknown locked label; whatever :func:`gis.partition.divide` rejects.
     """
-    asg = _assignment(context, labels)
-    lock = _locked(asg, locked)
+    asg = as_assignment(context, labels)
+    lock = checked_labels(asg, locked)
     lab = asg.labels
     locked_map = {int(context.atom_ids[p]): int(lab[p]) for p in np.flatnonzero(np.isin(lab, list(lock)))}
     division = divide(context.atoms, context.edges, settings, locked=locked_map or None)
@@ -948,12 +951,12 @@ def rebalance_unlocked(context: EditContext, labels: Assignment | pd.Series, ban
     InputError
         Unassigned atoms (paint them into a grid first); unknown locked or exclusive labels.
     """
-    asg = _assignment(context, labels)
-    lock = _locked(asg, locked)
-    excl = _locked(asg, exclusive, "exclusive")
+    asg = as_assignment(context, labels)
+    lock = checked_labels(asg, locked)
+    excl = checked_labels(asg, exclusive, "exclusive")
     if (asg.labels == UNASSIGNED).any():
         missing = context.atom_ids[asg.labels == UNASSIGNED].tolist()
-        raise InputError(f"atoms {_fmt_ids(missing)} have no grid; paint them into a grid first", field="labels")
+        raise InputError(f"atoms {id_list(missing)} have no grid; paint them into a grid first", field="labels")
     result = rebalance(context.atoms, context.edges, asg.to_series(context), band, locked_grids=lock | excl,
                        seed=seed)
     new = Assignment.from_series(context, result.labels).labels

@@ -16,43 +16,19 @@ import pandas as pd
 import shapely
 
 from gis.errors import InputError
-from gis.partition import (
-    Band,
-    Finding,
-    PartitionSettings,
-    _align_labels,
-    _build_graph,
-    _divide_graph,
-    _Graph,
-    _Grid,
-)
+from gis.graph import AtomGraph, align_labels, build_graph, contract, merge_empty, subgraph
+from gis.partition import Band, Finding, Grid, PartitionSettings, divide_graph
 
 log = logging.getLogger(__name__)
 
-
-def _subgraph(graph: _Graph, members: list[int]) -> _Graph:
-    """The graph induced by ``members`` (positions), renumbered 0..m-1 in the given order."""
-    local = {p: i for i, p in enumerate(members)}
-    nbrs, lengths, off = [], [], []
-    for p in members:
-        row, lrow, orow = [], [], []
-        for y, length_m, off_len in zip(graph.nbrs[p], graph.lengths[p], graph.off[p], strict=True):
-            j = local.get(y)
-            if j is not None:
-                row.append(j)
-                lrow.append(length_m)
-                orow.append(off_len)
-        nbrs.append(row)
-        lengths.append(lrow)
-        off.append(orow)
-    ids = graph.ids[members]
-    return _Graph(ids=ids, households=graph.households[members], population=graph.population[members],
-                  perimeter=graph.perimeter[members], area=graph.area[members], nbrs=nbrs, lengths=lengths,
-                  off=off, pos={int(x): i for i, x in enumerate(ids)})
+#: METIS starts per grid. A grid holds a dozen parcels or so, whose starts mostly coincide; the
+#: partition's default (8, and 4x as many while the band is missed, which a dozen parcels often
+#: cannot meet) tripled the time of the whole file run for no micro-grid more in band.
+MICRO_RESTARTS = 2
 
 
-def _absorb_empty(sub: _Graph, grids: list[_Grid], geoms: np.ndarray, grid_label: object,
-                  findings: list[Finding]) -> list[_Grid]:
+def _absorb_empty(sub: AtomGraph, grids: list[Grid], geoms: np.ndarray, grid_label: object,
+                  findings: list[Finding]) -> list[Grid]:
     """Join micro-grids without households to a neighbour (or, if cut off, to the nearest one)."""
     while True:
         empty = [i for i, g in enumerate(grids) if int(sub.households[g.members].sum()) == 0]
@@ -81,8 +57,24 @@ def _absorb_empty(sub: _Graph, grids: list[_Grid], geoms: np.ndarray, grid_label
                 "hold no households and touch no other parcel of the grid: joined to the nearest micro-grid, "
                 "which is therefore in two pieces",
                 tuple(int(sub.ids[p]) for p in grids[i].members), grid_label))
-        grids[target] = _Grid(sorted(grids[target].members + grids[i].members))
+        grids[target] = Grid(sorted(grids[target].members + grids[i].members))
         del grids[i]
+
+
+def _divide_merged(sub: AtomGraph, settings: PartitionSettings) -> tuple[list[Grid], list[Finding]]:
+    """Divide one grid's parcels with every parcel of 0 households merged into a neighbour first.
+
+    An empty parcel (a shed, a yard, a strip of land) changes no count, so it only slows the search
+    and, cut off by itself, would be reported as an "island": merged into the neighbour it shares
+    the longest boundary with, it goes wherever that neighbour goes and nobody hears of it.
+    """
+    merged, held = contract(sub, merge_empty(sub))
+    n = merged.n
+    grids, found = divide_graph(merged, settings, sites=[None] * n, site_keys=[None] * n, compounds=[None] * n,
+                                units=None, locked=None, noun="parcel")
+    for grid in grids:
+        grid.members = sorted(p for c in grid.members for p in held[c])
+    return grids, found
 
 
 def divide_micro(parcels: gpd.GeoDataFrame, parcel_edges: pd.DataFrame, grid_labels_by_parcel: pd.Series,
@@ -114,9 +106,9 @@ def divide_micro(parcels: gpd.GeoDataFrame, parcel_edges: pd.DataFrame, grid_lab
     band = band or Band.micro()
     if not isinstance(band, Band):
         raise InputError(f"band must be a Band, got {band!r}", field="band")
-    settings = PartitionSettings(band=band, seed=seed, exclusive_sites=False)
-    graph = _build_graph(parcels, parcel_edges, id_col="parcel_id", what="parcels", edges_what="parcel edges")
-    grid_of = _align_labels(graph.ids, grid_labels_by_parcel, what="grid_labels_by_parcel")
+    settings = PartitionSettings(band=band, seed=seed, exclusive_sites=False, restarts=MICRO_RESTARTS)
+    graph = build_graph(parcels, parcel_edges, id_col="parcel_id", what="parcels", edges_what="parcel edges")
+    grid_of = align_labels(graph.ids, grid_labels_by_parcel, what="grid_labels_by_parcel")
     geoms = parcels.geometry.to_numpy() if isinstance(parcels, gpd.GeoDataFrame) else None
     by_grid: dict[object, list[int]] = {}
     for p, g in enumerate(grid_of):
@@ -127,12 +119,8 @@ def divide_micro(parcels: gpd.GeoDataFrame, parcel_edges: pd.DataFrame, grid_lab
     next_label = 0
     for grid_label in sorted(by_grid, key=lambda x: (str(type(x)), x)):
         members = by_grid[grid_label]
-        sub = _subgraph(graph, members)
-        grids, found = _divide_graph(sub, settings, sites=[None] * sub.n, site_keys=[None] * sub.n,
-                                     compounds=[None] * sub.n, units=None, locked=None, noun="parcel")
-        # A grid under the micro minimum (a park, a school, a small village) is one micro-grid by
-        # necessity, and so is one building or unit (单元) over the maximum: worth recording, not
-        # worth a warning, since no drawing could do better.
+        sub = subgraph(graph, members)
+        grids, found = _divide_merged(sub, settings)
         small = int(sub.households.sum()) < band.min
         found = [Finding(f.code, "info" if small or f.code == "atom_over_max" else f.severity,
                          f"micro-grids: {f.message}", f.atom_ids, grid_label) for f in found]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -29,9 +29,21 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pymetis
-import shapely
 
 from gis.errors import InputError
+from gis.graph import (
+    AtomGraph,
+    build_graph,
+    can_leave,
+    components,
+    format_ids,
+    is_connected,
+    is_whole,
+    label_components,
+    subgraph,
+    union_cells,
+    whole_column,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +60,6 @@ _EPS = 1e-9
 # --------------------------------------------------------------------------------------------------
 # Public value types
 # --------------------------------------------------------------------------------------------------
-
-
-def _is_whole(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,7 @@ class Band:
     def __post_init__(self) -> None:
         for name in ("min", "max", "target"):
             value = getattr(self, name)
-            if not _is_whole(value):
+            if not is_whole(value):
                 raise InputError(f"band {name} must be a whole number of households, got {value!r}",
                                  field=name)
         if not 0 < self.min <= self.target <= self.max:
@@ -155,7 +163,7 @@ class PartitionSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.band, Band):
             raise InputError(f"band must be a Band, got {self.band!r}", field="band")
-        if not _is_whole(self.seed) or self.seed < 0:
+        if not is_whole(self.seed) or self.seed < 0:
             raise InputError(f"seed must be a non-negative whole number, got {self.seed!r}", field="seed")
         for name in ("barrier_weight", "compactness_weight"):
             value = getattr(self, name)
@@ -163,7 +171,7 @@ class PartitionSettings:
                 raise InputError(f"{name} must be a finite number >= 0, got {value!r}", field=name)
         for name in ("restarts", "max_passes"):
             value = getattr(self, name)
-            if not _is_whole(value) or value < 1:
+            if not is_whole(value) or value < 1:
                 raise InputError(f"{name} must be a whole number >= 1, got {value!r}", field=name)
 
 
@@ -219,202 +227,6 @@ class Division:
 
 
 # --------------------------------------------------------------------------------------------------
-# Input validation and the adjacency graph
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Graph:
-    """Units (atoms or parcels) as positional arrays plus adjacency lists.
-
-    Positions are 0..n-1 in the frame's row order; ``ids[i]`` is the unit id at position i.
-    """
-
-    ids: np.ndarray
-    households: np.ndarray
-    population: np.ndarray
-    perimeter: np.ndarray  # metres
-    area: np.ndarray  # square metres
-    nbrs: list[list[int]]
-    lengths: list[list[float]]  # shared boundary, metres
-    off: list[list[float]]  # shared boundary not on a barrier, metres
-    pos: Mapping[int, int]
-
-    @property
-    def n(self) -> int:
-        return len(self.ids)
-
-
-def _check_crs(frame: gpd.GeoDataFrame, what: str) -> None:
-    if frame.crs is None:
-        raise InputError(f"{what} have no CRS: a projected metric CRS is needed to measure lengths and "
-                         "areas", source=what)
-    if not frame.crs.is_projected:
-        raise InputError(f"{what} are in {frame.crs.to_string()}, a geographic CRS: reproject them to a "
-                         "projected metric CRS (e.g. a CGCS2000 Gauss-Kruger zone) first", source=what)
-
-
-def _whole_column(frame: pd.DataFrame, column: str, what: str, *, default: int | None = None) -> np.ndarray:
-    if column not in frame.columns:
-        if default is None:
-            raise InputError(f"{what} lack the column '{column}'", source=what, field=column)
-        return np.full(len(frame), default, dtype=np.int64)
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{what} '{column}' must be whole numbers >= 0, got {frame[column].iloc[i]!r}",
-                         source=what, row=i + 1, field=column)
-    return values.astype(np.int64)
-
-
-def _unit_ids(frame: pd.DataFrame, id_col: str, what: str) -> np.ndarray:
-    if id_col in frame.columns:
-        ids = _whole_column(frame, id_col, what)
-    else:
-        raise InputError(f"{what} lack the column '{id_col}'", source=what, field=id_col)
-    uniq, counts = np.unique(ids, return_counts=True)
-    if (counts > 1).any():
-        dup = int(uniq[counts > 1][0])
-        raise InputError(f"{what} '{id_col}' {dup} occurs {int(counts[counts > 1][0])} times", source=what,
-                         field=id_col)
-    return ids
-
-
-def _build_graph(frame: pd.DataFrame, edges: pd.DataFrame, *, id_col: str, what: str,
-                 edges_what: str) -> _Graph:
-    """Validate units and their edges and build the adjacency lists (never mutates the inputs)."""
-    if len(frame) == 0:
-        raise InputError(f"{what} are empty: nothing to divide", source=what)
-    ids = _unit_ids(frame, id_col, what)
-    households = _whole_column(frame, "households", what)
-    population = _whole_column(frame, "population", what, default=0)
-    if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns:
-        _check_crs(frame, what)
-        geoms = frame.geometry.to_numpy()
-        if shapely.is_missing(geoms).any():
-            i = int(np.flatnonzero(shapely.is_missing(geoms))[0])
-            raise InputError(f"{what} {id_col} {ids[i]} has no geometry", source=what, row=i + 1,
-                             field="geometry")
-        perimeter = shapely.length(geoms).astype(float)
-        area = shapely.area(geoms).astype(float)
-    else:
-        # A bare table (no geometry) still divides; compactness then has nothing to measure.
-        perimeter = np.zeros(len(frame))
-        area = np.zeros(len(frame))
-    pos = {int(x): i for i, x in enumerate(ids)}
-    n = len(ids)
-    nbrs: list[list[int]] = [[] for _ in range(n)]
-    lengths: list[list[float]] = [[] for _ in range(n)]
-    off: list[list[float]] = [[] for _ in range(n)]
-    if len(edges):
-        for column in ("a", "b", "length"):
-            if column not in edges.columns:
-                raise InputError(f"{edges_what} lack the column '{column}'", source=edges_what, field=column)
-        ea = _whole_column(edges, "a", edges_what)
-        eb = _whole_column(edges, "b", edges_what)
-        length = pd.to_numeric(edges["length"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        if "barrier_length" in edges.columns:
-            barrier = pd.to_numeric(edges["barrier_length"], errors="coerce").to_numpy(dtype=float,
-                                                                                      na_value=np.nan)
-        else:
-            barrier = np.zeros(len(edges))
-        for name, values in (("length", length), ("barrier_length", barrier)):
-            bad = ~np.isfinite(values) | (values < 0)
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise InputError(f"{edges_what} '{name}' must be a finite number of metres >= 0, got "
-                                 f"{edges[name].iloc[i]!r}", source=edges_what, row=i + 1, field=name)
-        # Digitising noise can make the barrier part a hair longer than the edge; more is an error.
-        too_long = barrier > length * (1 + 1e-6) + 1e-6
-        if too_long.any():
-            i = int(np.flatnonzero(too_long)[0])
-            raise InputError(f"{edges_what} edge ({ea[i]}, {eb[i]}): barrier_length {barrier[i]:g} m exceeds "
-                             f"its length {length[i]:g} m", source=edges_what, row=i + 1,
-                             field="barrier_length")
-        barrier = np.minimum(barrier, length)
-        seen: set[tuple[int, int]] = set()
-        for i, (x, y) in enumerate(zip(ea.tolist(), eb.tolist(), strict=True)):
-            if x == y:
-                raise InputError(f"{edges_what} edge joins {id_col} {x} to itself", source=edges_what,
-                                 row=i + 1, field="b")
-            px, py = pos.get(x), pos.get(y)
-            if px is None or py is None:
-                missing = x if px is None else y
-                raise InputError(f"{edges_what} edge ({x}, {y}) names {id_col} {missing}, which is not among "
-                                 f"the {what}", source=edges_what, row=i + 1, field="a" if px is None else "b")
-            key = (min(x, y), max(x, y))
-            if key in seen:
-                raise InputError(f"{edges_what} list the pair ({key[0]}, {key[1]}) more than once",
-                                 source=edges_what, row=i + 1)
-            seen.add(key)
-            length_m = float(length[i])
-            off_len = float(length[i] - barrier[i])
-            nbrs[px].append(py)
-            lengths[px].append(length_m)
-            off[px].append(off_len)
-            nbrs[py].append(px)
-            lengths[py].append(length_m)
-            off[py].append(off_len)
-    return _Graph(ids=ids, households=households, population=population, perimeter=perimeter, area=area,
-                  nbrs=nbrs, lengths=lengths, off=off, pos=pos)
-
-
-def _align_labels(atom_ids: np.ndarray, labels: pd.Series, what: str = "labels") -> np.ndarray:
-    """Labels aligned to the atoms' row order; every atom must have exactly one label."""
-    if not isinstance(labels, pd.Series):
-        labels = pd.Series(labels)
-    if labels.index.has_duplicates:
-        dup = labels.index[labels.index.duplicated()][0]
-        raise InputError(f"{what} give atom {dup} more than one grid", field=what)
-    aligned = labels.reindex(pd.Index(atom_ids))
-    missing = aligned.isna().to_numpy()
-    if missing.any():
-        ids = atom_ids[missing][:8].tolist()
-        raise InputError(f"{what} give no grid to atoms {ids}" + (" and more" if missing.sum() > 8 else ""),
-                         field=what)
-    extra = labels.index.difference(pd.Index(atom_ids))
-    if len(extra):
-        raise InputError(f"{what} name atoms {list(extra[:8])} that are not among the atoms", field=what)
-    return aligned.to_numpy(dtype=object)
-
-
-def _components(graph: _Graph, nodes: Iterable[int], allowed: np.ndarray) -> list[list[int]]:
-    """Connected components of the subgraph induced by ``allowed`` (a boolean mask), from ``nodes``.
-
-    Components are returned sorted, each listing positions in ascending order, so that everything
-    downstream is deterministic.
-    """
-    seen = np.zeros(graph.n, dtype=bool)
-    comps = []
-    for s in nodes:
-        if seen[s] or not allowed[s]:
-            continue
-        seen[s] = True
-        comp = [s]
-        queue = [s]
-        while queue:
-            x = queue.pop()
-            for y in graph.nbrs[x]:
-                if not seen[y] and allowed[y]:
-                    seen[y] = True
-                    comp.append(y)
-                    queue.append(y)
-        comp.sort()
-        comps.append(comp)
-    comps.sort(key=lambda c: c[0])
-    return comps
-
-
-def _is_connected(graph: _Graph, members: Sequence[int]) -> bool:
-    if len(members) <= 1:
-        return True
-    mask = np.zeros(graph.n, dtype=bool)
-    mask[list(members)] = True
-    return len(_components(graph, [members[0]], mask)[0]) == len(members)
-
-
-# --------------------------------------------------------------------------------------------------
 # The solver for one connected part
 # --------------------------------------------------------------------------------------------------
 
@@ -426,7 +238,7 @@ def _deficit(perimeter: float, area: float) -> float:
     return max(0.0, perimeter - 2.0 * math.sqrt(math.pi * area))
 
 
-class _Region:
+class Region:
     """One connected part of the graph to divide into ``k`` grids, with local (0..m-1) indices.
 
     Parameters
@@ -439,36 +251,25 @@ class _Region:
         As in :class:`PartitionSettings`.
     """
 
-    def __init__(self, graph: _Graph, nodes: Sequence[int], band: Band, barrier_weight: float,
+    def __init__(self, graph: AtomGraph, nodes: Sequence[int], band: Band, barrier_weight: float,
                  compactness_weight: float, max_passes: int) -> None:
         self.nodes = list(nodes)
         self.band = band
         self.wb = float(barrier_weight)
         self.wc = float(compactness_weight)
         self.max_passes = max_passes
-        local = {g: i for i, g in enumerate(self.nodes)}
+        self.graph = subgraph(graph, self.nodes)
         self.m = len(self.nodes)
-        self.w = [int(graph.households[g]) for g in self.nodes]
-        self.perim = [float(graph.perimeter[g]) for g in self.nodes]
-        self.area = [float(graph.area[g]) for g in self.nodes]
-        self.nbrs: list[list[int]] = []
-        self.lens: list[list[float]] = []
-        self.offs: list[list[float]] = []
-        for g in self.nodes:
-            row, lrow, orow = [], [], []
-            for y, length_m, off_len in zip(graph.nbrs[g], graph.lengths[g], graph.off[g], strict=True):
-                j = local.get(y)
-                if j is not None:
-                    row.append(j)
-                    lrow.append(length_m)
-                    orow.append(off_len)
-            self.nbrs.append(row)
-            self.lens.append(lrow)
-            self.offs.append(orow)
+        self.w = self.graph.households.tolist()
+        self.perim = self.graph.perimeter.tolist()
+        self.area = self.graph.area.tolist()
+        self.nbrs = self.graph.nbrs
+        self.lens = self.graph.lengths
+        self.offs = self.graph.off
         self.total = sum(self.w)
         # Edges mostly off barriers join atoms of one street block; pieces of a block are moved whole.
-        self.open_nbrs = [[u for u, length_m, off_len in zip(self.nbrs[v], self.lens[v], self.offs[v], strict=True)
-                           if off_len > 0.5 * length_m] for v in range(self.m)]
+        _, _, length, off = self.graph.edge_arrays
+        self.open_edge = off > 0.5 * length
 
     # ---- initial partition ------------------------------------------------------------------------
 
@@ -526,25 +327,8 @@ class _Region:
     # ---- contiguity repair ------------------------------------------------------------------------
 
     def _label_components(self, lab: list[int]) -> tuple[list[int], list[list[int]]]:
-        comp = [-1] * self.m
-        comps: list[list[int]] = []
-        for s in range(self.m):
-            if comp[s] >= 0:
-                continue
-            c = len(comps)
-            comp[s] = c
-            members = [s]
-            stack = [s]
-            lab_s = lab[s]
-            while stack:
-                x = stack.pop()
-                for y in self.nbrs[x]:
-                    if comp[y] < 0 and lab[y] == lab_s:
-                        comp[y] = c
-                        members.append(y)
-                        stack.append(y)
-            comps.append(members)
-        return comp, comps
+        """Component of each atom among atoms of its own label, numbered by their smallest atom."""
+        return _numbered(label_components(self.graph, np.asarray(lab)))
 
     def repair(self, lab: list[int], k: int) -> list[int]:
         """Make every label one connected piece and every label 0..k-1 non-empty."""
@@ -606,7 +390,7 @@ class _Region:
             for d in donors:
                 members = [v for v in range(self.m) if lab[v] == d]
                 for v in sorted(members, key=lambda x: (self.w[x], x)):
-                    if _can_leave(self.nbrs, lab, v, d):
+                    if can_leave(self.nbrs, lab, v, d):
                         lab[v] = g
                         sizes[g], sizes[d] = 1, sizes[d] - 1
                         hh[g], hh[d] = self.w[v], hh[d] - self.w[v]
@@ -646,36 +430,21 @@ class _Region:
         return best  # type: ignore[return-value]  # the loop runs at least once
 
 
-def _can_leave(nbrs: list[list[int]], lab: list[int], v: int, a: int) -> bool:
-    """Whether grid ``a`` stays connected without ``v`` (``v`` in ``a``, ``a`` has another atom).
-
-    Breadth-first from one neighbour of ``v`` in ``a`` until every other such neighbour is found;
-    in planar tessellations they are almost always joined within two steps, so this is cheap.
-    """
-    targets = [u for u in nbrs[v] if lab[u] == a]
-    if len(targets) <= 1:
-        return True
-    want = set(targets)
-    want.discard(targets[0])
-    seen = {v, targets[0]}
-    queue = deque([targets[0]])
-    while queue:
-        x = queue.popleft()
-        for y in nbrs[x]:
-            if y not in seen and lab[y] == a:
-                seen.add(y)
-                if y in want:
-                    want.discard(y)
-                    if not want:
-                        return True
-                queue.append(y)
-    return False
+def _numbered(comp: np.ndarray) -> tuple[list[int], list[list[int]]]:
+    """Components renumbered by their smallest member, and the members of each, ascending."""
+    _, first, inverse = np.unique(comp, return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first, kind="stable"), kind="stable")
+    numbered = rank[inverse].tolist()
+    members: list[list[int]] = [[] for _ in range(len(first))]
+    for v, c in enumerate(numbered):
+        members[c].append(v)
+    return numbered, members
 
 
 class _State:
-    """A labelling of a :class:`_Region` with per-grid totals kept up to date move by move."""
+    """A labelling of a :class:`Region` with per-grid totals kept up to date move by move."""
 
-    def __init__(self, region: _Region, lab: list[int], k: int, rng: np.random.Generator) -> None:
+    def __init__(self, region: Region, lab: list[int], k: int, rng: np.random.Generator) -> None:
         self.r = region
         self.k = k
         self.lab = list(lab)
@@ -730,24 +499,7 @@ class _State:
 
     def _pieces(self) -> list[list[int]]:
         """Connected parts of street blocks within one grid (atoms joined by edges off barriers)."""
-        r, lab = self.r, self.lab
-        seen = [False] * r.m
-        pieces = []
-        for s in range(r.m):
-            if seen[s]:
-                continue
-            seen[s] = True
-            piece = [s]
-            stack = [s]
-            while stack:
-                x = stack.pop()
-                for y in r.open_nbrs[x]:
-                    if not seen[y] and lab[y] == lab[s]:
-                        seen[y] = True
-                        piece.append(y)
-                        stack.append(y)
-            pieces.append(piece)
-        return pieces
+        return _numbered(label_components(self.r.graph, np.asarray(self.lab), self.r.open_edge))[1]
 
     def _piece_pass(self) -> int:
         """Move whole block pieces between neighbouring grids when that improves the objective.
@@ -826,22 +578,17 @@ class _State:
 
     def _connected_without(self, a: int, removed: set[int]) -> bool:
         """Whether grid ``a`` minus ``removed`` is still one connected piece."""
-        r, lab = self.r, self.lab
-        start = next((v for v in range(r.m) if lab[v] == a and v not in removed), None)
-        if start is None:
-            return False
-        want = self.size[a] - len(removed)
-        seen = {start}
-        stack = [start]
-        while stack:
-            x = stack.pop()
-            for y in r.nbrs[x]:
-                if y not in seen and lab[y] == a and y not in removed:
-                    seen.add(y)
-                    stack.append(y)
-        return len(seen) == want
+        rest = [v for v in range(self.r.m) if self.lab[v] == a and v not in removed]
+        return bool(rest) and is_connected(self.r.graph, rest)
 
     def _passes(self, *, balance: bool) -> None:
+        """Passes of single-atom moves until none improves (the band first; then barriers and shape).
+
+        The one function over 80 lines in ``gis/``, on purpose: this loop is the engine's hot kernel
+        (every atom of every start, many passes), and its locals, inlined ``viol``/``deficit`` and
+        single body are what keep it fast in pure Python; split into calls per atom it runs slower
+        and reads no better.
+        """
         r = self.r
         lo, hi = r.band.min, r.band.max
         wb, wc = r.wb, r.wc
@@ -911,7 +658,7 @@ class _State:
                         cand = (dv, ds)
                         if cand < best:
                             best_b, best = b, cand
-                if best_b < 0 or not _can_leave(nbrs, lab, v, a):
+                if best_b < 0 or not can_leave(nbrs, lab, v, a):
                     continue
                 b = best_b
                 lb, ob = shares[b]
@@ -936,20 +683,15 @@ class _State:
 
 
 @dataclass
-class _Grid:
+class Grid:
+    """One grid of :func:`divide_graph`: its member positions and how it counts against the band."""
+
     members: list[int]  # positions
     kind: str = "comprehensive"
     subtype: str | None = None
     locked_label: int | None = None
     banded: bool = True  # counted against the band (False for exclusive, oversized, island grids)
     reported: bool = False  # a finding already explains why it is out of band
-
-
-def _fmt_atoms(ids: Sequence[int], noun: str = "atoms", limit: int = 8) -> str:
-    ids = list(ids)
-    shown = ", ".join(str(x) for x in ids[:limit])
-    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
-    return f"{noun} {shown}{more}"
 
 
 def _text_column(frame: pd.DataFrame, column: str) -> list[str | None]:
@@ -959,76 +701,89 @@ def _text_column(frame: pd.DataFrame, column: str) -> list[str | None]:
     return [None if x is None or pd.isna(x) or x == "" else str(x) for x in frame[column].tolist()]
 
 
-def _divide_graph(graph: _Graph, settings: PartitionSettings, *, sites: list[str | None],
-                  site_keys: list[str | None], compounds: list[str | None], units: np.ndarray | None,
-                  locked: Mapping[int, int] | None, noun: str = "atom",
-                  ) -> tuple[list[_Grid], list[Finding]]:
-    """Divide the graph into grids; return the grids (position lists) and the findings."""
-    band = settings.band
-    n = graph.n
-    w = graph.households
+def divide_graph(graph: AtomGraph, settings: PartitionSettings, *, sites: list[str | None],
+                 site_keys: list[str | None], compounds: list[str | None], units: np.ndarray | None,
+                 locked: Mapping[int, int] | None, noun: str = "atom",
+                 ) -> tuple[list[Grid], list[Finding]]:
+    """Divide the graph into grids; return the grids (position lists) and the findings.
+
+    Locked grids are kept, exclusive sites and atoms over the band maximum carved out, and each
+    connected remainder solved on its own (:class:`Region`). ``sites``, ``site_keys``,
+    ``compounds`` and ``units`` are aligned to the graph's positions; ``noun`` names a unit in
+    the findings (``'atom'`` or ``'parcel'``).
+    """
     rng = np.random.default_rng(settings.seed)
     findings: list[Finding] = []
-    grids: list[_Grid] = []
-    free = np.ones(n, dtype=bool)
-
-    # Locked grids are kept exactly: their atoms leave the problem first.
-    if locked:
-        by_label: dict[int, list[int]] = {}
-        for atom_id, label in locked.items():
-            p = graph.pos.get(int(atom_id))
-            if p is None:
-                raise InputError(f"locked names {noun} {atom_id}, which is not among the {noun}s", field="locked")
-            if not _is_whole(label):
-                raise InputError(f"locked label of {noun} {atom_id} must be a whole number, got {label!r}",
-                                 field="locked")
-            by_label.setdefault(int(label), []).append(p)
-        for label in sorted(by_label):
-            members = sorted(by_label[label])
-            free[members] = False
-            grid = _Grid(members, locked_label=label, kind="comprehensive")
-            grids.append(grid)
-            if not _is_connected(graph, members):
-                findings.append(Finding(
-                    "locked_grid_not_contiguous", "warning",
-                    f"locked grid {label} is not one connected piece; it is kept as it is",
-                    tuple(int(graph.ids[x]) for x in members), label))
-
-    # Exclusive grids (专属网格): adjacent atoms of the same site make one grid, outside the band.
+    free = np.ones(graph.n, dtype=bool)
+    grids = _locked_grids(graph, locked, free, findings, noun)
     if settings.exclusive_sites:
-        site_mask = np.array([free[i] and sites[i] is not None for i in range(n)], dtype=bool)
-        seen = np.zeros(n, dtype=bool)
-        for s in range(n):
-            if not site_mask[s] or seen[s]:
-                continue
-            key = site_keys[s]
-            comp = [s]
-            seen[s] = True
-            stack = [s]
-            while stack:
-                x = stack.pop()
-                for y in graph.nbrs[x]:
-                    if site_mask[y] and not seen[y] and site_keys[y] == key:
-                        seen[y] = True
-                        comp.append(y)
-                        stack.append(y)
-            comp.sort()
-            free[comp] = False
-            grids.append(_Grid(comp, kind="exclusive", subtype=sites[s], banded=False, reported=True))
-            hh = int(w[comp].sum())
-            findings.append(Finding(
-                "exclusive_site", "info",
-                f"{_fmt_atoms([int(graph.ids[x]) for x in comp], noun + ('s' if len(comp) > 1 else ''))} "
-                f"({sites[s]}"
-                f"{' ' + site_keys[s].split(':', 1)[1] if site_keys[s] and ':' in site_keys[s] else ''}, "
-                f"{hh} households) "
-                f"form{'' if len(comp) > 1 else 's'} an exclusive grid, outside the household band",
-                tuple(int(graph.ids[x]) for x in comp)))
+        grids += _exclusive_grids(graph, sites, site_keys, free, findings, noun)
+    grids += _oversized_grids(graph, settings.band, compounds, units, free, findings, noun)
+    for comp in components(graph, range(graph.n), free):
+        grids += _solve_component(graph, comp, settings, rng, free, findings, noun)
+    return grids, findings
 
-    # Feasibility before solving: an atom alone over the maximum is a grid of its own.
+
+def _locked_grids(graph: AtomGraph, locked: Mapping[int, int] | None, free: np.ndarray, findings: list[Finding],
+                  noun: str) -> list[Grid]:
+    """Locked grids, kept exactly: their atoms leave the problem first (``free`` is updated)."""
+    if not locked:
+        return []
+    by_label: dict[int, list[int]] = {}
+    for atom_id, label in locked.items():
+        p = graph.pos.get(int(atom_id))
+        if p is None:
+            raise InputError(f"locked names {noun} {atom_id}, which is not among the {noun}s", field="locked")
+        if not is_whole(label):
+            raise InputError(f"locked label of {noun} {atom_id} must be a whole number, got {label!r}",
+                             field="locked")
+        by_label.setdefault(int(label), []).append(p)
+    grids = []
+    for label in sorted(by_label):
+        members = sorted(by_label[label])
+        free[members] = False
+        grids.append(Grid(members, locked_label=label, kind="comprehensive"))
+        if not is_connected(graph, members):
+            findings.append(Finding(
+                "locked_grid_not_contiguous", "warning",
+                f"locked grid {label} is not one connected piece; it is kept as it is",
+                tuple(int(graph.ids[x]) for x in members), label))
+    return grids
+
+
+def _exclusive_grids(graph: AtomGraph, sites: list[str | None], site_keys: list[str | None], free: np.ndarray,
+                     findings: list[Finding], noun: str) -> list[Grid]:
+    """Exclusive grids (专属网格): adjacent free atoms of the same site make one grid, outside the band."""
+    keys = {key: i for i, key in enumerate(sorted({k for k in site_keys if k is not None}))}
+    site_of = np.array([keys[site_keys[i]] if free[i] and sites[i] is not None else -1 for i in range(graph.n)],
+                       dtype=np.int64)
+    comp = label_components(graph, site_of)
+    grids = []
+    for members in _numbered(comp)[1]:
+        s = members[0]
+        if site_of[s] < 0:
+            continue
+        free[members] = False
+        grids.append(Grid(members, kind="exclusive", subtype=sites[s], banded=False, reported=True))
+        hh = int(graph.households[members].sum())
+        name = f" {site_keys[s].split(':', 1)[1]}" if site_keys[s] and ":" in site_keys[s] else ""
+        plural = len(members) > 1
+        findings.append(Finding(
+            "exclusive_site", "info",
+            f"{format_ids([int(graph.ids[x]) for x in members], noun + ('s' if plural else ''))} ({sites[s]}{name}, "
+            f"{hh} households) form{'' if plural else 's'} an exclusive grid, outside the household band",
+            tuple(int(graph.ids[x]) for x in members)))
+    return grids
+
+
+def _oversized_grids(graph: AtomGraph, band: Band, compounds: list[str | None], units: np.ndarray | None,
+                     free: np.ndarray, findings: list[Finding], noun: str) -> list[Grid]:
+    """Feasibility before solving: an atom alone over the maximum is a grid of its own."""
+    grids = []
+    w = graph.households
     for p in np.flatnonzero(free & (w > band.max)).tolist():
         free[p] = False
-        grids.append(_Grid([p], banded=False, reported=True))
+        grids.append(Grid([p], banded=False, reported=True))
         atom_id = int(graph.ids[p])
         name = f" (compound {compounds[p]})" if compounds[p] else ""
         extra = ""
@@ -1039,69 +794,74 @@ def _divide_graph(graph: _Graph, settings: PartitionSettings, *, sites: list[str
             "atom_over_max", "warning",
             f"{noun} {atom_id}{name} alone holds {int(w[p])} households, over the band maximum {band.max}: "
             f"it becomes a grid of its own{extra}", (atom_id,)))
+    return grids
 
-    comps = _components(graph, range(n), free)
-    for comp in comps:
-        total = int(w[comp].sum())
-        comp_ids = [int(graph.ids[x]) for x in comp]
-        if total < band.min:
-            touches = any(not free[y] for x in comp for y in graph.nbrs[x])
-            where = "is cut off by locked, exclusive or oversized grids" if touches else "is an island"
-            if len(comp) == 1:
-                subject = f"{noun} {comp_ids[0]}, holding {total} households,"
-            else:
-                subject = (f"a group of {len(comp)} {noun}s ({_fmt_atoms(comp_ids, '').strip()}) holding "
-                           f"{total} households")
-            findings.append(Finding(
-                "island_under_min", "warning",
-                f"{subject} {where}: under the minimum {band.min}, it stays one grid of its own",
-                tuple(comp_ids)))
-            grids.append(_Grid(list(comp), banded=False, reported=True))
-            continue
-        feasible = band.feasible_counts(total)
-        if len(feasible):
-            k = min(max(round(total / band.target), feasible.start), feasible.stop - 1)
-            candidates = [k]
+
+def _solve_component(graph: AtomGraph, comp: list[int], settings: PartitionSettings, rng: np.random.Generator,
+                     free: np.ndarray, findings: list[Finding], noun: str) -> list[Grid]:
+    """Grids of one connected part of the free atoms: one grid under the minimum, else the best solve."""
+    band = settings.band
+    total = int(graph.households[comp].sum())
+    comp_ids = [int(graph.ids[x]) for x in comp]
+    if total < band.min:
+        touches = any(not free[y] for x in comp for y in graph.nbrs[x])
+        where = "is cut off by locked, exclusive or oversized grids" if touches else "is an island"
+        if len(comp) == 1:
+            subject = f"{noun} {comp_ids[0]}, holding {total} households,"
         else:
-            lo_k, hi_k = feasible.stop - 1, feasible.start  # hi_k = lo_k + 1 here
-            candidates = [x for x in (lo_k, hi_k) if x >= 1]
-        region = _Region(graph, comp, band, settings.barrier_weight, settings.compactness_weight,
-                         settings.max_passes)
-        first = max(1, min(candidates[0], region.m))
-        best = region.solve(first, rng, settings.restarts)
-        tried = {first}
-        queue = candidates[1:]
-        # Atom granularity can defeat a k that the totals allow: then try the neighbouring counts once.
-        if best.violation() > 0 and len(feasible):
-            queue += [first - 1, first + 1]
-        for k in queue:
-            k = max(1, min(k, region.m))
-            if k in tried:
-                continue
-            tried.add(k)
-            state = region.solve(k, rng, settings.restarts)
-            if state.key() < best.key():
-                best = state
-        if not len(feasible):
-            lo_k = feasible.stop - 1
-            parts = []
-            if lo_k >= 1:
-                parts.append(f"{lo_k} grid{'s' if lo_k > 1 else ''} would hold {total / lo_k:.0f} on average")
-            parts.append(f"{lo_k + 1} would hold {total / (lo_k + 1):.0f}")
-            findings.append(Finding(
-                "band_infeasible", "warning",
-                f"{_fmt_atoms(comp_ids, noun + 's')} hold {total} households, which cannot be split into "
-                f"grids of {band.min}-{band.max}: {', '.join(parts)}; made {best.k} grid"
-                f"{'s' if best.k > 1 else ''} with {best.violation()} households outside the band in total",
-                tuple(comp_ids)))
-        for g in range(best.k):
-            members = sorted(comp[v] for v in range(region.m) if best.lab[v] == g)
-            if members:
-                grids.append(_Grid(members, reported=not len(feasible)))
-    return grids, findings
+            subject = (f"a group of {len(comp)} {noun}s ({format_ids(comp_ids, '').strip()}) holding "
+                       f"{total} households")
+        findings.append(Finding("island_under_min", "warning",
+                                f"{subject} {where}: under the minimum {band.min}, it stays one grid of its own",
+                                tuple(comp_ids)))
+        return [Grid(list(comp), banded=False, reported=True)]
+    feasible = band.feasible_counts(total)
+    region = Region(graph, comp, band, settings.barrier_weight, settings.compactness_weight, settings.max_passes)
+    best = _best_count(region, feasible, total, settings, rng)
+    if not len(feasible):
+        lo_k = feasible.stop - 1
+        parts = []
+        if lo_k >= 1:
+            parts.append(f"{lo_k} grid{'s' if lo_k > 1 else ''} would hold {total / lo_k:.0f} on average")
+        parts.append(f"{lo_k + 1} would hold {total / (lo_k + 1):.0f}")
+        findings.append(Finding(
+            "band_infeasible", "warning",
+            f"{format_ids(comp_ids, noun + 's')} hold {total} households, which cannot be split into "
+            f"grids of {band.min}-{band.max}: {', '.join(parts)}; made {best.k} grid"
+            f"{'s' if best.k > 1 else ''} with {best.violation()} households outside the band in total",
+            tuple(comp_ids)))
+    lab, positions = np.asarray(best.lab), np.asarray(comp)
+    groups = (np.sort(positions[lab == g]).tolist() for g in range(best.k))
+    return [Grid(members, reported=not len(feasible)) for members in groups if members]
 
 
-def _label_grids(grids: list[_Grid], findings: list[Finding]) -> list[int]:
+def _best_count(region: Region, feasible: range, total: int, settings: PartitionSettings,
+                rng: np.random.Generator) -> _State:
+    """Solve for the number of grids the band suggests; when atoms defeat it, try the neighbouring counts."""
+    band = settings.band
+    if len(feasible):
+        candidates = [min(max(round(total / band.target), feasible.start), feasible.stop - 1)]
+    else:
+        lo_k, hi_k = feasible.stop - 1, feasible.start  # hi_k = lo_k + 1 here
+        candidates = [x for x in (lo_k, hi_k) if x >= 1]
+    first = max(1, min(candidates[0], region.m))
+    best = region.solve(first, rng, settings.restarts)
+    tried = {first}
+    queue = candidates[1:]
+    if best.violation() > 0 and len(feasible):
+        queue += [first - 1, first + 1]
+    for k in queue:
+        k = max(1, min(k, region.m))
+        if k in tried:
+            continue
+        tried.add(k)
+        state = region.solve(k, rng, settings.restarts)
+        if state.key() < best.key():
+            best = state
+    return best
+
+
+def _label_grids(grids: list[Grid], findings: list[Finding]) -> list[int]:
     """Labels 0..k-1 by smallest member position; locked grids keep their labels when those fit."""
     k = len(grids)
     locked = [g.locked_label for g in grids if g.locked_label is not None]
@@ -1124,19 +884,7 @@ def _label_grids(grids: list[_Grid], findings: list[Finding]) -> list[int]:
     return labels
 
 
-def _union(geoms: np.ndarray) -> shapely.Geometry:
-    """Union of a grid's atoms; coverage union is exact and fast for a gap-free tessellation."""
-    if len(geoms) == 1:
-        return geoms[0]
-    merged = shapely.coverage_union_all(geoms)
-    # coverage_union assumes edges match exactly; if they do not, fall back to the robust union.
-    expected = float(shapely.area(geoms).sum())
-    if not merged.is_valid or abs(merged.area - expected) > 1e-6 * max(expected, 1.0):
-        merged = shapely.union_all(geoms)
-    return merged
-
-
-def _grid_score(graph: _Graph, lab: np.ndarray, banded: np.ndarray, band: Band) -> dict[str, float]:
+def _grid_score(graph: AtomGraph, lab: np.ndarray, banded: np.ndarray, band: Band) -> dict[str, float]:
     k = int(lab.max()) + 1 if len(lab) else 0
     H = np.bincount(lab, weights=graph.households, minlength=k)
     A = np.bincount(lab, weights=graph.area, minlength=k)
@@ -1185,12 +933,12 @@ def divide(atoms: gpd.GeoDataFrame, edges: pd.DataFrame, settings: PartitionSett
         geographic CRS.
     """
     settings = settings or PartitionSettings()
-    graph = _build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
+    graph = build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
     sites = _text_column(atoms, "site")
     site_keys = _site_keys(atoms, sites)
     compounds = _text_column(atoms, "compound")
-    units = _whole_column(atoms, "units", "atoms") if "units" in atoms.columns else None
-    grids, findings = _divide_graph(graph, settings, sites=sites, site_keys=site_keys, compounds=compounds,
+    units = whole_column(atoms, "units", "atoms") if "units" in atoms.columns else None
+    grids, findings = divide_graph(graph, settings, sites=sites, site_keys=site_keys, compounds=compounds,
                                     units=units, locked=locked)
     return _assemble(atoms, graph, grids, findings, settings.band)
 
@@ -1205,7 +953,7 @@ def _site_keys(frame: pd.DataFrame, sites: list[str | None]) -> list[str | None]
     return list(sites)
 
 
-def _assemble(frame: gpd.GeoDataFrame, graph: _Graph, grids: list[_Grid], findings: list[Finding],
+def _assemble(frame: gpd.GeoDataFrame, graph: AtomGraph, grids: list[Grid], findings: list[Finding],
               band: Band, id_col: str = "atom_id") -> Division:
     labels_of = _label_grids(grids, findings)
     lab = np.full(graph.n, -1, dtype=np.int64)
@@ -1222,7 +970,7 @@ def _assemble(frame: gpd.GeoDataFrame, graph: _Graph, grids: list[_Grid], findin
         banded[label] = grid.kind == "comprehensive" and grid.banded
         rows.append({"label": label, "kind": grid.kind, "subtype": grid.subtype, "households": hh,
                      "population": int(graph.population[grid.members].sum()), "n_atoms": len(grid.members),
-                     "locked": grid.locked_label is not None, "geometry": _union(geoms[grid.members])})
+                     "locked": grid.locked_label is not None, "geometry": union_cells(geoms[grid.members])})
         if grid.kind == "comprehensive" and not band.contains(hh) and not grid.reported:
             side = f"under the minimum {band.min}" if hh < band.min else f"over the maximum {band.max}"
             why = "locked grid" if grid.locked_label is not None else "grid"

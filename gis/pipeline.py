@@ -7,8 +7,9 @@ database-backed ``wangge divide`` both call :func:`divide_community`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -49,6 +50,7 @@ class CommunityDivision:
     findings: list[Finding]
     units: UnitSplit | None = None  # buildings as tessellated: towers over the band maximum cut into units
     crs: pyproj.CRS | None = None  # the metric CRS the frames are in (each community has its own zone)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage: atoms, partition, micro, ...
 
 
 def divide_community(boundary: shapely.Geometry, barriers: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame,
@@ -86,11 +88,14 @@ def divide_community(boundary: shapely.Geometry, barriers: gpd.GeoDataFrame, bui
     if kind not in BANDS:
         raise InputError(f"community kind must be urban or rural, got {kind!r}", field="kind")
     band = band or BANDS[kind]()
+    clock = _Stopwatch()
     # The one place a building may be split: over the band maximum, along its units (单元).
     units = split_by_units(buildings, band.max)
     pieces = units.pieces
     layer = build_atoms(boundary, barriers, pieces, sites, max_atom_households=band.max)
+    clock.lap("atoms")
     division = divide(layer.atoms, layer.edges, PartitionSettings(band=band, seed=seed))
+    clock.lap("partition")
     # Codes are matched by pieces: a previous building stands for all its units (see previous_by_piece).
     previous, match_households = previous_by_piece(previous_codes, pieces)
     codes = assign_codes(division.grids, community_code, labels=layer.building_atom.map(division.labels),
@@ -99,13 +104,29 @@ def divide_community(boundary: shapely.Geometry, barriers: gpd.GeoDataFrame, bui
     parcel_grid = layer.parcels["atom_id"].map(division.labels)
     micro = divide_micro(layer.parcels, layer.parcel_edges, parcel_grid, band=micro_band, seed=seed)
     micro_grids = _micro_grid_frame(layer.parcels, micro, codes)
+    clock.lap("micro")
 
     exclusive = set(division.grids.loc[division.grids["kind"] == "exclusive", "label"])
     quality = grid_quality(layer.atoms, layer.edges, division.labels, band, exclusive=exclusive)
     summary = division_quality(layer.atoms, layer.edges, division.labels, band, exclusive=exclusive)
     findings = list(units.findings) + list(division.findings) + list(micro.attrs.get("findings", []))
+    clock.lap("quality")
     return CommunityDivision(community_code, kind, band, layer, division, codes, micro, micro_grids, quality,
-                             summary, findings, units)
+                             summary, findings, units, seconds=clock.laps)
+
+
+class _Stopwatch:
+    """Wall time of consecutive stages, in seconds (for the benchmark and ``--verbose`` logs)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = self.laps.get(stage, 0.0) + now - self._last
+        self._last = now
+        log.debug("stage %s: %.3f s", stage, self.laps[stage])
 
 
 def _micro_grid_frame(parcels: gpd.GeoDataFrame, micro: pd.Series, grid_codes: pd.Series) -> gpd.GeoDataFrame:
@@ -159,7 +180,7 @@ def check_households(buildings: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFra
 
 
 def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None = None, seed: int = 0,
-                micro_band: Band | None = None,
+                micro_band: Band | None = None, seconds: dict | None = None,
                 progress: Callable[[int, int], None] | None = None) -> list[CommunityDivision]:
     """Divide every community of a GeoPackage and write grids, micro-grids, atoms and a report.
 
@@ -169,8 +190,11 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
     ``id``: compounds and exclusive sites), in any CRS declared in the file. ``out_path`` (GeoPackage) gets
     ``grids``, ``micro_grids``, ``atoms`` and ``report`` in the input CRS. Any bad input raises
     :class:`InputError` before anything is written; the output appears whole or not at all.
-    ``progress(done, total)`` is called after each community (for a progress bar).
+    ``seconds``, when given, receives the wall time of reading (``read``) and writing (``write``);
+    each result's ``seconds`` holds its own stages. ``progress(done, total)`` is called after each
+    community (for a progress bar).
     """
+    clock = _Stopwatch()
     in_path, out_path = Path(in_path), Path(out_path)
     if not in_path.exists():
         raise InputError("file not found", source=str(in_path))
@@ -185,9 +209,14 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
         if "id" not in sites.columns:
             sites = sites.assign(id=[f"site{i}" for i in range(1, len(sites) + 1)])
     buildings = check_households(layers["buildings"], f"{in_path.name}:buildings")
+    clock.lap("read")
     results = divide_frames(layers["area"], buildings, layers["barriers"], sites, band=band, micro_band=micro_band,
                             seed=seed, source=in_path.name, progress=progress)
+    clock.lap("divide")
     write_layers(out_path, output_layers(results, layers["area"].crs))
+    clock.lap("write")
+    if seconds is not None:
+        seconds.update(read=clock.laps["read"], write=clock.laps["write"])
     return results
 
 

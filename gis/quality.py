@@ -17,7 +17,8 @@ import pandas as pd
 import shapely
 
 from gis.errors import InputError
-from gis.partition import Band, _align_labels, _build_graph, _union
+from gis.graph import align_labels, build_graph, union_cells
+from gis.partition import Band
 
 
 def grid_quality(atoms: gpd.GeoDataFrame, edges: pd.DataFrame, labels: pd.Series, band: Band, *,
@@ -50,8 +51,8 @@ def grid_quality(atoms: gpd.GeoDataFrame, edges: pd.DataFrame, labels: pd.Series
 def _grid_table(atoms: gpd.GeoDataFrame, edges: pd.DataFrame, labels: pd.Series, band: Band,
                 exclusive: Iterable[Hashable]) -> tuple[pd.DataFrame, np.ndarray, list]:
     """The per-grid table plus each grid's boundary-with-other-grids length (m) and its polygon."""
-    graph = _build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
-    lab = _align_labels(graph.ids, labels)
+    graph = build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
+    lab = align_labels(graph.ids, labels)
     codes, uniques = pd.factorize(pd.Series(lab), sort=True)
     k = len(uniques)
     hh = np.bincount(codes, weights=graph.households, minlength=k).astype(np.int64)
@@ -86,7 +87,7 @@ def _grid_table(atoms: gpd.GeoDataFrame, edges: pd.DataFrame, labels: pd.Series,
     for v in range(graph.n):
         roots[codes[v]].add(find(v))
     geoms = atoms.geometry.to_numpy()
-    polys = [_union(geoms[codes == g]) for g in range(k)]
+    polys = [union_cells(geoms[codes == g]) for g in range(k)]
     area = shapely.area(polys) if k else np.zeros(0)
     perim = shapely.length(polys) if k else np.zeros(0)
     with np.errstate(divide="ignore", invalid="ignore"):

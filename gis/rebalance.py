@@ -18,18 +18,8 @@ import numpy as np
 import pandas as pd
 
 from gis.errors import InputError
-from gis.partition import (
-    Band,
-    Finding,
-    PartitionSettings,
-    _align_labels,
-    _build_graph,
-    _can_leave,
-    _fmt_atoms,
-    _Graph,
-    _is_whole,
-    _Region,
-)
+from gis.graph import AtomGraph, align_labels, build_graph, can_leave, format_ids, is_whole
+from gis.partition import Band, Finding, PartitionSettings, Region
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +54,7 @@ class RebalanceResult:
 class _Rebalancer:
     """Greedy minimum-households repair of band violations on a fixed labelling."""
 
-    def __init__(self, graph: _Graph, lab: list[int], band: Band, locked: set[int], seed: int) -> None:
+    def __init__(self, graph: AtomGraph, lab: list[int], band: Band, locked: set[int], seed: int) -> None:
         self.g = graph
         self.lab = lab
         self.band = band
@@ -94,7 +84,7 @@ class _Rebalancer:
         nbrs, lab = self.g.nbrs, self.lab
         out = []
         for v in range(self.g.n):
-            if lab[v] == src and any(lab[u] == dst for u in nbrs[v]) and _can_leave(nbrs, lab, v, src):
+            if lab[v] == src and any(lab[u] == dst for u in nbrs[v]) and can_leave(nbrs, lab, v, src):
                 out.append(v)
         return out
 
@@ -192,7 +182,7 @@ class _Rebalancer:
         if k < 2:
             return False
         defaults = PartitionSettings(band=self.band, seed=self.seed)
-        region = _Region(self.g, members, self.band, defaults.barrier_weight, defaults.compactness_weight,
+        region = Region(self.g, members, self.band, defaults.barrier_weight, defaults.compactness_weight,
                          defaults.max_passes)
         state = region.solve(k, np.random.default_rng(self.seed), defaults.restarts)
         before = self.viol(total)
@@ -305,10 +295,10 @@ def rebalance(atoms: gpd.GeoDataFrame, edges: pd.DataFrame, labels: pd.Series, b
     """
     if not isinstance(band, Band):
         raise InputError(f"band must be a Band, got {band!r}", field="band")
-    graph = _build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
-    raw = _align_labels(graph.ids, labels)
+    graph = build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
+    raw = align_labels(graph.ids, labels)
     for atom_id, x in zip(graph.ids, raw, strict=True):
-        if not _is_whole(x) and not (isinstance(x, float) and x.is_integer()):
+        if not is_whole(x) and not (isinstance(x, float) and x.is_integer()):
             raise InputError(f"labels must be whole numbers; atom {atom_id} has {x!r}", field="labels")
     lab = [int(x) for x in raw]
     locked = {int(x) for x in locked_grids}
@@ -343,7 +333,7 @@ def rebalance(atoms: gpd.GeoDataFrame, edges: pd.DataFrame, labels: pd.Series, b
             findings.append(Finding(
                 "grid_out_of_band", "warning",
                 f"grid {grid} holds {h} households, {side}; no move, split or merge brings it into the band "
-                f"({_fmt_atoms(members)})", members, grid))
+                f"({format_ids(members)})", members, grid))
     moves = [(int(graph.ids[v]), original[v], lab[v], int(graph.households[v]))
              for v in range(graph.n) if lab[v] != original[v]]
     result = pd.Series(lab, index=pd.Index(graph.ids, name="atom_id"), name="grid")

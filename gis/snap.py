@@ -16,7 +16,7 @@ import pandas as pd
 import shapely
 
 from gis.errors import InputError
-from gis.partition import _check_crs, _unit_ids, _whole_column
+from gis.graph import check_crs, unit_ids, whole_column
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,9 @@ def snap_division(atoms: gpd.GeoDataFrame, drawn: gpd.GeoDataFrame, *, key: str 
     -------
     SnapResult
     """
-    _check_crs(atoms, "atoms")
-    ids = _unit_ids(atoms, "atom_id", "atoms")
-    households = _whole_column(atoms, "households", "atoms")
+    check_crs(atoms, "atoms")
+    ids = unit_ids(atoms, "atom_id", "atoms")
+    households = whole_column(atoms, "households", "atoms")
     if key not in drawn.columns:
         raise InputError(f"drawn grids lack the column '{key}'", source="drawn", field=key)
     if drawn.crs is None:

@@ -137,6 +137,13 @@ def split_by_units(buildings: gpd.GeoDataFrame, max_households: int) -> UnitSpli
             piece_unit.append(k + 1)
             piece_households.append(share)
 
+    pieces = _pieces_frame(buildings, positions, piece_geoms, piece_unit, piece_households, piece_population)
+    return UnitSplit(pieces, findings)
+
+
+def _pieces_frame(buildings: gpd.GeoDataFrame, positions: list[int], piece_geoms: list, piece_unit: list,
+                  piece_households: list[int], piece_population: dict[int, list]) -> gpd.GeoDataFrame:
+    """The rows of ``buildings`` repeated per piece, with each piece's footprint, unit and counts."""
     pieces = buildings.iloc[positions].copy()
     pieces.index = pd.RangeIndex(len(pieces))
     unit = pd.array(piece_unit, dtype="Int64")
@@ -154,7 +161,7 @@ def split_by_units(buildings: gpd.GeoDataFrame, max_households: int) -> UnitSpli
             pieces["units"] = _like(column, buildings["units"])
     pieces["building"] = buildings.index.take(positions)
     pieces["unit"] = unit
-    return UnitSplit(pieces, findings)
+    return pieces
 
 
 def previous_by_piece(previous: Mapping[str, Iterable[Hashable]] | None,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:  # Flask is imported by create_app, so the CLI can start without it
+    from flask import Flask
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         Overrides on top of defaults and the environment (see :mod:`server.config`). The database is
         not started here: the CLI (``wangge serve``) or the test fixtures start it first.
     """
+    from flask import Flask
+
     from server.config import load_config
     from server.encoding import WanggeJSONProvider
     from server.errors import register_error_handlers

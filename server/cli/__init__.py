@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -14,6 +15,39 @@ from server.cli.common import EXIT_FAILURE, WanggeGroup, database, emit_json, fa
 from server.config import load_config
 
 log = logging.getLogger("wangge")
+
+# The database layer (SQLAlchemy), Flask and the user/event/lookup commands are imported where they
+# are used, so `wangge --help` and `wangge divide-file` start in a fraction of a second.
+#: Commands defined in other modules: name -> (module, attribute, the help `wangge --help` shortens).
+LAZY_COMMANDS = {
+    "user": ("server.cli.users", "user", "Users who sign in: add, list, and API tokens for scripts."),
+    "lookup-batch": ("server.cli.lookup", "lookup_batch", "Add grid_code, micro_grid_code, community_code, match, "
+                     "score and error to every row of SOURCE."),
+    "matters": ("server.cli.events", "matters", "The matter list (事项清单): categories, time limits, responsible "
+                "units, admission and exit."),
+    "events": ("server.cli.events", "events", "Grid events (网格事件): the timers of the closed loop."),
+}
+
+
+class _LazyGroup(WanggeGroup):
+    """A group that imports the commands of :data:`LAZY_COMMANDS` only when one of them runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            module, attribute, _ = LAZY_COMMANDS[name]
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        rows = [(name, click.utils.make_default_short_help(LAZY_COMMANDS[name][2], limit)
+                 if name in LAZY_COMMANDS and name not in self.commands
+                 else self.commands[name].get_short_help_str(limit)) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 class Context:
@@ -32,7 +66,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit()
 
 
-@click.group(cls=WanggeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Print the version and exit.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail (and the traceback of an error).")
@@ -421,15 +455,6 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int, demo: 
         serve_forever(host, port, workers)
     click.echo("stopped")
 
-
-from server.cli.events import events, matters  # noqa: E402
-from server.cli.lookup import lookup_batch  # noqa: E402
-from server.cli.users import user  # noqa: E402
-
-main.add_command(user)
-main.add_command(lookup_batch)
-main.add_command(matters)
-main.add_command(events)
 
 if __name__ == "__main__":
     main()

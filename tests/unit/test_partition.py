@@ -376,6 +376,20 @@ def test_micro_grid_cut_off_empty_piece_joins_nearest() -> None:
     assert "empty_piece_joined" in [f.code for f in labels.attrs["findings"]]
 
 
+def test_micro_grids_say_nothing_of_empty_parcels() -> None:
+    # A strip 40, 200, 0: the oversized parcel cuts the empty parcel off from the parcel of 40. Reported
+    # on its own, the empty parcel would be an "island under the minimum"; it joins its neighbour
+    # silently instead, and the findings name only parcels that hold households.
+    atoms, edges = box_atoms(1, 3, [40, 200, 0])
+    labels = divide_micro(parcels_of(atoms), edges, pd.Series(0, index=range(3)))
+    assert groups(labels) == [{0}, {1, 2}]
+    findings = labels.attrs["findings"]
+    assert findings, "the oversized parcel and the small one are still reported"
+    for f in findings:
+        named = atoms.set_index("atom_id").loc[list(f.atom_ids), "households"]
+        assert (named > 0).all(), f.message
+
+
 def test_exclusive_site_message_names_the_site() -> None:
     atoms, edges = box_atoms(1, 4, [0, 5, 200, 200], sites={0: "school", 1: "school"},
                              extra={"site_id": {0: "实验小学", 1: "实验小学"}})

@@ -128,3 +128,22 @@ def test_cli_divide_file_json(tmp_path, runner):
     assert report["ok"] and community["community_code"] == "320499001001"
     assert community["summary"]["households"] == 2304 and community["summary"]["n_grids"] > 0
     assert result.stderr == ""
+
+
+def test_help_and_divide_file_start_without_the_database_or_web_layers(tmp_path):
+    """`wangge --help` and `wangge divide-file` must not pay for SQLAlchemy, Flask or the user commands."""
+    import subprocess
+    import sys
+
+    source = write_input(tmp_path / "in.gpkg")
+    probe = ("import sys; from server.cli import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "top = {m.split('.')[0] for m in sys.modules}\n"
+             "heavy = sorted(top & {'sqlalchemy', 'flask', 'geoalchemy2', 'psycopg'})"
+             " + sorted(m for m in sys.modules if m in ('server.cli.users', 'server.cli.events', "
+             "'server.cli.lookup'))\n"
+             "print('HEAVY', heavy)\n")
+    for args in (["--help"], ["divide-file", str(source), str(tmp_path / "out.gpkg")]):
+        done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True)
+        assert "HEAVY []" in done.stdout, (args, done.stdout[-500:])
+    assert (tmp_path / "out.gpkg").exists()
