@@ -36,10 +36,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.api.events import events_api, events_pages
     from server.api.lookup import lookup
     from server.api.params import check_path_ids
-    from server.api.review import review_api, review_pages
+    from server.api.review import review_api
     from server.web import auth
     from server.web.ogc import ogc
     from server.web.pages import pages
+    from server.web.review import review_pages
     from server.web.tiles import tiles
 
     app.register_blueprint(api)

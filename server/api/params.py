@@ -99,6 +99,23 @@ def column_text(value: Any, field: str, column: Any, *, required: bool = False) 
     return text(value, field, max_length=length, required=required)
 
 
+def number(value: Any, field: str, *, minimum: float, maximum: float) -> float:
+    """A finite JSON number in ``[minimum, maximum]`` (booleans and NaN refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise _fail(field, f"须为数字，收到 {value!r}", f"must be a number; got {value!r}")
+    if not minimum <= value <= maximum:
+        raise _fail(field, f"须在 {minimum} 到 {maximum} 之间，收到 {value}",
+                    f"must be between {minimum} and {maximum}; got {value}")
+    return float(value)
+
+
+def boolean(value: Any, field: str) -> bool:
+    """A JSON ``true`` or ``false`` (not 1, not "yes")."""
+    if not isinstance(value, bool):
+        raise _fail(field, f"须为 true 或 false，收到 {value!r}", f"must be true or false; got {value!r}")
+    return value
+
+
 def choice(value: Any, field: str, options: Iterable[str], *, default: str | None = None) -> str | None:
     """One of ``options``; ``None``/``""`` gives ``default``."""
     if value is None or value == "":

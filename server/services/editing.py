@@ -707,10 +707,11 @@ def export_division(engine: Engine, division_id: int, fmt: str) -> bytes:
         community = conn.execute(select(m.AdminArea.name).where(m.AdminArea.code == row["community_code"])
                                  ).scalar_one_or_none() or row["community_code"]
     if fmt in ("png", "pdf"):
-        from server.services.printing import division_map
+        from server.services.printing import STATUS_ZH, division_map
 
-        return division_map(grids, title=f"{community} ({row['community_code']}) — version {row['version']}, "
-                                         f"{row['status']}", fmt=fmt, crs=CRS.from_user_input(row["settings"]["crs"]))
+        return division_map(grids, title=f"{community}（{row['community_code']}）第 {row['version']} 版 · "
+                                         f"{STATUS_ZH.get(row['status'], row['status'])}", fmt=fmt,
+                            crs=CRS.from_user_input(row["settings"]["crs"]))
     suffix = {"gpkg": ".gpkg", "shp": ".zip"}[fmt]
     layers = {"grids": grids.astype({"locked": int}) if fmt == "shp" else grids}
     if len(micro):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 import zipfile
 from datetime import date, timedelta
@@ -216,7 +215,12 @@ def test_submit_refuses_a_draft_whose_checks_fail_and_lists_the_errors(api, edit
     assert "cannot be submitted" in error["message"] and "error(s)" in error["message"]
     problems = error["details"]["problems"]
     assert problems and all(p["severity"] == "error" for p in problems)
-    assert all(f"grid {p['grid']}" in error["message"] for p in problems[:10] if p["grid"] is not None)
+    # Grids are named as the screen names them: by the code they will be filed under, never "grid 1".
+    planned = {f["properties"]["label"]: f["properties"]["planned_code"]
+               for f in api("get", f"/api/v1/divisions/{division_id}/grids").json["features"]}
+    named = [p for p in problems[:10] if p["grid"] is not None]
+    assert named and all(f"网格 {planned[p['grid']]}" in error["message"] for p in named)
+    assert not re.search(r"\bgrid \d{1,3}\b", error["message"])
     assert status_of(editor_app, division_id) == "draft"
     assert transitions_of(editor_app, division_id) == []
 
@@ -516,7 +520,6 @@ def test_diff_reports_moved_atoms_and_households(api, editor_app):
 # -- the filing packet ------------------------------------------------------------------------------
 
 def test_filing_packet_files_open_and_agree_with_the_database(api, editor_app, tmp_path):
-    from server.services.printing import FILING_ROWS_PER_PAGE
     from server.services.review import ensure_demo_staff
 
     division_id = approved(api, editor_app, effective_from=date.today().isoformat(), note="备案")
@@ -555,14 +558,16 @@ def test_filing_packet_files_open_and_agree_with_the_database(api, editor_app, t
     with open(tmp_path / f"{base}-micro-grids.csv", encoding="utf-8-sig", newline="") as handle:
         micro_rows = list(csv.DictReader(handle))
     assert len(micro_rows) == n_micro and all(len(r["code"]) == 17 for r in micro_rows)
-    pdf = (tmp_path / f"{base}-filing-sheet.pdf").read_bytes()
-    try:
-        from pypdf import PdfReader
+    from pypdf import PdfReader
 
-        pages = len(PdfReader(io.BytesIO(pdf)).pages)
-    except ImportError:  # count page objects: /Type /Page but not /Pages
-        pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf))
-    assert pages == 1 + math.ceil(n_grids / FILING_ROWS_PER_PAGE)
+    reader = PdfReader(tmp_path / f"{base}-filing-sheet.pdf")
+    pages = [page.extract_text() for page in reader.pages]
+    assert len(pages) >= 2 and all(f"第 {version} 版" in text for text in pages)  # a heading on every page
+    assert all(f"第 {i} 页 / 共 {len(pages)} 页" in text for i, text in enumerate(pages, start=1))
+    whole = "".join(pages).replace("\n", "")
+    assert all(code in whole for code in codes_by_label(editor_app, division_id).values())  # every row, no cut-off
+    assert "北" in pages[0] and re.search(r"\d+ (米|千米)", pages[0])  # north arrow and scale bar
+    assert not re.search(r"[A-Za-z]{3,}", "".join(pages)), "the filing sheet is all Chinese"
     manifest = json.loads(archive.read("manifest.json"))
     assert manifest["community_code"] == COMMUNITY and manifest["version"] == version
     assert manifest["effective_from"] == date.today().isoformat() and manifest["approver"]
