@@ -29,7 +29,10 @@
   function colour(label) { return PALETTE[((label % PALETTE.length) + PALETTE.length) % PALETTE.length]; }
   function gridName(label) {
     const g = state.grids[String(label)] || {};
-    const code = g.code ? g.code.slice(-3) : "*";
+    // The code the grid will be filed under (the server plans it by the filing rule), else its stored code.
+    const f = state.gridFc && state.gridFc.features.find(function (x) { return x.properties.label === label; });
+    const filed = (f && f.properties.planned_code) || g.code;
+    const code = filed ? filed.slice(-3) : "*";
     return (g.name || (T.grid + " " + code)) + (g.locked ? " · " + T.locked : "");
   }
   function setStatus(text, isError) {

@@ -52,7 +52,7 @@
         const c = p.planned_code;
         l.bindTooltip("<span translate='no'>" + escapeHtml(c ? c.slice(-3) : "—") + "</span>" +
                       (p.name ? "<br>" + escapeHtml(p.name) : "") + "<br>" + fmt(p.households) + " " +
-                      escapeHtml(T.households), { permanent: true, direction: "center", className: "area-label" });
+                      escapeHtml(T.rv_hh), { permanent: true, direction: "center", className: "area-label" });
         l.on("click", function (e) {
           if (state.pinning) { pinPoint(e.latlng); return; }
           selectGrid(p.label);
@@ -141,7 +141,7 @@
       li.dataset.status = e.status;
       const canDecide = R.canReview && R.status === "submitted";
       li.innerHTML = "<div>" + escapeHtml(T.grid) + " " + codeHtml(e.grid_code) + " · " + fmt(e.households) + " " +
-        escapeHtml(T.households) + " · <b class='reason-status'>" + escapeHtml(T["rv_reason_status_" + e.status]) +
+        escapeHtml(T.rv_hh) + " · <b class='reason-status'>" + escapeHtml(T["rv_reason_status_" + e.status]) +
         "</b></div><p class='reason-text'>" + escapeHtml(e.reason) + "</p><div class='meta'>" +
         escapeHtml(T.rv_reason_by) + "：" + escapeHtml(e.author_name || e.author || "") + "</div><div class='meta'>" +
         escapeHtml(T.rv_reason_proof) + "：" + escapeHtml(e.proof_text) + "</div>" +
