@@ -266,6 +266,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "rv_audit_total": {"zh": "共 {total} 条，第 {page}/{pages} 页", "en": "{total} entries, page {page} of {pages}"},
     "rv_prev": {"zh": "上一页", "en": "Previous"},
     "rv_next": {"zh": "下一页", "en": "Next"},
+    "rv_nav": {"zh": "审核备案", "en": "Review"},
     "rv_hh": {"zh": "户", "en": "households"},
     "rv_attributes": {"zh": "属性调整", "en": "Attributes changed"},
     "rv_field_name": {"zh": "名称", "en": "Name"},

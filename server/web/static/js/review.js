@@ -211,7 +211,7 @@
   function loadHistory() {
     return request("GET", API + "/transitions").then(function (body) {
       el("history").innerHTML = body.transitions.map(function (t) {
-        return "<li>" + escapeHtml(t.at.slice(0, 16).replace("T", " ")) + " · " + escapeHtml(t.username || "") + " · " +
+        return "<li>" + escapeHtml(t.at.slice(0, 16).replace("T", " ")) + " · " + escapeHtml(t.display_name || t.username || "") + " · " +
           escapeHtml(T["status_" + t.from_status] || t.from_status || "") + " → " +
           escapeHtml(T["status_" + t.to_status] || t.to_status) + (t.reason ? ": " + escapeHtml(t.reason) : "") + "</li>";
       }).join("");
