@@ -443,10 +443,17 @@ def planned_codes(conn: Connection, division_id: int, on: date | None = None) ->
 
 
 def with_planned_codes(conn: Connection, division_id: int, collection: dict) -> dict:
-    """The grids GeoJSON of a division with ``planned_code`` on each grid (the code it is or will be filed as)."""
+    """The grids GeoJSON of a division with ``planned_code`` (the code it is or will be filed as) and
+    ``label_point`` (``[lon, lat]`` inside the grid, where its label goes) on each grid.
+    """
+    from shapely.geometry import shape
+
     codes = planned_codes(conn, division_id)
     for feature in collection.get("features", []):
         feature["properties"]["planned_code"] = codes.get(feature["properties"].get("label"))
+        # Where a label goes: always inside the grid (a ring-shaped grid's centre lies in its neighbour).
+        inside = shape(feature["geometry"]).point_on_surface() if feature.get("geometry") else None
+        feature["properties"]["label_point"] = [round(inside.x, 7), round(inside.y, 7)] if inside else None
     return collection
 
 

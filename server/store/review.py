@@ -126,7 +126,8 @@ def review_queue(conn: Connection, prefix: str) -> list[dict]:
     """Submitted divisions of communities whose code starts with ``prefix``, oldest first."""
     return [dict(r) for r in conn.execute(text("""
         SELECT d.id, d.community_code, c.name AS community, t.name AS township, d.version, d.submitted_at,
-               coalesce(u.display_name, u.username) AS author, (SELECT count(*) FROM grid g WHERE g.division_id = d.id) AS n_grids,
+               coalesce(u.display_name, u.username) AS author,
+               (SELECT count(*) FROM grid g WHERE g.division_id = d.id) AS n_grids,
                (SELECT coalesce(sum(households), 0) FROM grid g WHERE g.division_id = d.id) AS households,
                (SELECT count(*) FROM grid_exemption e WHERE e.division_id = d.id) AS exemptions
         FROM division d JOIN admin_area c ON c.code = d.community_code

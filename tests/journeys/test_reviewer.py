@@ -18,7 +18,8 @@ from server import engine_of
 pytestmark = [pytest.mark.browser, pytest.mark.db]
 
 BAITA = "320499101206"
-REASON = "白塔村仅有 419 户，村内以河道和村民小组自然分隔，分为两个网格时北片只有 197 户，合并则超过 400 户，故保留该网格。"
+REASON = ("白塔村仅有 419 户，村内以河道和村民小组自然分隔，分为两个网格时北片只有 197 户，"
+          "合并则超过 400 户，故保留该网格。")
 COMMENT = "北片网格请与村民小组边界核对，并补充网格员联系电话。"
 
 

@@ -50,9 +50,11 @@
         const p = f.properties;
         state.gridLayers[p.label] = l;
         const c = p.planned_code;
-        l.bindTooltip("<span translate='no'>" + escapeHtml(c ? c.slice(-3) : "—") + "</span>" +
-                      (p.name ? "<br>" + escapeHtml(p.name) : "") + "<br>" + fmt(p.households) + " " +
-                      escapeHtml(T.rv_hh), { permanent: true, direction: "center", className: "area-label" });
+        const where = p.label_point ? L.latLng(p.label_point[1], p.label_point[0]) : l.getBounds().getCenter();
+        L.tooltip({ permanent: true, direction: "center", className: "area-label", interactive: false })
+          .setLatLng(where).setContent("<span translate='no'>" + escapeHtml(c ? c.slice(-3) : "—") + "</span>" +
+                                      (p.name ? "<br>" + escapeHtml(p.name) : "") + "<br>" + fmt(p.households) + " " +
+                                      escapeHtml(T.rv_hh)).addTo(map);
         l.on("click", function (e) {
           if (state.pinning) { pinPoint(e.latlng); return; }
           selectGrid(p.label);
