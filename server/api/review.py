@@ -33,7 +33,6 @@ from server import engine_of
 from server.api import params
 from server.errors import Forbidden
 from server.services import review
-from server.store import models as m
 from server.web.auth import can, current_user, require_login, require_permission, scope_prefix
 
 review_api = Blueprint("review_api", __name__, url_prefix="/api/v1")
@@ -105,7 +104,7 @@ def approve(division_id: int):
     community_of(division_id, "review")
     body = _body()
     effective_from = params.calendar_date(body.get("effective_from"), "effective_from")
-    note = params.column_text(body.get("note"), "note", m.Division.review_note)
+    note = params.text(body.get("note"), "note", max_length=MAX_TEXT)
     codes = _codes(body.get("codes"))
     return jsonify(review.approve(engine_of(current_app), division_id, effective_from=effective_from, note=note,
                                   codes=codes, user=current_user()))
@@ -173,7 +172,7 @@ def attach_exemption(division_id: int):
     grid = params.integer(body.get("grid"), "grid", minimum=0)
     if grid is None:
         raise params.InputError("不能为空 / is required", field="grid")
-    reason = params.column_text(body.get("reason"), "reason", m.GridExemption.reason, required=True)
+    reason = params.text(body.get("reason"), "reason", max_length=MAX_TEXT, required=True)
     return jsonify(review.attach_exemption(engine_of(current_app), division_id, grid, reason,
                                            user=current_user())), 201
 
@@ -186,7 +185,7 @@ def decide_exemption(division_id: int, exemption_id: int):
     decision = params.choice(body.get("decision"), "decision", review.EXEMPTION_DECISIONS)
     if decision is None:
         raise params.InputError("不能为空 / is required", field="decision")
-    note = params.column_text(body.get("note"), "note", m.GridExemption.review_note)
+    note = params.text(body.get("note"), "note", max_length=MAX_TEXT)
     return jsonify(review.decide_exemption(engine_of(current_app), division_id, exemption_id, decision, note,
                                            user=current_user()))
 
@@ -225,22 +224,10 @@ def queue():
         return jsonify({"divisions": review.review_queue(conn, prefix)})
 
 
-def audit_query(args) -> dict:
-    """The audit log filters of a query string."""
-    return {"user": params.text(args.get("user"), "user", max_length=200),
-            "action": params.text(args.get("action"), "action", max_length=200),
-            "entity": params.text(args.get("entity"), "entity", max_length=200),
-            "entity_id": params.text(args.get("entity_id"), "entity_id", max_length=200),
-            "since": params.calendar_date(args.get("from"), "from"),
-            "until": params.calendar_date(args.get("to"), "to"),
-            "page": params.integer(args.get("page"), "page", minimum=1, default=1),
-            "per_page": params.integer(args.get("per_page"), "per_page", minimum=1, maximum=500, default=50)}
-
-
 @review_api.get("/audit")
 def audit_log():
     """The audit log, newest first: filters user, action (prefix), entity, entity_id, from, to; page, per_page."""
     require_permission("read_audit", None)
-    query = audit_query(request.args)
+    query = params.audit_filters(request.args)
     with engine_of(current_app).connect() as conn:
         return jsonify(review.audit_entries(conn, **query))

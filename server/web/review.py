@@ -1,7 +1,7 @@
 """The review pages: the reviewer's queue and one division under review, the public notice board, the audit viewer.
 
-Pages parse, check permission and call one service, as the REST routes in :mod:`server.api.review` do
-(whose permission helpers they share); the data the page's script needs comes from those routes.
+Pages parse, check permission and call one service, as the REST routes in :mod:`server.api.review` do;
+the data the page's script needs comes from those routes.
 """
 
 from __future__ import annotations
@@ -9,12 +9,27 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request
 
 from server import engine_of
-from server.api.review import audit_query, community_of, reviewer_prefix
+from server.api import params
 from server.services import review
-from server.web.auth import can, current_user
+from server.web.auth import can, current_user, require_login, require_permission, scope_prefix
 from server.web.pages import base_layers, render_page
 
 review_pages = Blueprint("review_pages", __name__)
+
+
+def _community(division_id: int, action: str) -> str:
+    """The division's community once the caller may do ``action`` there (404, 401, 403 otherwise)."""
+    with engine_of(current_app).connect() as conn:
+        community, _ = review.division_community(conn, division_id)
+    require_permission(action, community)
+    return community
+
+
+def _reviewer_prefix() -> str:
+    """The code prefix of the caller's review scope ('' for admin); 401/403 for others."""
+    user = require_login()
+    require_permission("review", user.scope_code)
+    return scope_prefix(user.scope_code) if user.scope_code else ""
 
 
 def _render(template: str, **context):
@@ -24,7 +39,7 @@ def _render(template: str, **context):
 @review_pages.get("/review")
 def review_queue_page():
     """The reviewer's queue: submitted divisions of their city."""
-    prefix = reviewer_prefix()
+    prefix = _reviewer_prefix()
     with engine_of(current_app).connect() as conn:
         divisions = review.review_queue(conn, prefix)
     return _render("review_queue.html", divisions=divisions)
@@ -33,7 +48,7 @@ def review_queue_page():
 @review_pages.get("/review/<int:division_id>")
 def review_page(division_id: int):
     """One division under review: map diff, grid table with checks, reasons, comments, approve / return."""
-    community = community_of(division_id, "read_draft")
+    community = _community(division_id, "read_draft")
     user = current_user()
     with engine_of(current_app).connect() as conn:
         header = review.review_page(conn, division_id)
@@ -55,10 +70,8 @@ def notice_page(grid_code: str):
 @review_pages.get("/admin/audit")
 def audit_page():
     """The audit log viewer (admin): filters and pages, rendered on the server."""
-    from server.web.auth import require_permission
-
     require_permission("read_audit", None)
-    query = audit_query(request.args)
+    query = params.audit_filters(request.args)
     with engine_of(current_app).connect() as conn:
         result = review.audit_entries(conn, **query)
     args = {k: v for k, v in request.args.items() if k != "page"}
