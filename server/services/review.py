@@ -727,11 +727,7 @@ def diff(conn: Connection, division_id: int, against_id: int | None) -> dict:
     header = {"division": {"id": row.id, "version": row.version, "status": row.status,
                            "community_code": row.community_code}}
     if against_id is None:
-        grids = _sorted_by_code([_grid_entry(a, None, "added", codes, "atom", 0, 0) for a in attrs.values()])
-        summary = {"grids_added": len(grids), "grids_changed": 0, "grids_attributes": 0, "grids_unchanged": 0,
-                   "grids_removed": 0, "atoms_moved": 0, "households_moved": 0}
-        return {**header, "against": None, "method": None, "grids": grids, "removed": [], "summary": summary,
-                "changed_areas": {"type": "FeatureCollection", "features": []}}
+        return _first_diff(header, attrs, codes)
     other = _division(conn, against_id)
     if other.community_code != row.community_code:
         raise BadRequest(f"第 {other.version} 版不属于{row.community_name or row.community_code} / parameter "
@@ -775,6 +771,15 @@ def diff(conn: Connection, division_id: int, against_id: int | None) -> dict:
     return {**header, "against": {"id": other.id, "version": other.version, "status": other.status},
             "method": "atoms" if unit == "atom" else "buildings", "summary": summary, "grids": grids,
             "removed": removed, "changed_areas": {"type": "FeatureCollection", "features": features}}
+
+
+def _first_diff(header: dict, attrs: dict, codes: dict[int, str]) -> dict:
+    """The diff of a first division: nothing to compare with, so every grid is new (and listed)."""
+    grids = _sorted_by_code([_grid_entry(a, None, "added", codes, "atom", 0, 0) for a in attrs.values()])
+    summary = {"grids_added": len(grids), "grids_changed": 0, "grids_attributes": 0, "grids_unchanged": 0,
+               "grids_removed": 0, "atoms_moved": 0, "households_moved": 0}
+    return {**header, "against": None, "method": None, "grids": grids, "removed": [], "summary": summary,
+            "changed_areas": {"type": "FeatureCollection", "features": []}}
 
 
 def _moved_features(conn: Connection, unit: str, moves: pd.DataFrame, before: dict, after: dict,
