@@ -81,7 +81,8 @@ _EDITABLE = {"400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR,
 _GEOMETRY = {"type": "object", "description": "GeoJSON geometry in EPSG:4490 lon/lat"}
 _EDIT = {"type": "object", "required": ["op"], "properties": {
     "op": {"type": "string", "enum": ["paint", "new_grid", "merge", "delete_grid", "split", "move_boundary",
-                                      "reshape", "auto_divide", "rebalance", "set_grid", "restore"]},
+                                      "reshape", "auto_divide", "rebalance", "set_grid", "restore", "undo",
+                                      "redo"]},
     "revision": {"type": "integer", "description": "the revision you edited (or send If-Match: \"N\")"},
     "atoms": {"type": "array", "items": {"type": "integer"}, "description": "paint, new_grid: atom numbers"},
     "grid": {"type": "integer", "description": "paint, delete_grid, split, reshape, set_grid: grid label"},
@@ -94,7 +95,7 @@ _EDIT = {"type": "object", "required": ["op"], "properties": {
     "seed": {"type": "integer", "description": "auto_divide"},
     "name": {"type": ["string", "null"]}, "type": {"type": "string", "enum": ["comprehensive", "exclusive"]},
     "subtype": {"type": ["string", "null"]}, "locked": {"type": "boolean"},
-    "to_revision": {"type": "integer", "description": "restore (undo/redo): the revision to bring back"}}}
+    "to_revision": {"type": "integer", "description": "restore: the revision to bring back"}}}
 DIVISION_PATHS = {
     "/api/v1/areas/{code}/overview": {"get": {
         "summary": "Communities below an area with households, grid count and their latest division's status",
@@ -124,7 +125,9 @@ DIVISION_PATHS = {
     "/api/v1/divisions/{division_id}/edits": {"post": {
         "summary": "Apply one edit to a draft as a new revision; answers the change and the live checks",
         "description": "Edits work on the assignment of atoms to grids, so no gap or overlap can arise; an edit "
-                       "that would cut a grid in two is refused with 400. Undo and redo are `restore`.",
+                       "that would cut a grid in two is refused with 400. `undo` and `redo` walk the revisions stored "
+                       "on the server (the answer's `undo`/`redo` say how many steps remain); `restore` brings back "
+                       "any revision. An edit that changes nothing stores no revision (`change.stored` is false).",
         "parameters": [_DIVISION_ID],
         "requestBody": {"required": True, "content": {"application/json": {"schema": _EDIT}}},
         "responses": {"200": _JSON, **_EDITABLE}}},
@@ -266,6 +269,18 @@ _AREA = _param("area", "area or grid code (default: the user's county)", {"type"
 _PERIOD = [_param("from", "reported on or after this day", {"type": "string", "format": "date"}),
            _param("to", "reported on or before this day", {"type": "string", "format": "date"})]
 _SIGNED_IN = {"401": _ERROR, "403": _ERROR}
+# A report with photos: the same fields as a multipart form, plus up to 3 files in "photos".
+_REPORT_FORM = {"type": "object", "required": ["description"], "properties": {
+    **_REPORT["properties"], "photos": {"type": "array", "maxItems": 3, "items": {"type": "string", "format": "binary"},
+                                        "description": "JPEG or PNG, at most 5 MB each; EXIF is removed"}}}
+_REPORT_BODY = {"required": True, "content": {"application/json": {"schema": _REPORT},
+                                              "multipart/form-data": {"schema": _REPORT_FORM}}}
+_TRACKING = _path_param("tracking_code", "the tracking code given to the reporter (10 characters)",
+                        {"type": "string"})
+_POSITION = _path_param("position", "photo number, 1 to 3", {"type": "integer"})
+_IMAGE = {"description": "the photo (re-encoded, no metadata)",
+          "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                      "image/png": {"schema": {"type": "string", "format": "binary"}}}}
 EVENT_PATHS = {
     "/api/v1/matters": {
         "get": {"summary": "The matter list (事项清单, published): 大类 and 小类, time limits, responsible units",
@@ -285,8 +300,10 @@ EVENT_PATHS = {
         "summary": "A resident reports a problem (no sign-in, no CSRF token; limited per IP)",
         "description": "Routed to the grid in force at the point (or standard address), its community and staff. "
                        "400 names the field at fault (error.details.field): a point in no grid, an unknown or "
-                       "exited category. 429 with Retry-After beyond PUBLIC_REPORT_LIMIT reports per IP.",
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _REPORT}}},
+                       "exited category, a photo that is not a JPEG or PNG of at most 5 MB (nothing is stored). "
+                       "429 with Retry-After beyond PUBLIC_REPORT_LIMIT reports per IP. The answer carries "
+                       "tracking_code, the reporter's key to GET /api/v1/public/events/{tracking_code}.",
+        "requestBody": _REPORT_BODY,
         "responses": {"201": {**_JSON, "description": "the event code, its grid, community and published staff"},
                       "400": _ERROR, "429": _ERROR}}},
     "/api/v1/events": {
@@ -302,7 +319,7 @@ EVENT_PATHS = {
                                _param("limit", "at most this many (1-5000, default 500)", {"type": "integer"})],
                 "responses": {"200": _JSON, "400": _ERROR, **_SIGNED_IN}},
         "post": {"summary": "A signed-in user (grid staff) reports an event in their area",
-                 "requestBody": {"required": True, "content": {"application/json": {"schema": _REPORT}}},
+                 "requestBody": _REPORT_BODY,
                  "responses": {"201": _JSON, "400": _ERROR, **_SIGNED_IN}}},
     "/api/v1/events/{event_id}": {"get": {
         "summary": "One event with its history (every step: who, when, from which status to which, note)",
@@ -332,8 +349,25 @@ EVENT_PATHS = {
         "responses": {"200": {"description": "statistics", "content": {
             "application/json": {"schema": {"type": "object"}}, "text/csv": {"schema": {"type": "string"}}}},
             "400": _ERROR, **_SIGNED_IN}}},
+    "/api/v1/public/events/{tracking_code}": {"get": {
+        "summary": "Follow a report by its tracking code: status, category, community, photos and the steps taken",
+        "description": "No sign-in. No personal data of others: no names, no notes, no staff.",
+        "parameters": [_TRACKING], "responses": {"200": _JSON, "400": _ERROR, "404": _ERROR}}},
+    "/api/v1/public/events/{tracking_code}/photos/{position}": {"get": {
+        "summary": "A photo of the report with this tracking code", "parameters": [_TRACKING, _POSITION],
+        "responses": {"200": _IMAGE, "400": _ERROR, "404": _ERROR}}},
+    "/api/v1/events/{event_id}/photos/{position}": {"get": {
+        "summary": "A photo of an event in the user's scope", "parameters": [_EVENT_ID, _POSITION],
+        "responses": {"200": _IMAGE, "400": _ERROR, **_SIGNED_IN, "404": _ERROR}}},
+    "/api/v1/events/calendar": {"get": {
+        "summary": "The working calendar: the years in the next 60 days whose holidays are computed (no official "
+                   "State Council schedule loaded yet)",
+        "responses": {"200": _JSON, **_SIGNED_IN}}},
     "/report": {"get": {"summary": "The public report-a-problem page (HTML)",
                         "responses": {"200": {"description": "HTML page"}}}},
+    "/track/{tracking_code}": {"get": {"summary": "The page that follows a report by its tracking code (HTML)",
+                                       "parameters": [_TRACKING],
+                                       "responses": {"200": {"description": "HTML page"}}}},
 }
 
 

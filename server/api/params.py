@@ -12,6 +12,7 @@ table cannot disagree).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -55,12 +56,52 @@ def integer(value: Any, field: str, *, minimum: int = 0, maximum: int = INT_MAX,
     return value
 
 
+def number(value: Any, field: str, *, minimum: float, maximum: float, required: bool = False,
+           exclusive_minimum: bool = False) -> float | None:
+    """A finite number in ``[minimum, maximum]`` (``(minimum, maximum]`` with ``exclusive_minimum``) from a
+    query string or a JSON number; ``None``/``""`` gives ``None`` unless ``required``. Booleans are refused.
+    """
+    if value is None or value == "":
+        if required:
+            raise _fail(field, "不能为空", "is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _fail(field, f"须为数字，收到 {value!r}", f"must be a number; got {value!r}")
+    try:
+        parsed = float(value)
+    except ValueError:
+        raise _fail(field, f"须为数字，收到 {value!r}", f"must be a number; got {value!r}") from None
+    low_ok = parsed > minimum if exclusive_minimum else parsed >= minimum
+    if not math.isfinite(parsed) or not low_ok or parsed > maximum:
+        if exclusive_minimum:
+            raise _fail(field, f"须大于 {minimum:g} 且不超过 {maximum:g}，收到 {value!r}",
+                        f"must be a number greater than {minimum:g} and at most {maximum:g}; got {value!r}")
+        raise _fail(field, f"须在 {minimum:g} 到 {maximum:g} 之间，收到 {value!r}",
+                    f"must be a number between {minimum:g} and {maximum:g}; got {value!r}")
+    return parsed
+
+
 def identifier(value: Any, field: str) -> int:
     """A database id (1 … 2³¹−1); a number out of that range is a 400 naming the field, never a 500."""
     parsed = integer(value, field, minimum=1)
     if parsed is None:
         raise _fail(field, "不能为空", "is required")
     return parsed
+
+
+def required_integer(value: Any, field: str, *, minimum: int = 0, maximum: int = INT_MAX) -> int:
+    """An integer that must be given (a grid label, a revision)."""
+    parsed = integer(value, field, minimum=minimum, maximum=maximum)
+    if parsed is None:
+        raise _fail(field, "不能为空", "is required")
+    return parsed
+
+
+def integers(values: Any, field: str, *, minimum: int = 0) -> list[int]:
+    """A non-empty JSON list of integers (atom numbers, grid labels)."""
+    if not isinstance(values, list) or not values:
+        raise _fail(field, "须为非空的整数列表", "must be a non-empty list of integers")
+    return [required_integer(v, f"{field}[{i}]", minimum=minimum) for i, v in enumerate(values)]
 
 
 def identifiers(values: Any, field: str) -> list[int]:
@@ -99,23 +140,6 @@ def column_text(value: Any, field: str, column: Any, *, required: bool = False) 
     return text(value, field, max_length=length, required=required)
 
 
-def number(value: Any, field: str, *, minimum: float, maximum: float) -> float:
-    """A finite JSON number in ``[minimum, maximum]`` (booleans and NaN refused)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise _fail(field, f"须为数字，收到 {value!r}", f"must be a number; got {value!r}")
-    if not minimum <= value <= maximum:
-        raise _fail(field, f"须在 {minimum} 到 {maximum} 之间，收到 {value}",
-                    f"must be between {minimum} and {maximum}; got {value}")
-    return float(value)
-
-
-def boolean(value: Any, field: str) -> bool:
-    """A JSON ``true`` or ``false`` (not 1, not "yes")."""
-    if not isinstance(value, bool):
-        raise _fail(field, f"须为 true 或 false，收到 {value!r}", f"must be true or false; got {value!r}")
-    return value
-
-
 def choice(value: Any, field: str, options: Iterable[str], *, default: str | None = None) -> str | None:
     """One of ``options``; ``None``/``""`` gives ``default``."""
     if value is None or value == "":
@@ -124,6 +148,21 @@ def choice(value: Any, field: str, options: Iterable[str], *, default: str | Non
     if value not in options:
         raise _fail(field, f"须为 {'、'.join(options)} 之一，收到 {value!r}",
                     f"must be one of {', '.join(options)}; got {value!r}")
+    return value
+
+
+def required_choice(value: Any, field: str, options: Iterable[str]) -> str:
+    """One of ``options``, which must be given."""
+    parsed = choice(value, field, options)
+    if parsed is None:
+        raise _fail(field, "不能为空", "is required")
+    return parsed
+
+
+def boolean(value: Any, field: str) -> bool:
+    """A JSON ``true`` or ``false`` (not 0/1, not a string)."""
+    if not isinstance(value, bool):
+        raise _fail(field, f"须为 true 或 false，收到 {value!r}", f"must be true or false; got {value!r}")
     return value
 
 
@@ -207,3 +246,41 @@ def audit_filters(args: Any) -> dict:
             "since": calendar_date(args.get("from"), "from"), "until": calendar_date(args.get("to"), "to"),
             "page": integer(args.get("page"), "page", minimum=1, default=1),
             "per_page": integer(args.get("per_page"), "per_page", minimum=1, maximum=500, default=50)}
+
+
+def geometry(value: Any, field: str, kinds: Iterable[str]) -> Any:
+    """A GeoJSON geometry in lon/lat of one of ``kinds`` → a valid shapely geometry.
+
+    Checked here, at the edge, so GEOS never sees what it cannot take: every ring must be closed (the
+    GeoJSON rule: shapely would close it silently, GEOS elsewhere throws), coordinates must be finite
+    degrees, and a polygon must not cross itself (a bow-tie makes GEOS overlays throw).
+    """
+    import numpy as np
+    import shapely
+    import shapely.geometry
+
+    kinds = tuple(kinds)
+    if not isinstance(value, dict) or value.get("type") not in kinds or not isinstance(value.get("coordinates"), list):
+        got = value.get("type") if isinstance(value, dict) else type(value).__name__
+        raise _fail(field, f"须为 GeoJSON {' 或 '.join(kinds)}，收到 {got!r}",
+                    f"must be a GeoJSON {' or '.join(kinds)}; got {got!r}")
+    rings = {"Polygon": [value["coordinates"]], "MultiPolygon": value["coordinates"]}.get(value["type"], [])
+    for polygon in rings:
+        for ring in polygon if isinstance(polygon, list) else []:
+            if not isinstance(ring, list) or len(ring) < 4 or ring[0] != ring[-1]:
+                raise _fail(field, "多边形的环未闭合（首尾两点须相同，且至少四个点）",
+                            "a polygon ring is not closed (its first and last points must be equal, 4 points at least)")
+    try:
+        geom = shapely.geometry.shape(value)
+        coords = shapely.get_coordinates(geom)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, shapely.errors.GEOSException):
+        raise _fail(field, "不是有效的 GeoJSON 几何", "is not a valid GeoJSON geometry") from None
+    if geom.is_empty or not np.isfinite(coords).all():
+        raise _fail(field, "几何为空或坐标不是数", "is empty or has coordinates that are not numbers")
+    if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
+        raise _fail(field, "坐标须为经纬度（经度 ±180，纬度 ±90）",
+                    "coordinates must be longitude/latitude degrees (±180, ±90)")
+    if not geom.is_valid:
+        reason = shapely.is_valid_reason(geom)
+        raise _fail(field, f"几何自相交或无效（{reason}）", f"the geometry crosses itself or is invalid ({reason})")
+    return geom

@@ -74,8 +74,8 @@ def _point(value) -> tuple[float, float] | None:
         return None
     if not isinstance(value, list) or len(value) != 2:
         raise params.InputError("须为 [经度, 纬度] / must be [longitude, latitude] in degrees", field="point")
-    lon = params.number(value[0], "point", minimum=-180, maximum=180)
-    lat = params.number(value[1], "point", minimum=-90, maximum=90)
+    lon = params.number(value[0], "point", minimum=-180, maximum=180, required=True)
+    lat = params.number(value[1], "point", minimum=-90, maximum=90, required=True)
     return lon, lat
 
 

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, make_response, redirect, render_templa
 from sqlalchemy import select
 
 from server import engine_of
+from server.api import params
 from server.errors import NotFound
 from server.store import models as m
 from server.store.db import database_status
@@ -68,7 +69,8 @@ def divisions_home():
         county = conn.execute(select(m.AdminArea.code).where(m.AdminArea.level == "county")
                               .order_by(m.AdminArea.code)).scalars().first()
     if county is None:
-        raise NotFound("no county imported yet: run wangge demo load or wangge import areas")
+        raise NotFound("尚未导入任何区县：请运行 wangge demo load 或 wangge import areas / "
+                       "no county imported yet: run wangge demo load or wangge import areas")
     return redirect(url_for("pages.area_overview", code=county, **request.args))
 
 
@@ -81,7 +83,7 @@ def area_overview(code: str):
     with engine_of(current_app).connect() as conn:
         name = conn.execute(select(m.AdminArea.name).where(m.AdminArea.code == code)).scalar_one_or_none()
     if name is None:
-        raise NotFound(f"no administrative area with code {code!r}")
+        raise NotFound(f"没有代码为 {code} 的行政区 / no administrative area with code {code!r}")
     return render_page("overview.html", area={"code": code, "name": name}, base_layers=base_layers(current_app.config))
 
 
@@ -95,13 +97,14 @@ def community_editor(code: str):
         community = conn.execute(select(m.AdminArea.name, m.AdminArea.level, m.AdminArea.parent_code)
                                  .where(m.AdminArea.code == code)).one_or_none()
         if community is None or community.level != "community":
-            raise NotFound(f"no community with code {code!r}")
-        wanted = request.args.get("division", type=int)
+            raise NotFound(f"没有代码为 {code} 的社区 / no community with code {code!r}")
+        wanted = params.integer(request.args.get("division"), "division", minimum=1)
         query = select(m.Division.id).where(m.Division.community_code == code)
         division_id = conn.execute(query.where(m.Division.id == wanted) if wanted else
                                    query.order_by(m.Division.version.desc())).scalars().first()
     if division_id is None:
-        raise NotFound(f"community {code} has no division yet: run the engine first (wangge divide {code})")
+        raise NotFound(f"社区 {code} 尚无网格划分：请先运行 wangge divide {code} / "
+                       f"community {code} has no division yet: run the engine first (wangge divide {code})")
     editor = {"division": division_id, "community": {"code": code, "name": community.name},
               "canEdit": can(current_user(), "edit_draft", code)}
     return render_page("editor.html", editor=editor, community=community, base_layers=base_layers(current_app.config))
