@@ -1,7 +1,7 @@
 """review comments bound to the grid row; written reasons for grids the band cannot reach
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-07 20:00:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = '0007'
-down_revision = '0004'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
