@@ -19,7 +19,7 @@ from server.api import params
 from server.encoding import to_json
 from server.errors import BadRequest
 from server.services import divisions as service
-from server.services import editing
+from server.services import editing, uploads
 from server.store import models as m
 from server.web.auth import can, current_user, require_permission
 
@@ -194,9 +194,10 @@ def division_import(division_id: int):
                          "field 'file' must end in "
                          f".geojson, .json, .gpkg or .zip; got {upload.filename!r}")
     _allow(division_id, "edit_draft")
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, uploads.upload_budget(current_app.config):
         path = Path(folder) / f"drawing{suffix}"
         upload.save(path)
+        uploads.check_upload(path, current_app.config)
         answer = editing.import_drawing(engine_of(current_app), division_id, path, revision, key=key,
                                         user_id=_user_id(), filename=Path(upload.filename).name)
     return _with_etag(answer, answer["revision"])

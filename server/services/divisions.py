@@ -14,8 +14,12 @@ households, because atoms are rebuilt whenever the base data changes. Codes are 
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -309,6 +313,34 @@ def divide_and_store(engine: Engine, code: str, *, band: Band | None = None, mic
 
 
 
+#: Linux prctl option: the signal the kernel sends a process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool worker initializer: the worker ends when the process that started the pool dies.
+
+    Without it, a ``kill -9`` of ``wangge divide`` left its workers running through their queued
+    communities and storing drafts nobody asked for any more. On Linux the kernel sends SIGKILL
+    (prctl PR_SET_PDEATHSIG); elsewhere a thread watches the parent. A community being written when
+    the worker dies is rolled back by PostgreSQL: its transaction never commits.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl failed")
+    except (OSError, AttributeError):
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
 def _divide_in_worker(url: str, code: str, options: dict) -> DivideOutcome:
     engine = make_engine(url, pool_size=1)
     try:
@@ -334,7 +366,8 @@ def divide_many(url: str, codes: list[str], *, workers: int = 1, **options) -> I
             engine.dispose()
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(codes)), mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(codes)), mp_context=context,
+                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(_divide_in_worker, url, code, options) for code in codes]
         for future in as_completed(futures):
             yield future.result()
