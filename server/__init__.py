@@ -42,12 +42,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.api.events import events_api
     from server.api.lookup import lookup
     from server.api.params import check_path_ids
-    from server.api.review import review_api, review_pages
+    from server.api.review import review_api
     from server.api.staff import staff_api
     from server.web import auth
     from server.web.events import events_pages
     from server.web.ogc import ogc
     from server.web.pages import pages
+    from server.web.review import review_pages
     from server.web.staff import staff_pages
     from server.web.tiles import tiles
 

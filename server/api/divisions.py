@@ -137,10 +137,13 @@ def division(division_id: int):
 
 @divisions_api.get("/divisions/<int:division_id>/grids")
 def division_grids(division_id: int):
-    """The grids of a division as GeoJSON."""
+    """The grids of a division as GeoJSON, each with the code it will be filed under (``planned_code``)."""
     _allow(division_id)
     with engine_of(current_app).connect() as conn:
-        return _geojson(service.grids_geojson(conn, division_id))
+        from server.services.review import with_planned_codes
+
+        # planned_code: the code each grid is, or will be, filed under (one rule with approval), for every label.
+        return _geojson(with_planned_codes(conn, division_id, service.grids_geojson(conn, division_id)))
 
 
 @divisions_api.get("/divisions/<int:division_id>/atoms")

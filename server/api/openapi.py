@@ -176,7 +176,26 @@ REVIEW_PATHS = {
         "parameters": [_DIVISION_ID],
         "requestBody": _json_body({"effective_from": {"type": "string", "format": "date",
                                                       "description": "default today"},
-                                   "note": {"type": "string", "maxLength": 2000}}),
+                                   "note": {"type": "string", "maxLength": 2000},
+                                   "codes": {"type": "object", "additionalProperties": {"type": "string"},
+                                             "description": "grid label -> the code the reviewer saw (the grids' "
+                                                            "planned_code): 409 when filing would give others"}}),
+        "responses": {"200": _JSON, **_STEP}}},
+    "/api/v1/divisions/{division_id}/exemptions": {
+        "get": {"summary": "Out-of-band grids the engine proves cannot be in the band (candidates, in a draft) "
+                           "and the reasons written for them",
+                "parameters": [_DIVISION_ID], "responses": {"200": _JSON, **_READ}},
+        "post": {"summary": "Write the county's reason for a grid the engine proves cannot be in the band",
+                 "parameters": [_DIVISION_ID],
+                 "requestBody": _json_body({"grid": {"type": "integer"},
+                                            "reason": {"type": "string", "minLength": 1, "maxLength": 2000}},
+                                           ["grid", "reason"]),
+                 "responses": {"201": _JSON, **_STEP}}},
+    "/api/v1/divisions/{division_id}/exemptions/{exemption_id}": {"patch": {
+        "summary": "Accept or return a written reason (municipal reviewer)",
+        "parameters": [_DIVISION_ID, _path_param("exemption_id", "reason id", {"type": "integer"})],
+        "requestBody": _json_body({"decision": {"type": "string", "enum": ["accepted", "returned"]},
+                                   "note": {"type": "string", "maxLength": 2000}}, ["decision"]),
         "responses": {"200": _JSON, **_STEP}}},
     "/api/v1/divisions/{division_id}/return": {"post": {
         "summary": "Return a submitted division to the county with a reason (municipal reviewer)",

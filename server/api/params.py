@@ -237,6 +237,17 @@ def check_path_ids(endpoint: str | None, values: dict[str, Any] | None) -> None:
             integer(value, name, minimum=0)
 
 
+def audit_filters(args: Any) -> dict:
+    """The audit log's query string: user, action (a prefix), entity, entity_id, from, to, page, per_page."""
+    return {"user": text(args.get("user"), "user", max_length=200),
+            "action": text(args.get("action"), "action", max_length=200),
+            "entity": text(args.get("entity"), "entity", max_length=200),
+            "entity_id": text(args.get("entity_id"), "entity_id", max_length=200),
+            "since": calendar_date(args.get("from"), "from"), "until": calendar_date(args.get("to"), "to"),
+            "page": integer(args.get("page"), "page", minimum=1, default=1),
+            "per_page": integer(args.get("per_page"), "per_page", minimum=1, maximum=500, default=50)}
+
+
 def geometry(value: Any, field: str, kinds: Iterable[str]) -> Any:
     """A GeoJSON geometry in lon/lat of one of ``kinds`` → a valid shapely geometry.
 

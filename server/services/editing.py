@@ -409,9 +409,12 @@ def edit_division(engine: Engine, division_id: int, edit: Edit, *, user_id: int 
 
 def client_state(conn: Connection, draft: Draft) -> dict:
     """What the editor needs after loading or editing: the header, checks, and undo/redo depth."""
+    from server.services.review import planned_codes  # review imports this module: import when called
+
     undo, redo = undo_redo_stacks(store.revision_ops(conn, draft.id))
     checks = staff.with_staffing_warnings(conn, draft.id, checks_for_client(draft))  # issue 16: staffing
-    return {"division": division_summary(draft), "checks": checks, "revision": draft.revision,
+    return {"division": division_summary(draft, planned_codes(conn, draft.id)), "checks": checks,
+            "revision": draft.revision,
             "undo": {"available": len(undo), "target": undo[-1] if undo else None},
             "redo": {"available": len(redo), "target": redo[-1] if redo else None}}
 
@@ -457,9 +460,12 @@ def grid_colours(draft: Draft) -> dict[int, int]:
     return colours
 
 
-def division_summary(draft: Draft) -> dict:
-    """The division's header for the editor; each grid carries ``display``, the one text the map shows."""
-    names = edit_text.display_names(draft.grids)
+def division_summary(draft: Draft, planned: dict[int, str] | None = None) -> dict:
+    """The division's header for the editor; each grid carries ``display``, the one text the map shows.
+
+    ``planned`` (label -> the code filing will give, from review's code planning) is the label source.
+    """
+    names = edit_text.display_names({k: {**v, "label": (planned or {}).get(k)} for k, v in draft.grids.items()})
     colours = grid_colours(draft)
     return {"id": draft.id, "community_code": draft.community_code, "version": draft.version,
             "status": draft.status, "revision": draft.revision,

@@ -1,4 +1,4 @@
-"""Review and filing (审核备案) of divisions: the lifecycle, codes at approval, comments, diffs, packets.
+"""Review and filing (审核备案) of divisions: the lifecycle, codes at approval, comments, reasons, diffs, packets.
 
 The lifecycle of a division version (Jiangsu art. 7; city regs art. 7)::
 
@@ -10,13 +10,21 @@ naming the status otherwise, with nothing changed), writes ``division_transition
 ``audit_log`` row. Approval is also where codes are filed: unchanged grids keep their codes, new
 grids get numbers never issued before in the community (:func:`gis.codes.assign_codes`), every new
 code goes into the ``grid_code`` registry and the codes that disappeared are retired there. Only one
-approved division of a community is in force on any day: the approval closes the one in force
-(``effective_to``), checks the rule in SQL before committing, and an exclusion constraint
-(migration 0003) guards it in the database as well.
+approved division of a community is in force on any day.
+
+Codes are planned by the same rule before approval (:func:`planned_codes`): the editor and the
+review page show the code each grid will be filed under, and an approval that sends the codes the
+reviewer saw is refused if filing would give any other. Comments are bound to the grid row, which
+keeps its id through submission and approval, so a comment points at the same grid before and after.
+
+A grid out of the household band that no division can bring into it (:mod:`gis.bandproof`) may be
+submitted with the county's written reason; the reviewer accepts or returns the reason, a division
+is approved only with every reason accepted, and the filing packet records them.
 
 Functions take a SQLAlchemy ``Engine`` (they run their own transaction) or a ``Connection`` (they
-run in the caller's) and a ``user`` (:class:`server.store.models.User` or None); permissions are checked
-by the routes in :mod:`server.api.review`, state rules here.
+run in the caller's), typed arguments parsed by :mod:`server.api.params`, and a ``user``
+(:class:`server.store.models.User` or None); permissions are checked by the routes, state rules here.
+All SQL is in :mod:`server.store.review`.
 """
 
 from __future__ import annotations
@@ -29,25 +37,25 @@ import logging
 import math
 import zipfile
 from collections.abc import Hashable
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 from pyproj import CRS
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, Engine, func
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.types import BigInteger, Integer
 
+from gis.bandproof import prove_out_of_band
+from gis.checks import live_checks
 from gis.codes import assign_codes, order_grids
 from gis.errors import GisError
 from server.errors import BadRequest, Conflict, NotFound
 from server.services import staff
 from server.services.divisions import divisions_in_force
-from server.services.editing import checks_for_client, export_division, load_draft, rebuild_micro_grids
-from server.store import models as m
-from server.store.features import SRID
+from server.services.editing import export_division, load_draft, rebuild_micro_grids
+from server.store import review as store
 from server.web.auth import audit
 
 log = logging.getLogger(__name__)
@@ -55,36 +63,38 @@ log = logging.getLogger(__name__)
 #: action -> (status it moves from, status it moves to)
 TRANSITIONS = {"submit": ("draft", "submitted"), "approve": ("submitted", "approved"),
                "return": ("submitted", "returned")}
-_VERBS = {"submit": "submitted", "approve": "approved", "return": "returned"}
-#: What to do instead, by (action, status found): the 409 message says it.
+_VERBS = {"submit": ("提交", "submitted"), "approve": ("批准", "approved"), "return": ("退回", "returned")}
+STATUS_ZH = {"draft": "草稿", "submitted": "待审核", "approved": "已备案", "returned": "已退回"}
+#: What to do instead, by (action, status found): the 409 message says it, in Chinese and English.
 _HINTS = {
-    ("approve", "draft"): "it must be submitted by the county first",
-    ("return", "draft"): "only a submitted division is under review",
-    ("approve", "approved"): "it is already filed",
-    ("return", "approved"): "it is already filed; changes need a new draft from it",
-    ("submit", "approved"): "approved versions are filed and immutable: start a new draft from it",
-    ("submit", "submitted"): "it is already waiting for review",
-    ("submit", "returned"): "a returned version is read-only: start a new draft from it, fix it and submit that",
-    ("approve", "returned"): "it was returned to the county; they submit a new draft",
-    ("return", "returned"): "it was returned already",
+    ("approve", "draft"): ("须先由区县提交", "it must be submitted by the county first"),
+    ("return", "draft"): ("只有待审核的划分才在审核中", "only a submitted division is under review"),
+    ("approve", "approved"): ("已经备案", "it is already filed"),
+    ("return", "approved"): ("已经备案；调整须从它新建草稿", "it is already filed; changes need a new draft from it"),
+    ("submit", "approved"): ("已备案的版本不可更改：请从它新建草稿",
+                             "approved versions are filed and immutable: start a new draft from it"),
+    ("submit", "submitted"): ("已在等待审核", "it is already waiting for review"),
+    ("submit", "returned"): ("退回的版本只读：请从它新建草稿，修改后提交",
+                             "a returned version is read-only: start a new draft from it, fix it and submit that"),
+    ("approve", "returned"): ("已退回区县，由区县提交新草稿", "it was returned to the county; they submit a new draft"),
+    ("return", "returned"): ("已经退回", "it was returned already"),
 }
-MAX_TEXT = 2000
 COMMENT_STATUSES = ("draft", "submitted", "returned")
+EXEMPTION_DECISIONS = ("accepted", "returned")
 
 
 # -- rows and small helpers -------------------------------------------------------------------------
 
 def _division(conn: Connection, division_id: int, *, lock: bool = False):
-    query = select(m.Division.id, m.Division.community_code, m.Division.version, m.Division.status,
-                   m.Division.parent_id, m.Division.atom_layer_id, m.Division.revision, m.Division.band_min,
-                   m.Division.band_max, m.Division.settings, m.Division.effective_from,
-                   m.Division.effective_to).where(m.Division.id == division_id)
-    if lock:
-        query = query.with_for_update()
-    row = conn.execute(query).one_or_none()
+    row = store.division_row(conn, division_id, lock=lock)
     if row is None:
-        raise NotFound(f"no division with id {division_id}")
+        raise NotFound(f"没有编号为 {division_id} 的网格划分 / no division with id {division_id}")
     return row
+
+
+def _name(row) -> str:
+    """A division as the screen names it: 白塔村（320499101206）第 2 版."""
+    return f"{row.community_name or row.community_code}（{row.community_code}）第 {row.version} 版"
 
 
 def division_community(conn: Connection, division_id: int) -> tuple[str, str]:
@@ -96,9 +106,12 @@ def division_community(conn: Connection, division_id: int) -> tuple[str, str]:
 def _expect(row, action: str) -> None:
     source, _ = TRANSITIONS[action]
     if row.status != source:
-        hint = _HINTS.get((action, row.status), f"only a {source} division can be {_VERBS[action]}")
-        raise Conflict(f"division {row.id} (version {row.version} of community {row.community_code}) is "
-                       f"{row.status}, so it cannot be {_VERBS[action]}: {hint}; nothing was changed",
+        zh_verb, en_verb = _VERBS[action]
+        zh, en = _HINTS.get((action, row.status), (f"只有{STATUS_ZH[source]}的划分可以{zh_verb}",
+                                                   f"only a {source} division can be {en_verb}"))
+        raise Conflict(f"{_name(row)}{STATUS_ZH.get(row.status, row.status)}，不能{zh_verb}：{zh}；未作任何更改 / "
+                       f"division {row.id} (version {row.version} of community {row.community_code}) is "
+                       f"{row.status}, so it cannot be {en_verb}: {en}; nothing was changed",
                        details={"status": row.status, "expected_status": source, "action": action})
 
 
@@ -106,14 +119,12 @@ def _record(conn: Connection, row, action: str, user, *, reason: str | None = No
             after: dict | None = None) -> dict:
     """Move ``row`` to the action's status: update, transition row and audit row, in ``conn``'s transaction."""
     source, target = TRANSITIONS[action]
-    done = conn.execute(update(m.Division).where(m.Division.id == row.id, m.Division.status == source)
-                        .values(status=target, **(values or {}))).rowcount
-    if done != 1:  # the row is locked, so this means a programming error, not a race
-        raise Conflict(f"division {row.id} changed status while it was being {_VERBS[action]}")
+    if store.move_status(conn, row.id, source, target, values or {}) != 1:
+        # the row is locked, so this means a programming error, not a race
+        raise Conflict(f"{_name(row)} 的状态在{_VERBS[action][0]}时被更改 / division {row.id} changed status "
+                       f"while it was being {_VERBS[action][1]}")
     user_id = user.id if user is not None else None
-    transition = conn.execute(insert(m.DivisionTransition).values(
-        division_id=row.id, from_status=source, to_status=target, user_id=user_id, reason=reason)
-        .returning(m.DivisionTransition.id, m.DivisionTransition.at)).one()
+    transition = store.add_transition(conn, row.id, source, target, user_id, reason)
     audit(conn, f"division.{action}", "division", row.id, {"status": source},
           {"status": target, "version": row.version, "community_code": row.community_code,
            **({"reason": reason} if reason else {}), **(after or {})}, user=user)
@@ -123,78 +134,101 @@ def _record(conn: Connection, row, action: str, user, *, reason: str | None = No
 
 def division_header(conn: Connection, division_id: int) -> dict:
     """A division's status, version, parent and review dates, JSON-ready."""
-    row = conn.execute(select(m.Division.id, m.Division.community_code, m.Division.version, m.Division.status,
-                              m.Division.revision, m.Division.parent_id, m.Division.submitted_at,
-                              m.Division.reviewed_at, m.Division.review_note, m.Division.effective_from,
-                              m.Division.effective_to).where(m.Division.id == division_id)).mappings().one()
+    row = store.division_header(conn, division_id)
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
 
 
-def _text(value: object, field: str, *, required: bool) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise BadRequest(f"field '{field}' is required and must not be empty")
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(f"field '{field}' must be text, got {value!r}")
-    value = value.strip()
-    if len(value) > MAX_TEXT:
-        raise BadRequest(f"field '{field}' is {len(value)} characters long; at most {MAX_TEXT} are allowed")
-    return value
+def review_page(conn: Connection, division_id: int) -> dict:
+    """What the review page starts from: the division, its community and the version it is compared with."""
+    header = store.division_page_header(conn, division_id)
+    return {"id": header.id, "version": header.version, "status": header.status, "name": header.name,
+            "against": default_against(conn, division_id)}
 
 
-def parse_date(value: object, field: str) -> date | None:
-    """An ISO date (``YYYY-MM-DD``) from a request, None when absent; BadRequest naming the field otherwise."""
-    if value is None or value == "":
-        return None
-    try:
-        return date.fromisoformat(value) if isinstance(value, str) else _bad_date(field, value)
-    except ValueError:
-        return _bad_date(field, value)
+def _grid_title(code: str | None, label: int) -> str:
+    return f"网格 {code}" if code else f"网格（编号待定，内部序号 {label}）"
 
 
-def _bad_date(field: str, value: object):
-    raise BadRequest(f"field '{field}' must be a date as YYYY-MM-DD, got {value!r}")
+def _problem_text(problem: dict, codes: dict[int, str], figures: dict[int, dict], band) -> str:
+    """A live-check problem as the screen names it: the grid's planned code, in Chinese then English."""
+    label = problem.get("grid")
+    where = _grid_title(codes.get(label), label) if label is not None else ""
+    hh = figures.get(label, {}).get("households")
+    kind = problem["code"]
+    if kind == "grid_under_min":
+        zh = f"{where} 有 {hh} 户，低于下限 {band.min} 户"
+    elif kind == "grid_over_max":
+        zh = f"{where} 有 {hh} 户，超过上限 {band.max} 户"
+    elif kind == "not_contiguous":
+        zh = f"{where} 不连片"
+    elif kind == "unassigned":
+        zh = "有图斑未划入任何网格"
+    else:
+        zh = f"{where} 未通过检查"
+    english = problem["message"]
+    if label is not None and codes.get(label):
+        english = english.replace(f"grid {label} ", f"grid {codes[label]} ")
+    return f"{zh} / {english}"
 
 
 # -- the lifecycle ----------------------------------------------------------------------------------
 
+def _excused(conn: Connection, draft) -> dict[int, dict]:
+    """Label -> proof of the grids whose written reason still stands (the engine still proves them)."""
+    reasons = {e["grid"]: e for e in store.exemptions(conn, [draft.id])}
+    present = set(draft.exclusive)
+    out = {}
+    for label in reasons:
+        proof = prove_out_of_band(draft.layer.context, draft.labels, draft.band, label, exclusive=present)
+        if proof is not None:
+            out[label] = proof.to_dict()
+    return out
+
+
+def _submit_problems(conn: Connection, division_id: int) -> tuple[list[dict], list[str], Any]:
+    """Errors of the live checks once the grids with a standing reason are excused, and their messages."""
+    draft = load_draft(conn, division_id)
+    present = set(draft.labels.labels[draft.labels.labels >= 0].tolist())
+    checks = live_checks(draft.layer.context, draft.labels, draft.band, exclusive=draft.exclusive & present,
+                         excused=_excused(conn, draft).keys()).to_dict()
+    problems = [p for p in checks["problems"] if p["severity"] == "error"]
+    codes = planned_codes(conn, division_id) if problems else {}
+    figures = {g["label"]: g for g in checks["grids"]}
+    return problems, [_problem_text(p, codes, figures, draft.band) for p in problems], draft
+
+
 def submit(engine: Engine, division_id: int, *, user=None) -> dict:
     """Submit a draft for review (draft → submitted).
 
-    Refused (409, nothing changed) when the division is not a draft or its live checks have errors;
-    grids without micro-grids (changed since the last rebuild) get them first, automatically.
+    Refused (409, nothing changed) when the division is not a draft or its live checks have errors
+    (a grid with a written reason the engine still proves is not an error); grids without
+    micro-grids (changed since the last rebuild) get them first, automatically.
     """
     with engine.connect() as conn:
         row = _division(conn, division_id)
         _expect(row, "submit")
-        draft = load_draft(conn, division_id)
-        problems = [p for p in checks_for_client(draft)["problems"] if p["severity"] == "error"]
+        problems, texts, _ = _submit_problems(conn, division_id)
     if problems:
-        listed = "; ".join((f"grid {p['grid']}: " if p.get("grid") is not None else "") + p["message"]
-                           for p in problems[:10])
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        raise Conflict(f"division {division_id} (version {row.version}) cannot be submitted: the live checks "
-                       f"found {len(problems)} error(s) — {listed}{more}. Fix them in the editor, then submit; "
-                       "nothing was changed", details={"problems": problems})
+        listed = "；".join(texts[:10])
+        more = f"（另有 {len(problems) - 10} 项）" if len(problems) > 10 else ""
+        raise Conflict(f"{_name(row)} 不能提交：检查发现 {len(problems)} 个错误 — {listed}{more}。请在编辑器中修正后"
+                       f"再提交；未作任何更改 / cannot be submitted: the live checks found {len(problems)} error(s)",
+                       details={"problems": problems, "messages": texts})
     made = rebuild_micro_grids(engine, division_id, user_id=user.id if user is not None else None)
     with engine.begin() as conn:
         row = _division(conn, division_id, lock=True)
         _expect(row, "submit")  # someone may have submitted it meanwhile
-        bare = conn.execute(select(func.count()).select_from(m.Grid).where(
-            m.Grid.division_id == division_id,
-            ~select(m.MicroGrid.id).where(m.MicroGrid.grid_id == m.Grid.id).exists())).scalar_one()
+        bare = store.bare_grids(conn, division_id)
         if bare:
-            raise Conflict(f"division {division_id}: {bare} grid(s) still have no micro-grids after rebuilding "
-                           "them; open the editor and rebuild micro-grids, then submit")
+            raise Conflict(f"{_name(row)}：重建后仍有 {bare} 个网格没有微网格，请在编辑器中重建微网格后提交 / "
+                           f"{bare} grid(s) still have no micro-grids after rebuilding them")
         transition = _record(conn, row, "submit", user, values={"submitted_at": func.now()},
                              after={"micro_grids_rebuilt": made})
         return {"division": division_header(conn, division_id), "transition": transition, "micro_grids_rebuilt": made}
 
 
-def return_division(engine: Engine, division_id: int, reason: object, *, user=None) -> dict:
-    """Return a submitted division to the county (submitted → returned) with a reason (required)."""
-    reason = _text(reason, "reason", required=True)
+def return_division(engine: Engine, division_id: int, reason: str, *, user=None) -> dict:
+    """Return a submitted division to the county (submitted → returned) with a reason (parsed, required)."""
     with engine.begin() as conn:
         row = _division(conn, division_id, lock=True)
         _expect(row, "return")
@@ -203,39 +237,63 @@ def return_division(engine: Engine, division_id: int, reason: object, *, user=No
         return {"division": division_header(conn, division_id), "transition": transition}
 
 
-def approve(engine: Engine, division_id: int, *, effective_from: date | None = None, note: object = None,
-            user=None) -> dict:
+def _in_force_on(approved: list, on: date):
+    return next((a for a in approved if a.effective_from is not None and a.effective_from <= on
+                 and (a.effective_to is None or a.effective_to > on)), None)
+
+
+def _check_reasons_accepted(conn: Connection, row) -> None:
+    open_ = [e for e in store.exemptions(conn, [row.id]) if e["status"] != "accepted"]
+    if open_:
+        names = "、".join(_grid_title(e["grid_code"], e["grid"]) for e in open_)
+        raise Conflict(f"{_name(row)} 有 {len(open_)} 条户数说明尚未接受（{names}）：请先接受说明，或退回划分；"
+                       f"未作任何更改 / {len(open_)} reason(s) for grids out of the band are not accepted yet",
+                       details={"exemptions": [e["id"] for e in open_]})
+
+
+def _check_codes_seen(row, filed: dict[int, str], seen: dict[int, str] | None) -> None:
+    """What the reviewer approved is what is filed: refuse when the codes they saw are not the ones filed."""
+    if seen is None:
+        return
+    differ = sorted(label for label in set(filed) | set(seen) if filed.get(label) != seen.get(label))
+    if differ:
+        raise Conflict(f"{_name(row)} 备案时的网格编码与审核页显示的不同（{len(differ)} 个网格），"
+                       f"请刷新页面核对后再批准；未作任何更改 / the codes filing would give differ from the codes "
+                       "you reviewed; reload and check them", details={"labels": differ,
+                                                  "codes": {str(k): filed.get(k) for k in differ}})
+
+
+def approve(engine: Engine, division_id: int, *, effective_from: date | None = None, note: str | None = None,
+            codes: dict[int, str] | None = None, user=None) -> dict:
     """Approve and file a submitted division, in force from ``effective_from`` (today by default).
 
     The approved version in force on that day ends there (its ``effective_to``); codes are filed
-    (see :func:`file_codes`). Refused (409, nothing changed) when the division is not submitted, or
-    when another version of the community is approved to take effect after that day.
+    (see :func:`file_codes`). Refused (409, nothing changed) when the division is not submitted, a
+    written reason is not accepted, ``codes`` (label -> code the reviewer saw) differ from the codes
+    filing gives, or another version of the community is approved to take effect after that day.
     """
-    note = _text(note, "note", required=False)
     on = effective_from or date.today()
     try:
         with engine.begin() as conn:
             row = _division(conn, division_id, lock=True)
             _expect(row, "approve")
+            _check_reasons_accepted(conn, row)
             # Lock the community's approved versions: two approvals of one community run one after the other.
-            approved = conn.execute(select(m.Division.id, m.Division.version, m.Division.effective_from,
-                                           m.Division.effective_to)
-                                    .where(m.Division.community_code == row.community_code,
-                                           m.Division.status == "approved")
-                                    .order_by(m.Division.effective_from).with_for_update()).all()
+            approved = store.approved_versions(conn, row.community_code, lock=True)
             later = [a for a in approved if a.effective_from is not None and a.effective_from > on]
             if later:
-                raise Conflict(f"version {later[0].version} of community {row.community_code} is approved to take "
-                               f"effect on {later[0].effective_from}, after {on}: only one division is in force "
-                               f"on any day, so approve with an effective date on or after "
+                raise Conflict(f"{row.community_name or row.community_code} 第 {later[0].version} 版定于 "
+                               f"{later[0].effective_from} 生效，晚于 {on}：同一天只能有一个划分生效，请选择 "
+                               f"{later[-1].effective_from} 或之后的生效日期；未作任何更改 / version "
+                               f"{later[0].version} of community {row.community_code} is approved to take effect on "
+                               f"{later[0].effective_from}, after {on}: approve with an effective date on or after "
                                f"{later[-1].effective_from}; nothing was changed",
                                details={"effective_from": on.isoformat(), "later_division": later[0].id})
-            current = next((a for a in approved if a.effective_from is not None and a.effective_from <= on
-                            and (a.effective_to is None or a.effective_to > on)), None)
-            codes = file_codes(conn, row, current.id if current is not None else None, user=user)
-            codes["staffing"] = staff.on_division_approved(conn, row.id, on, user=user)  # carry staff over
+            current = _in_force_on(approved, on)
+            filed = file_codes(conn, row, current.id if current is not None else None, user=user, seen=codes)
+            filed["staffing"] = staff.on_division_approved(conn, row.id, on, user=user)  # carry staff over
             if current is not None:
-                conn.execute(update(m.Division).where(m.Division.id == current.id).values(effective_to=on))
+                store.end_division(conn, current.id, on)
                 audit(conn, "division.supersede", "division", current.id,
                       {"effective_to": current.effective_to}, {"effective_to": on, "superseded_by": row.id},
                       user=user)
@@ -243,47 +301,47 @@ def approve(engine: Engine, division_id: int, *, effective_from: date | None = N
                 "reviewed_at": func.now(), "reviewer_id": user.id if user is not None else None,
                 "review_note": note, "effective_from": on, "effective_to": None},
                 after={"effective_from": on.isoformat(), "supersedes": current.id if current else None,
-                       "codes": {k: len(v) for k, v in codes.items() if isinstance(v, list)}})
-            check_one_in_force(conn, row.community_code)
-            return {"division": division_header(conn, division_id), "transition": transition, "codes": codes,
+                       "codes": {k: len(v) for k, v in filed.items() if isinstance(v, list)}})
+            check_one_in_force(conn, row)
+            return {"division": division_header(conn, division_id), "transition": transition, "codes": filed,
                     "superseded": current.id if current is not None else None}
     except IntegrityError as exc:  # the exclusion constraint: only reachable if the check above was bypassed
         if "division_one_in_force" in str(exc):
-            raise Conflict(f"approving division {division_id} from {on} would put two divisions of its community "
-                           "in force on the same day; nothing was changed") from None
+            raise Conflict(f"从 {on} 起批准将使同一社区同一天有两个划分生效；未作任何更改 / approving division "
+                           f"{division_id} from {on} would put two divisions of its community in force on the same "
+                           "day; nothing was changed") from None
         raise
 
 
-def check_one_in_force(conn: Connection, community_code: str) -> None:
-    """Raise Conflict when two approved divisions of the community are in force on a common day."""
-    clash = conn.execute(text("""
-        SELECT a.version, b.version FROM division a JOIN division b
-          ON a.community_code = b.community_code AND a.id < b.id
-        WHERE a.community_code = :c AND a.status = 'approved' AND b.status = 'approved'
-          AND daterange(a.effective_from, a.effective_to, '[)') && daterange(b.effective_from, b.effective_to, '[)')
-        LIMIT 1"""), {"c": community_code}).first()
+def check_one_in_force(conn: Connection, row) -> None:
+    """Raise Conflict when two approved divisions of the division's community are in force on a common day."""
+    clash = store.in_force_clash(conn, row.community_code)
     if clash is not None:
-        raise Conflict(f"versions {clash[0]} and {clash[1]} of community {community_code} would both be in force "
-                       "on some day; only one division is in force at a time — nothing was changed")
+        raise Conflict(f"{row.community_name or row.community_code} 第 {clash[0]} 版与第 {clash[1]} 版将在某些日期"
+                       f"同时生效；同一时间只能有一个划分生效，未作任何更改 / versions {clash[0]} and {clash[1]} of "
+                       f"community {row.community_code} would both be in force on some day — nothing was changed")
 
 
-def transitions(conn: Connection, division_id: int) -> list[dict]:
+def transitions(conn: Connection, division_id: int) -> dict:
     """The lifecycle history of a division, oldest first: who moved it from which status to which, when, why."""
-    _division(conn, division_id)
-    rows = conn.execute(select(m.DivisionTransition.id, m.DivisionTransition.from_status,
-                               m.DivisionTransition.to_status, m.DivisionTransition.reason,
-                               m.DivisionTransition.at, m.User.username, m.User.display_name)
-                        .join(m.User, m.User.id == m.DivisionTransition.user_id, isouter=True)
-                        .where(m.DivisionTransition.division_id == division_id)
-                        .order_by(m.DivisionTransition.at, m.DivisionTransition.id)).mappings().all()
-    return [{**r, "at": r["at"].isoformat()} for r in rows]
+    header = division_header(conn, division_id)
+    rows = [{**r, "at": r["at"].isoformat()} for r in store.transitions(conn, division_id)]
+    return {"division_id": division_id, "status": header["status"], "version": header["version"],
+            "parent_id": header["parent_id"], "transitions": rows}
 
 
-# -- codes at approval ------------------------------------------------------------------------------
+# -- codes: planned before approval, filed at approval, by one rule ----------------------------------
 
-def _read_frame(conn: Connection, sql: str, params: dict) -> gpd.GeoDataFrame:
-    frame = gpd.read_postgis(text(sql), conn, geom_col="geom", params=params)
-    return frame.set_crs(SRID, allow_override=True)
+@dataclass
+class CodePlan:
+    """The codes a division's grids get when filed against ``previous_id``, and what filing needs besides."""
+
+    grids: gpd.GeoDataFrame  # id, label, code (as stored), kind, geometry in the community's CRS
+    codes: dict[int, str]  # label -> planned code
+    method: str  # atoms, buildings or first
+    issued: dict = field(default_factory=dict)
+    previous_codes: set[str] = field(default_factory=set)
+    previous_micro: set[str] = field(default_factory=set)
 
 
 def _members_by_buildings(conn: Connection, row, grids: gpd.GeoDataFrame, previous: gpd.GeoDataFrame,
@@ -291,8 +349,7 @@ def _members_by_buildings(conn: Connection, row, grids: gpd.GeoDataFrame, previo
     """Grids of different atom layers matched by the buildings (units of split towers) each holds."""
     from gis.units import previous_members, split_by_units
 
-    buildings = _read_frame(conn, """SELECT id, households, population, units, site, compound, geom FROM building
-                                     WHERE community_code = :c ORDER BY id""", {"c": row.community_code})
+    buildings = store.buildings(conn, row.community_code)
     buildings = buildings.set_index("id").to_crs(crs).rename_geometry("geometry")
     buildings = buildings.assign(households=buildings["households"].fillna(0).astype(int),
                                  population=buildings["population"].fillna(0).astype(int))
@@ -324,85 +381,111 @@ def _members_by_buildings(conn: Connection, row, grids: gpd.GeoDataFrame, previo
     return ({code: {key[x] for x in members if x in key} for code, members in old.items()}, labels, households)
 
 
-def file_codes(conn: Connection, row, previous_id: int | None, *, user=None) -> dict:
+def _previous_members(conn: Connection, row, grids: gpd.GeoDataFrame, previous_id: int, crs: CRS):
+    """``(method, previous code -> members, atom -> label, atom -> households)`` against ``previous_id``."""
+    if store.atom_layer_of(conn, previous_id) == row.atom_layer_id:
+        previous: dict[str, set[int]] = {}
+        for code, atom in store.code_atoms(conn, previous_id):
+            previous.setdefault(code, set()).add(int(atom))
+        mine = store.label_atoms(conn, row.id)
+        return ("atoms", previous, pd.Series({int(a): int(label) for a, label, _ in mine}),
+                {int(a): int(h) for a, _, h in mine})
+    before = store.coded_grids(conn, previous_id).rename_geometry("geometry")
+    return ("buildings", *_members_by_buildings(conn, row, grids, before, crs))
+
+
+def plan_codes(conn: Connection, row, previous_id: int | None) -> CodePlan:
+    """The codes filing gives the grids of division ``row`` against the version in force ``previous_id``.
+
+    Grids are matched to that version by their atoms when both share an atom layer (a draft copied
+    from it does), else by buildings and households; a match keeps its code, the others get numbers
+    no code of the community ever had (the ``grid_code`` registry is the memory). The one rule for
+    both the codes shown before approval and the codes filed at approval.
+    """
+    crs = CRS.from_user_input(row.settings["crs"])
+    grids = store.grids_for_codes(conn, row.id).to_crs(crs)
+    issued = store.issued_codes(conn, row.community_code)
+    plan = CodePlan(grids, {}, "first", issued)
+    previous: dict[str, set[int]] = {}
+    labels = households = None
+    if previous_id is not None:
+        plan.previous_codes = store.grid_codes_of(conn, previous_id)
+        plan.previous_micro = store.micro_codes_of(conn, previous_id)
+        plan.method, previous, labels, households = _previous_members(conn, row, grids, previous_id, crs)
+    if grids.empty:
+        return plan
+    # Every code ever issued and not carried by the previous version counts as retired: never given again.
+    retired = {c for c in issued if len(c) == 15 and c not in previous}
+    try:
+        codes = assign_codes(grids.set_index("label", drop=False), row.community_code, previous=previous or None,
+                             retired=retired, labels=labels if previous else None, households=households)
+    except GisError as exc:
+        raise Conflict(f"{_name(row)} 无法编码：{exc} / codes for division {row.id} cannot be issued: {exc}") from None
+    plan.codes = {int(label): code for label, code in codes.items()}
+    if len(set(plan.codes.values())) != len(plan.codes):  # assign_codes guarantees it; filing must not trust luck
+        raise RuntimeError(f"duplicate grid codes computed for division {row.id}")
+    return plan
+
+
+def planned_codes(conn: Connection, division_id: int, on: date | None = None) -> dict[int, str]:
+    """Label -> the code each grid has (approved) or will be filed under when approved ``on`` (today).
+
+    Drafts and divisions under review are planned against the version that would be in force then,
+    exactly as :func:`approve` files them; an approved division answers its filed codes.
+    """
+    row = _division(conn, division_id)
+    if row.status == "approved":
+        return {int(label): code for label, _id, code, *_ in store.grid_attributes(conn, division_id)
+                if code is not None}
+    current = _in_force_on(store.approved_versions(conn, row.community_code), on or date.today())
+    try:
+        return plan_codes(conn, row, current.id if current is not None else None).codes
+    except Conflict:
+        return {}  # no number left: the editor shows the grid without a code and approval says why
+
+
+def with_planned_codes(conn: Connection, division_id: int, collection: dict) -> dict:
+    """The grids GeoJSON of a division with ``planned_code`` (the code it is or will be filed as) and
+    ``label_point`` (``[lon, lat]`` inside the grid, where its label goes) on each grid.
+    """
+    from shapely.geometry import shape
+
+    codes = planned_codes(conn, division_id)
+    for feature in collection.get("features", []):
+        feature["properties"]["planned_code"] = codes.get(feature["properties"].get("label"))
+        # Where a label goes: always inside the grid (a ring-shaped grid's centre lies in its neighbour).
+        inside = shape(feature["geometry"]).point_on_surface() if feature.get("geometry") else None
+        feature["properties"]["label_point"] = [round(inside.x, 7), round(inside.y, 7)] if inside else None
+    return collection
+
+
+def file_codes(conn: Connection, row, previous_id: int | None, *, user=None,
+               seen: dict[int, str] | None = None) -> dict:
     """Give the grids and micro-grids of division ``row`` their filed codes, in ``conn``'s transaction.
 
-    Grids are matched to the division in force before (``previous_id``) by their atoms when both
-    share an atom layer (a draft copied from it does), else by buildings and households; a match
-    keeps its code, the others get numbers no code of the community ever had (the ``grid_code``
-    registry is the memory). Micro-grids of a grid keep codes they had under the same grid code in
-    the previous version; new ones continue the grid's sequence past every number it ever issued.
-    New codes are registered, codes of the previous version that disappeared are retired, and the
-    codes go into a new revision snapshot so a draft copied from this version carries them.
+    Grid codes are :func:`plan_codes`'s (refused when they differ from ``seen``, the codes the
+    reviewer saw). Micro-grids of a grid keep codes they had under the same grid code in the previous
+    version; new ones continue the grid's sequence past every number it ever issued. New codes are
+    registered, codes of the previous version that disappeared are retired, and the codes go into a
+    new revision snapshot so a draft copied from this version carries them.
 
     Returns
     -------
     dict
         ``method`` (atoms, buildings or first), ``kept``, ``new`` and ``retired`` code lists.
     """
-    crs = CRS.from_user_input(row.settings["crs"])
-    community = row.community_code
-    grids = _read_frame(conn, "SELECT id, label, code, type AS kind, geom FROM grid WHERE division_id = :d "
-                              "ORDER BY label", {"d": row.id}).to_crs(crs)
-    issued = dict(conn.execute(select(m.GridCode.code, m.GridCode.retired_at)
-                               .where(m.GridCode.community_code == community)).all())
-    previous: dict[str, set[int]] = {}
-    labels = households = None
-    method = "first"
-    previous_micro: set[str] = set()
-    previous_codes: set[str] = set()  # every grid code of the previous version, whether it can be matched or not
-    if previous_id is not None:
-        previous_codes = set(conn.execute(select(m.Grid.code).where(m.Grid.division_id == previous_id,
-                                                                    m.Grid.code.is_not(None))).scalars())
-        layer = conn.execute(select(m.Division.atom_layer_id).where(m.Division.id == previous_id)).scalar_one()
-        previous_micro = set(conn.execute(select(m.MicroGrid.code).join(m.Grid, m.Grid.id == m.MicroGrid.grid_id)
-                                          .where(m.Grid.division_id == previous_id,
-                                                 m.MicroGrid.code.is_not(None))).scalars())
-        if layer == row.atom_layer_id:
-            method = "atoms"
-            for code, atom in conn.execute(select(m.Grid.code, m.GridAtom.atom_id)
-                                           .join(m.Grid, m.Grid.id == m.GridAtom.grid_id)
-                                           .where(m.GridAtom.division_id == previous_id,
-                                                  m.Grid.code.is_not(None))).all():
-                previous.setdefault(code, set()).add(int(atom))
-            mine = conn.execute(select(m.GridAtom.atom_id, m.Grid.label, m.Atom.households)
-                                .join(m.Grid, m.Grid.id == m.GridAtom.grid_id)
-                                .join(m.Atom, m.Atom.id == m.GridAtom.atom_id)
-                                .where(m.GridAtom.division_id == row.id)).all()
-            labels = pd.Series({int(a): int(label) for a, label, _ in mine})
-            households = {int(a): int(h) for a, _, h in mine}
-        else:
-            method = "buildings"
-            before = _read_frame(conn, "SELECT code, geom FROM grid WHERE division_id = :d AND code IS NOT NULL",
-                                 {"d": previous_id}).rename_geometry("geometry")
-            previous, labels, households = _members_by_buildings(conn, row, grids, before, crs)
-    # Every code ever issued and not carried by the previous version counts as retired: never given again.
-    retired = {c for c in issued if len(c) == 15 and c not in previous}
-    try:
-        codes = assign_codes(grids.set_index("label", drop=False), community, previous=previous or None,
-                             retired=retired, labels=labels if previous else None, households=households)
-    except GisError as exc:
-        raise Conflict(f"codes for division {row.id} cannot be issued: {exc}") from None
-    grid_codes = {int(label): code for label, code in codes.items()}
-    if len(set(grid_codes.values())) != len(grid_codes):  # assign_codes guarantees it; filing must not trust luck
-        raise RuntimeError(f"duplicate grid codes computed for division {row.id}")
-    conn.execute(update(m.Grid).where(m.Grid.id == bindparam("gid")).values(code=bindparam("c")),
-                 [{"gid": int(g.id), "c": grid_codes[int(g.label)]} for g in grids.itertuples()])
-    micro_codes = _file_micro_codes(conn, row, crs, grid_codes, issued, previous_micro)
-
+    plan = plan_codes(conn, row, previous_id)
+    _check_codes_seen(row, plan.codes, seen)
+    grid_codes = plan.codes
+    store.set_grid_codes(conn, {int(g.id): grid_codes[int(g.label)] for g in plan.grids.itertuples()})
+    micro_codes = _file_micro_codes(conn, row, plan.grids.crs, grid_codes, plan.issued, plan.previous_micro)
     final = set(grid_codes.values()) | set(micro_codes.values())
-    new = sorted(c for c in final if c not in issued)
-    if new:
-        conn.execute(insert(m.GridCode), [{"code": c, "community_code": community, "first_division_id": row.id}
-                                          for c in new])
-    gone = sorted((previous_codes | previous_micro) - final)
-    if gone:
-        conn.execute(update(m.GridCode).where(m.GridCode.code.in_(gone), m.GridCode.retired_at.is_(None))
-                     .values(retired_at=func.now()))
+    new = sorted(c for c in final if c not in plan.issued)
+    gone = sorted((plan.previous_codes | plan.previous_micro) - final)
+    store.register_codes(conn, row.community_code, row.id, new, gone)
     _snapshot_codes(conn, row, grid_codes, user)
-    kept = sorted(c for c in grid_codes.values() if c in previous_codes)
-    return {"method": method, "kept": kept,
-            "new": sorted(c for c in grid_codes.values() if c not in previous_codes),
+    return {"method": plan.method, "kept": sorted(c for c in grid_codes.values() if c in plan.previous_codes),
+            "new": sorted(c for c in grid_codes.values() if c not in plan.previous_codes),
             "retired": sorted(c for c in gone if len(c) == 15), "micro_new": len([c for c in new if len(c) == 17]),
             "micro_retired": len([c for c in gone if len(c) == 17])}
 
@@ -410,9 +493,7 @@ def file_codes(conn: Connection, row, previous_id: int | None, *, user=None) -> 
 def _file_micro_codes(conn: Connection, row, crs: CRS, grid_codes: dict[int, str], issued: dict,
                       previous_micro: set[str]) -> dict[int, str]:
     """Micro-grid id -> filed 17-digit code (written to ``micro_grid.code``)."""
-    micro = _read_frame(conn, """SELECT mg.id, mg.code, g.label AS grid, mg.geom FROM micro_grid mg
-                                 JOIN grid g ON g.id = mg.grid_id WHERE g.division_id = :d ORDER BY mg.id""",
-                        {"d": row.id}).to_crs(crs)
+    micro = store.micro_grids_for_codes(conn, row.id).to_crs(crs)
     result: dict[int, str] = {}
     for grid_label, group in micro.groupby("grid"):
         grid_code = grid_codes[int(grid_label)]
@@ -428,103 +509,161 @@ def _file_micro_codes(conn: Connection, row, crs: CRS, grid_codes: dict[int, str
         for micro_id in order:
             number = next(numbers, None)
             if number is None:
-                raise Conflict(f"grid {grid_code} has used up its 99 micro-grid numbers; merge micro-grids first")
+                raise Conflict(f"网格 {grid_code} 的 99 个微网格编号已用完，请先合并微网格 / grid {grid_code} has "
+                               "used up its 99 micro-grid numbers; merge micro-grids first")
             kept[int(micro_id)] = f"{grid_code}{number:02d}"
         result.update(kept)
-    if result:
-        conn.execute(update(m.MicroGrid).where(m.MicroGrid.id == bindparam("mid")).values(code=bindparam("c")),
-                     [{"mid": k, "c": v} for k, v in result.items()])
+    store.set_micro_codes(conn, result)
     return result
 
 
 def _snapshot_codes(conn: Connection, row, grid_codes: dict[int, str], user) -> None:
     """A revision holding the filed codes: drafts copied from this version start from them."""
-    snap = conn.execute(select(m.DivisionRevision.labels, m.DivisionRevision.grids).where(
-        m.DivisionRevision.division_id == row.id, m.DivisionRevision.revision == row.revision)).one()
+    snap = store.snapshot(conn, row.id, row.revision)
     grids = {k: {**v, "code": grid_codes.get(int(k), v.get("code"))} for k, v in snap.grids.items()}
-    revision = row.revision + 1
-    conn.execute(insert(m.DivisionRevision).values(
-        division_id=row.id, revision=revision, op="file_codes", description="codes filed at approval",
-        labels=list(snap.labels), grids=grids, user_id=user.id if user is not None else None))
-    conn.execute(update(m.Division).where(m.Division.id == row.id).values(revision=revision))
+    store.add_revision(conn, row.id, row.revision + 1, op="file_codes", description="codes filed at approval",
+                       labels=list(snap.labels), grids=grids, user_id=user.id if user is not None else None)
 
 
 # -- comments ---------------------------------------------------------------------------------------
 
-def add_comment(engine: Engine, division_id: int, body: dict, *, user=None) -> dict:
-    """Pin a comment to a grid (``grid``: its label), a point (``point``: [lon, lat]), both or neither."""
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object with 'text' and optionally 'grid' and 'point'")
-    comment = _text(body.get("text"), "text", required=True)
-    label = body.get("grid")
-    if label is not None and (isinstance(label, bool) or not isinstance(label, int)):
-        raise BadRequest(f"field 'grid' must be a grid label (a whole number), got {label!r}")
-    point = body.get("point")
-    if point is not None:
-        if (not isinstance(point, list) or len(point) != 2 or
-                any(isinstance(v, bool) or not isinstance(v, int | float) for v in point)
-                or not (-180 <= point[0] <= 180 and -90 <= point[1] <= 90)):
-            raise BadRequest(f"field 'point' must be [longitude, latitude] in degrees, got {point!r}")
-    with engine.begin() as conn:
-        row = _division(conn, division_id, lock=True)
-        if row.status not in COMMENT_STATUSES:
-            raise Conflict(f"division {division_id} (version {row.version}) is {row.status}: an approved version is "
-                           "filed and takes no more comments; comment on a new draft from it")
-        if label is not None and conn.execute(select(m.Grid.id).where(
-                m.Grid.division_id == division_id, m.Grid.label == label)).first() is None:
-            raise BadRequest(f"field 'grid': division {division_id} has no grid {label}")
-        geom = None
-        if point is not None:
-            geom = func.ST_SetSRID(func.ST_MakePoint(float(point[0]), float(point[1])), SRID)
-            inside = conn.execute(select(func.ST_DWithin(m.AdminArea.geom, geom, 0.001))
-                                  .where(m.AdminArea.code == row.community_code)).scalar()
-            if not inside:
-                raise BadRequest(f"field 'point' {point} is outside community {row.community_code}")
-        comment_id = conn.execute(insert(m.ReviewComment).values(
-            division_id=division_id, grid_label=label, geom=geom, text=comment,
-            author_id=user.id if user is not None else None, resolved=False).returning(m.ReviewComment.id)
-        ).scalar_one()
-        audit(conn, "comment.add", "review_comment", comment_id, None,
-              {"division_id": division_id, "grid": label, "point": point, "text": comment}, user=user)
-        return _comments(conn, [division_id], comment_id=comment_id)[0]
-
-
-def resolve_comment(engine: Engine, division_id: int, comment_id: int, resolved: object, *, user=None) -> dict:
-    """Mark a comment resolved (or open again)."""
-    if not isinstance(resolved, bool):
-        raise BadRequest(f"field 'resolved' must be true or false, got {resolved!r}")
-    with engine.begin() as conn:
-        before = conn.execute(select(m.ReviewComment.resolved).where(
-            m.ReviewComment.id == comment_id, m.ReviewComment.division_id == division_id)).scalar_one_or_none()
-        if before is None:
-            raise NotFound(f"division {division_id} has no comment {comment_id}")
-        conn.execute(update(m.ReviewComment).where(m.ReviewComment.id == comment_id).values(resolved=resolved))
-        audit(conn, "comment.resolve", "review_comment", comment_id, {"resolved": before}, {"resolved": resolved},
-              user=user)
-        return _comments(conn, [division_id], comment_id=comment_id)[0]
-
-
-def _comments(conn: Connection, division_ids: list[int], *, comment_id: int | None = None) -> list[dict]:
-    rows = conn.execute(text("""
-        SELECT c.id, c.division_id, d.version, d.status AS division_status, c.grid_label AS grid, g.code AS grid_code,
-               g.name AS grid_name, CASE WHEN c.geom IS NULL THEN NULL
-                   ELSE json_build_array(round(ST_X(c.geom)::numeric, 7), round(ST_Y(c.geom)::numeric, 7)) END AS point,
-               c.text, u.username AS author, u.display_name AS author_name, c.created_at, c.resolved
-        FROM review_comment c JOIN division d ON d.id = c.division_id
-        LEFT JOIN grid g ON g.division_id = c.division_id AND g.label = c.grid_label
-        LEFT JOIN app_user u ON u.id = c.author_id
-        WHERE c.division_id = ANY(:ids) AND (CAST(:one AS int) IS NULL OR c.id = :one)
-        ORDER BY c.created_at, c.id""").bindparams(bindparam("ids", type_=ARRAY(Integer))),
-                        {"ids": division_ids, "one": comment_id}).mappings().all()
-    return [{**r, "point": [float(v) for v in r["point"]] if r["point"] else None,
+def _comment_rows(conn: Connection, division_ids: list[int], comment_id: int | None = None) -> list[dict]:
+    """Comments with the code their grid has or will be filed under (``grid_code``), JSON-ready."""
+    rows = store.comments(conn, division_ids, comment_id)
+    plans = {d: planned_codes(conn, d) for d in {r["division_id"] for r in rows if r["grid_id"] is not None}}
+    return [{**{k: v for k, v in r.items() if k not in ("lon", "lat")},
+             "grid_code": r["grid_code"] or plans.get(r["division_id"], {}).get(r["grid"]) if r["grid_id"] else None,
+             "point": [float(r["lon"]), float(r["lat"])] if r["lon"] is not None else None,
              "created_at": r["created_at"].isoformat()} for r in rows]
 
 
-def comments(conn: Connection, division_id: int, *, include_parent: bool = True) -> list[dict]:
+def add_comment(engine: Engine, division_id: int, text: str, *, grid: int | None = None,
+                point: tuple[float, float] | None = None, user=None) -> dict:
+    """Pin a comment to a grid (``grid``: its label; stored as the grid row itself), a point, both or neither."""
+    with engine.begin() as conn:
+        row = _division(conn, division_id, lock=True)
+        if row.status not in COMMENT_STATUSES:
+            raise Conflict(f"{_name(row)}{STATUS_ZH.get(row.status, row.status)}，不再接受意见；请在从它新建的草稿上"
+                           f"提意见 / division {division_id} (version {row.version}) is {row.status}: an approved "
+                           "version is filed and takes no more comments; comment on a new draft from it")
+        grid_id = store.grid_id_of(conn, division_id, grid) if grid is not None else None
+        if grid is not None and grid_id is None:
+            raise BadRequest(f"{_name(row)} 没有这个网格 / division {division_id} has no grid {grid}",
+                             details={"field": "grid"})
+        if point is not None and not store.point_near_community(conn, row.community_code, *point):
+            raise BadRequest(f"所选位置不在{row.community_name or row.community_code}内 / point {list(point)} is "
+                             f"outside community {row.community_code}", details={"field": "point"})
+        comment_id = store.add_comment(conn, division_id, grid_id=grid_id, label=grid, point=point, body=text,
+                                       author_id=user.id if user is not None else None)
+        audit(conn, "comment.add", "review_comment", comment_id, None,
+              {"division_id": division_id, "grid": grid, "grid_id": grid_id,
+               "point": list(point) if point else None, "text": text}, user=user)
+        return _comment_rows(conn, [division_id], comment_id)[0]
+
+
+def resolve_comment(engine: Engine, division_id: int, comment_id: int, resolved: bool, *, user=None) -> dict:
+    """Mark a comment resolved (or open again)."""
+    with engine.begin() as conn:
+        before = store.comment_resolved(conn, division_id, comment_id)
+        if before is None:
+            raise NotFound(f"该划分没有第 {comment_id} 条意见 / division {division_id} has no comment {comment_id}")
+        store.set_comment_resolved(conn, comment_id, resolved)
+        audit(conn, "comment.resolve", "review_comment", comment_id, {"resolved": before}, {"resolved": resolved},
+              user=user)
+        return _comment_rows(conn, [division_id], comment_id)[0]
+
+
+def comments(conn: Connection, division_id: int, *, include_parent: bool = True) -> dict:
     """Comments on a division and (``include_parent``) on the version it was copied from, oldest first."""
     row = _division(conn, division_id)
     ids = [division_id] + ([row.parent_id] if include_parent and row.parent_id is not None else [])
-    return _comments(conn, ids)
+    return {"division_id": division_id, "comments": _comment_rows(conn, ids)}
+
+
+# -- written reasons for grids the band cannot reach ------------------------------------------------
+
+def _proof_text(proof: dict) -> str:
+    """The engine's proof in the words of the screen."""
+    lo, hi = proof["band"]
+    parts = [f"该网格所在的连片区域共 {proof['stretch_households']} 户（{proof['stretch_atoms']} 个图斑）"]
+    for count in proof["counts"]:
+        k = count["k"]
+        if count["need"] is None:
+            parts.append(f"划为 {k} 个网格时，户数合计无法都在 {lo}-{hi} 户之间")
+        else:
+            below, above = count["nearest"]
+            near = "、".join(str(x) for x in (below, above) if x is not None)
+            parts.append(f"划为 {k} 个网格时，其中一个须有 {count['need'][0]}-{count['need'][1]} 户，"
+                         f"但没有任何图斑组合的户数在此范围内" + (f"（最接近的是 {near} 户）" if near else ""))
+    return "；".join(parts) + "。"
+
+
+def exemptions(conn: Connection, division_id: int) -> dict:
+    """Out-of-band grids of a division: the engine's proof where it has one, and the reason written for each."""
+    row = _division(conn, division_id)
+    codes = planned_codes(conn, division_id)
+    written = [{**e, "grid_code": e["grid_code"] or codes.get(e["grid"]), "proof_text": _proof_text(e["proof"]),
+                "created_at": e["created_at"].isoformat(),
+                "reviewed_at": e["reviewed_at"].isoformat() if e["reviewed_at"] else None}
+               for e in store.exemptions(conn, [division_id])]
+    candidates = []
+    if row.status == "draft":
+        draft = load_draft(conn, division_id)
+        present = set(draft.labels.labels[draft.labels.labels >= 0].tolist())
+        for label in sorted(present - draft.exclusive):
+            proof = prove_out_of_band(draft.layer.context, draft.labels, draft.band, label, exclusive=draft.exclusive)
+            if proof is not None:
+                proof = proof.to_dict()
+                candidates.append({"grid": label, "grid_code": codes.get(label), "households": proof["households"],
+                                   "proof": proof, "proof_text": _proof_text(proof)})
+    return {"division_id": division_id, "status": row.status, "candidates": candidates, "exemptions": written}
+
+
+def attach_exemption(engine: Engine, division_id: int, grid: int, reason: str, *, user=None) -> dict:
+    """The county's written reason for an out-of-band grid the engine proves cannot be in the band."""
+    with engine.begin() as conn:
+        row = _division(conn, division_id, lock=True)
+        if row.status != "draft":
+            raise Conflict(f"{_name(row)}{STATUS_ZH.get(row.status, row.status)}：只能在草稿中填写户数说明 / "
+                           "reasons are written in a draft only")
+        draft = load_draft(conn, division_id)
+        grid_id = store.grid_id_of(conn, division_id, grid)
+        if grid_id is None:
+            raise BadRequest(f"{_name(row)} 没有这个网格 / division {division_id} has no grid {grid}",
+                             details={"field": "grid"})
+        proof = prove_out_of_band(draft.layer.context, draft.labels, draft.band, grid, exclusive=draft.exclusive)
+        if proof is None:
+            code = planned_codes(conn, division_id).get(grid)
+            raise Conflict(f"{_grid_title(code, grid)} 可以调整到 {draft.band.min}-{draft.band.max} 户之间"
+                           "（或已在范围内），不能以说明代替调整 / the engine cannot prove this grid out of reach "
+                           "of the band: adjust it instead", details={"grid": grid})
+        proof = proof.to_dict()
+        exemption_id = store.save_exemption(conn, division_id, grid_id, households=proof["households"],
+                                            reason=reason, proof=proof,
+                                            author_id=user.id if user is not None else None)
+        audit(conn, "exemption.write", "grid_exemption", exemption_id, None,
+              {"division_id": division_id, "grid": grid, "reason": reason, "households": proof["households"]},
+              user=user)
+    with engine.connect() as conn:
+        return next(e for e in exemptions(conn, division_id)["exemptions"] if e["id"] == exemption_id)
+
+
+def decide_exemption(engine: Engine, division_id: int, exemption_id: int, decision: str, note: str | None, *,
+                     user=None) -> dict:
+    """The reviewer accepts (``accepted``) or returns (``returned``) a written reason of a submitted division."""
+    with engine.begin() as conn:
+        row = _division(conn, division_id, lock=True)
+        if row.status != "submitted":
+            raise Conflict(f"{_name(row)}{STATUS_ZH.get(row.status, row.status)}：只有待审核的划分可以审核说明 / "
+                           "only a submitted division's reasons are reviewed")
+        before = store.exemption(conn, division_id, exemption_id)
+        if before is None:
+            raise NotFound(f"该划分没有这条说明 / division {division_id} has no reason {exemption_id}")
+        store.decide_exemption(conn, exemption_id, decision, note, user.id if user is not None else None)
+        audit(conn, f"exemption.{decision}", "grid_exemption", exemption_id, {"status": before["status"]},
+              {"status": decision, "note": note}, user=user)
+    with engine.connect() as conn:
+        return next(e for e in exemptions(conn, division_id)["exemptions"] if e["id"] == exemption_id)
 
 
 # -- diff between two versions ----------------------------------------------------------------------
@@ -536,17 +675,9 @@ def default_against(conn: Connection, division_id: int) -> int | None:
     return in_force if in_force is not None and in_force != division_id else row.parent_id
 
 
-def _membership(conn: Connection, division_id: int, unit: str, community: str) -> pd.DataFrame:
-    """``unit -> grid label`` with households: atoms (same layer) or buildings (by their point on surface)."""
-    if unit == "atom":
-        sql = """SELECT ga.atom_id AS unit, g.label, a.households FROM grid_atom ga JOIN grid g ON g.id = ga.grid_id
-                 JOIN atom a ON a.id = ga.atom_id WHERE ga.division_id = :d"""
-    else:
-        sql = """SELECT b.id AS unit, g.label, b.households FROM building b JOIN grid g ON g.division_id = :d
-                 AND ST_Within(ST_PointOnSurface(b.geom), g.geom) WHERE b.community_code = :c"""
-    return pd.DataFrame(conn.execute(text(sql), {"d": division_id, "c": community}).all(),
-                        columns=["unit", "label", "households"]).astype({"unit": "int64", "label": "int64",
-                                                                         "households": "int64"})
+def diff_against(conn: Connection, division_id: int, against: int | None) -> dict:
+    """:func:`diff` against ``against`` (checked to be of the same community) or the default version."""
+    return diff(conn, division_id, against if against is not None else default_against(conn, division_id))
 
 
 def _match(old: pd.DataFrame, new: pd.DataFrame) -> dict[int, int]:
@@ -562,98 +693,120 @@ def _match(old: pd.DataFrame, new: pd.DataFrame) -> dict[int, int]:
     return {int(n): int(o) for n, o in best_old.items() if int(best_new.get(o, -1)) == int(n)}
 
 
+ATTRIBUTES = ("name", "type", "subtype")
+
+
+def _grid_entry(a, b, status: str, codes: dict[int, str], unit: str, moved_in: int, moved_out: int) -> dict:
+    changes = [{"field": f, "before": getattr(b, f), "after": getattr(a, f)} for f in ATTRIBUTES
+               if b is not None and (getattr(b, f) or None) != (getattr(a, f) or None)]
+    if status == "unchanged" and changes:
+        status = "attributes"  # same households and ground, renamed or retyped: a change the reviewer must see
+    return {"label": a.label, "grid_id": a.id, "code": a.code, "planned_code": codes.get(a.label), "name": a.name,
+            "type": a.type, "subtype": a.subtype, "status": status, "changes": changes,
+            "against_label": b.label if b is not None else None, "against_code": b.code if b is not None else None,
+            "households_before": b.households if b is not None else None, "households_after": a.households,
+            f"{unit}s_in": moved_in, f"{unit}s_out": moved_out}
+
+
+def _sorted_by_code(grids: list[dict]) -> list[dict]:
+    return sorted(grids, key=lambda g: (g["planned_code"] is None, g["planned_code"] or "", g["label"]))
+
+
 def diff(conn: Connection, division_id: int, against_id: int | None) -> dict:
-    """Grids added, removed, changed and unchanged between ``against_id`` (before) and ``division_id`` (after).
+    """Grids added, removed, changed, renamed and unchanged between ``against_id`` (before) and ``division_id``.
 
     Grids are compared by their atoms when both versions share an atom layer, else by the buildings
     they hold; a grid of one version corresponds to the grid of the other it shares the most
-    households with, when that is mutual. ``changed_areas`` is GeoJSON of the atoms (buildings) that
-    moved between corresponding grids, grouped by where they went.
+    households with, when that is mutual. A grid whose ground is the same but whose name, type or
+    subtype changed is ``attributes``. Every grid carries the code it is or will be filed under
+    (``planned_code``), and the list is in code order. With nothing to compare (a first division),
+    every grid is ``added``. ``changed_areas`` is GeoJSON of the atoms (buildings) that moved between
+    corresponding grids, grouped by where they went.
     """
     row = _division(conn, division_id)
+    codes = planned_codes(conn, division_id)
+    attrs = {r.label: r for r in store.grid_attributes(conn, division_id)}
     header = {"division": {"id": row.id, "version": row.version, "status": row.status,
                            "community_code": row.community_code}}
     if against_id is None:
-        return {**header, "against": None, "method": None, "grids": [], "removed": [], "summary": None,
-                "changed_areas": {"type": "FeatureCollection", "features": []}}
+        return _first_diff(header, attrs, codes)
     other = _division(conn, against_id)
     if other.community_code != row.community_code:
-        raise BadRequest(f"parameter 'against': division {against_id} belongs to community {other.community_code}, "
-                         f"not {row.community_code}")
+        raise BadRequest(f"第 {other.version} 版不属于{row.community_name or row.community_code} / parameter "
+                         f"'against': division {against_id} belongs to community {other.community_code}, not "
+                         f"{row.community_code}", details={"field": "against"})
     unit = "atom" if other.atom_layer_id == row.atom_layer_id else "building"
-    old = _membership(conn, against_id, unit, row.community_code)
-    new = _membership(conn, division_id, unit, row.community_code)
+    old = store.membership(conn, against_id, unit, row.community_code)
+    new = store.membership(conn, division_id, unit, row.community_code)
     match = _match(old, new)
     old_sets = old.groupby("label")["unit"].apply(frozenset).to_dict()
     new_sets = new.groupby("label")["unit"].apply(frozenset).to_dict()
-    attrs = {d: {r.label: r for r in conn.execute(select(m.Grid.label, m.Grid.code, m.Grid.name, m.Grid.households,
-                                                         m.Grid.type).where(m.Grid.division_id == d)).all()}
-             for d in (division_id, against_id)}
+    before = {r.label: r for r in store.grid_attributes(conn, against_id)}
     hh_unit = dict(zip(new["unit"], new["households"], strict=True)) | dict(zip(old["unit"], old["households"],
                                                                                strict=True))
     grids = []
-    for label, a in sorted(attrs[division_id].items()):
+    for label, a in attrs.items():
         was = match.get(label)
         mine = new_sets.get(label, frozenset())
-        before = old_sets.get(was, frozenset()) if was is not None else frozenset()
-        status = "added" if was is None else ("unchanged" if mine == before else "changed")
-        b = attrs[against_id].get(was)
-        grids.append({"label": label, "code": a.code, "name": a.name, "type": a.type, "status": status,
-                      "against_label": was, "against_code": b.code if b else None,
-                      "households_before": b.households if b else None, "households_after": a.households,
-                      f"{unit}s_in": len(mine - before), f"{unit}s_out": len(before - mine) if was is not None else 0})
+        held = old_sets.get(was, frozenset()) if was is not None else frozenset()
+        status = "added" if was is None else ("unchanged" if mine == held else "changed")
+        grids.append(_grid_entry(a, before.get(was), status, codes, unit, len(mine - held),
+                                 len(held - mine) if was is not None else 0))
+    grids = _sorted_by_code(grids)
     matched_old = set(match.values())
-    removed = [{"label": label, "code": b.code, "name": b.name, "households_before": b.households}
-               for label, b in sorted(attrs[against_id].items()) if label not in matched_old]
+    removed = sorted(({"label": label, "code": b.code, "name": b.name, "households_before": b.households}
+                      for label, b in before.items() if label not in matched_old),
+                     key=lambda g: (g["code"] or "", g["label"]))
     # A unit moved when the grid it is in now is not the one corresponding to the grid it was in.
     follow = {o: n for n, o in match.items()}
     moves = old.merge(new, on="unit", suffixes=("_old", "_new"))
     moves = moves[moves["label_old"].map(lambda o: follow.get(int(o), -1)) != moves["label_new"]]
     summary = {"grids_added": sum(g["status"] == "added" for g in grids),
                "grids_changed": sum(g["status"] == "changed" for g in grids),
+               "grids_attributes": sum(bool(g["changes"]) for g in grids),
                "grids_unchanged": sum(g["status"] == "unchanged" for g in grids), "grids_removed": len(removed),
                f"{unit}s_moved": int(len(moves)),
                "households_moved": int(sum(hh_unit.get(u, 0) for u in moves["unit"]))}
     if unit == "building":
         summary["atoms_moved"] = None  # different atom layers: atoms cannot be compared one by one
-    table = "atom" if unit == "atom" else "building"
-    groups = moves.groupby(["label_old", "label_new"])["unit"].apply(list)
-    features = []
-    if len(groups):
-        keys = [(int(o), int(n)) for o, n in groups.index]
-        geometry = conn.execute(text(f"""
-            SELECT v.g, ST_AsGeoJSON(ST_Union(t.geom), 7)::json FROM {table} t
-            JOIN unnest(CAST(:units AS bigint[]), CAST(:groups AS int[])) AS v(unit, g) ON v.unit = t.id
-            GROUP BY v.g""").bindparams(bindparam("units", type_=ARRAY(BigInteger))),
-                                {"units": [int(u) for units in groups for u in units],
-                                 "groups": [i for i, units in enumerate(groups) for _ in units]}).all()
-        shapes = dict(geometry)
-        for i, ((old_label, new_label), units) in enumerate(zip(keys, groups, strict=True)):
-            features.append({"type": "Feature", "geometry": shapes.get(i), "properties": {
-                "from_label": old_label, "from_code": getattr(attrs[against_id].get(old_label), "code", None),
-                "to_label": new_label, "to_code": getattr(attrs[division_id].get(new_label), "code", None),
-                f"{unit}s": len(units), "households": int(sum(hh_unit.get(u, 0) for u in units))}})
+    features = _moved_features(conn, unit, moves, before, attrs, codes, hh_unit)
     return {**header, "against": {"id": other.id, "version": other.version, "status": other.status},
             "method": "atoms" if unit == "atom" else "buildings", "summary": summary, "grids": grids,
             "removed": removed, "changed_areas": {"type": "FeatureCollection", "features": features}}
+
+
+def _first_diff(header: dict, attrs: dict, codes: dict[int, str]) -> dict:
+    """The diff of a first division: nothing to compare with, so every grid is new (and listed)."""
+    grids = _sorted_by_code([_grid_entry(a, None, "added", codes, "atom", 0, 0) for a in attrs.values()])
+    summary = {"grids_added": len(grids), "grids_changed": 0, "grids_attributes": 0, "grids_unchanged": 0,
+               "grids_removed": 0, "atoms_moved": 0, "households_moved": 0}
+    return {**header, "against": None, "method": None, "grids": grids, "removed": [], "summary": summary,
+            "changed_areas": {"type": "FeatureCollection", "features": []}}
+
+
+def _moved_features(conn: Connection, unit: str, moves: pd.DataFrame, before: dict, after: dict,
+                    codes: dict[int, str], hh_unit: dict) -> list[dict]:
+    groups = moves.groupby(["label_old", "label_new"])["unit"].apply(list)
+    if not len(groups):
+        return []
+    keys = [(int(o), int(n)) for o, n in groups.index]
+    shapes = dict(store.moved_shapes(conn, unit, [int(u) for units in groups for u in units],
+                                     [i for i, units in enumerate(groups) for _ in units]))
+    features = []
+    for i, ((old_label, new_label), units) in enumerate(zip(keys, groups, strict=True)):
+        features.append({"type": "Feature", "geometry": shapes.get(i), "properties": {
+            "from_label": old_label, "from_code": getattr(before.get(old_label), "code", None),
+            "to_label": new_label, "to_code": codes.get(new_label, getattr(after.get(new_label), "code", None)),
+            f"{unit}s": len(units), "households": int(sum(hh_unit.get(u, 0) for u in units))}})
+    return features
 
 
 # -- the review queue -------------------------------------------------------------------------------
 
 def review_queue(conn: Connection, prefix: str = "") -> list[dict]:
     """Submitted divisions of communities whose code starts with ``prefix`` (the reviewer's city), oldest first."""
-    rows = conn.execute(text("""
-        SELECT d.id, d.community_code, c.name AS community, t.name AS township, d.version, d.submitted_at,
-               u.username AS author, (SELECT count(*) FROM grid g WHERE g.division_id = d.id) AS n_grids,
-               (SELECT coalesce(sum(households), 0) FROM grid g WHERE g.division_id = d.id) AS households
-        FROM division d JOIN admin_area c ON c.code = d.community_code
-        LEFT JOIN admin_area t ON t.code = c.parent_code
-        LEFT JOIN LATERAL (SELECT user_id FROM division_transition x WHERE x.division_id = d.id
-                           AND x.to_status = 'submitted' ORDER BY x.at DESC LIMIT 1) s ON TRUE
-        LEFT JOIN app_user u ON u.id = s.user_id
-        WHERE d.status = 'submitted' AND d.community_code LIKE :prefix || '%'
-        ORDER BY d.submitted_at, d.id"""), {"prefix": prefix}).mappings().all()
-    return [{**r, "submitted_at": r["submitted_at"].isoformat() if r["submitted_at"] else None} for r in rows]
+    return [{**r, "submitted_at": r["submitted_at"].isoformat() if r["submitted_at"] else None}
+            for r in store.review_queue(conn, prefix)]
 
 
 # -- the filing packet ------------------------------------------------------------------------------
@@ -662,13 +815,8 @@ STAFF_COLUMNS = ("grid_chief", "full_time", "part_time", "instructor")
 
 
 def _staff_by_code(conn: Connection, codes: list[str], on: date) -> dict[str, dict[str, list[tuple[str, str]]]]:
-    rows = conn.execute(text("""
-        SELECT a.grid_code, a.role, s.name, coalesce(s.phone, '')
-        FROM staff_assignment a JOIN staff s ON s.id = a.staff_id
-        WHERE a.grid_code = ANY(:codes) AND a.start_date <= :on AND (a.end_date IS NULL OR a.end_date > :on)
-        ORDER BY a.grid_code, a.role, s.name"""), {"codes": codes, "on": on}).all()
     out: dict[str, dict[str, list[tuple[str, str]]]] = {}
-    for code, role, name, phone in rows:
+    for code, role, name, phone in store.staff_on(conn, codes, on):
         out.setdefault(code, {}).setdefault(role, []).append((name, phone))
     return out
 
@@ -681,37 +829,7 @@ def _csv(rows: list[dict], columns: list[str]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")  # with BOM: Excel (common in county offices) reads it as UTF-8
 
 
-def filing_packet(engine: Engine, division_id: int) -> tuple[str, bytes]:
-    """The filing packet (备案材料) of an approved division: ``(file name, zip bytes)``.
-
-    Holds a GeoPackage (layers grids, micro_grids), GeoJSON, a zipped Shapefile, CSVs of grids and
-    micro-grids with codes, households and staff, the printable filing sheet (PDF) and manifest.json.
-    """
-    from server.services.printing import filing_sheet
-
-    with engine.connect() as conn:
-        row = _division(conn, division_id)
-        if row.status != "approved":
-            raise Conflict(f"division {division_id} (version {row.version}) is {row.status}: only an approved "
-                           "division has a filing packet")
-        head = conn.execute(text("""
-            SELECT c.name AS community, t.name AS township, d.reviewed_at, u.username, u.display_name
-            FROM division d JOIN admin_area c ON c.code = d.community_code
-            LEFT JOIN admin_area t ON t.code = c.parent_code LEFT JOIN app_user u ON u.id = d.reviewer_id
-            WHERE d.id = :d"""), {"d": division_id}).mappings().one()
-        grids = _read_frame(conn, """SELECT g.code, g.label, coalesce(g.name, '') AS name, g.type,
-                                            coalesce(g.subtype, '') AS subtype, g.households, g.population,
-                                            (SELECT count(*) FROM micro_grid mg WHERE mg.grid_id = g.id) AS micro_grids,
-                                            g.geom FROM grid g WHERE g.division_id = :d ORDER BY g.code""",
-                            {"d": division_id})
-        micro = conn.execute(text("""SELECT mg.code, g.code AS grid_code, mg.households, mg.population
-                                     FROM micro_grid mg JOIN grid g ON g.id = mg.grid_id WHERE g.division_id = :d
-                                     ORDER BY mg.code"""), {"d": division_id}).mappings().all()
-        staff = _staff_by_code(conn, [c for c in grids["code"]] + [r["code"] for r in micro], row.effective_from)
-    header = {"community": head["community"], "community_code": row.community_code, "township": head["township"],
-              "version": row.version, "effective_from": row.effective_from.isoformat(),
-              "approver": head["display_name"] or head["username"] or "",
-              "reviewed_at": head["reviewed_at"].strftime("%Y-%m-%d %H:%M") if head["reviewed_at"] else ""}
+def _packet_rows(grids: gpd.GeoDataFrame, micro: list[dict], staff: dict, reasons: dict[str, dict]):
     grid_rows = []
     for g in grids.itertuples():
         mine = staff.get(g.code, {})
@@ -719,15 +837,55 @@ def filing_packet(engine: Engine, division_id: int) -> tuple[str, bytes]:
                           "households": int(g.households), "population": int(g.population),
                           "micro_grids": int(g.micro_grids),
                           **{f"{role}{suffix}": "; ".join(p[i] for p in mine.get(role, []))
-                             for role in STAFF_COLUMNS for suffix, i in (("", 0), ("_phone", 1))}})
+                             for role in STAFF_COLUMNS for suffix, i in (("", 0), ("_phone", 1))},
+                          "exemption_reason": reasons.get(g.code, {}).get("reason", "")})
     grid_columns = ["code", "name", "type", "subtype", "households", "population", "micro_grids",
-                    *[f"{role}{suffix}" for role in STAFF_COLUMNS for suffix in ("", "_phone")]]
+                    *[f"{role}{suffix}" for role in STAFF_COLUMNS for suffix in ("", "_phone")], "exemption_reason"]
     micro_rows = [{**r, "micro_chief": "; ".join(n for n, _ in staff.get(r["code"], {}).get("micro_chief", [])),
                    "micro_chief_phone": "; ".join(p for _, p in staff.get(r["code"], {}).get("micro_chief", []))}
                   for r in micro]
     micro_columns = ["code", "grid_code", "households", "population", "micro_chief", "micro_chief_phone"]
+    return grid_rows, grid_columns, micro_rows, micro_columns
+
+
+def _packet_reasons(conn: Connection, division_id: int) -> list[dict]:
+    return [{"grid_code": e["grid_code"], "grid_name": e["grid_name"], "households": e["households"],
+             "reason": e["reason"], "proof": _proof_text(e["proof"]), "status": e["status"],
+             "written_by": e["author_name"] or e["author"], "accepted_by": e["reviewer_name"] or e["reviewer"],
+             "accepted_at": e["reviewed_at"].strftime("%Y-%m-%d %H:%M") if e["reviewed_at"] else None,
+             "review_note": e["review_note"]}
+            for e in store.exemptions(conn, [division_id])]
+
+
+def filing_packet(engine: Engine, division_id: int) -> tuple[str, bytes]:
+    """The filing packet (备案材料) of an approved division: ``(file name, zip bytes)``.
+
+    Holds a GeoPackage (layers grids, micro_grids), GeoJSON, a zipped Shapefile, CSVs of grids and
+    micro-grids with codes, households, staff and accepted reasons, the printable filing sheet (PDF)
+    and manifest.json (which lists the reasons for grids out of the band as well).
+    """
+    from server.services.printing import filing_sheet
+
+    with engine.connect() as conn:
+        row = _division(conn, division_id)
+        if row.status != "approved":
+            raise Conflict(f"{_name(row)}{STATUS_ZH.get(row.status, row.status)}：只有已备案的划分有备案材料 / "
+                           f"division {division_id} (version {row.version}) is {row.status}: only an approved "
+                           "division has a filing packet")
+        head = store.packet_head(conn, division_id)
+        grids = store.packet_grids(conn, division_id)
+        micro = store.packet_micro_grids(conn, division_id)
+        staff = _staff_by_code(conn, list(grids["code"]) + [r["code"] for r in micro], row.effective_from)
+        reasons = _packet_reasons(conn, division_id)
+    header = {"community": head["community"], "community_code": row.community_code, "township": head["township"],
+              "version": row.version, "effective_from": row.effective_from.isoformat(),
+              "approver": head["display_name"] or head["username"] or "",
+              "reviewed_at": head["reviewed_at"].strftime("%Y-%m-%d %H:%M") if head["reviewed_at"] else ""}
+    grid_rows, grid_columns, micro_rows, micro_columns = _packet_rows(
+        grids, micro, staff, {r["grid_code"]: r for r in reasons})
     base = f"{row.community_code}-v{row.version}"
-    sheet = filing_sheet(grids, header=header, crs=CRS.from_user_input(row.settings["crs"]), micro_count=len(micro))
+    sheet = filing_sheet(grids, header=header, crs=CRS.from_user_input(row.settings["crs"]), micro_count=len(micro),
+                         exemptions=reasons)
     files = {
         f"{base}.gpkg": export_division(engine, division_id, "gpkg"),
         f"{base}.geojson": export_division(engine, division_id, "geojson"),
@@ -737,7 +895,7 @@ def filing_packet(engine: Engine, division_id: int) -> tuple[str, bytes]:
         f"{base}-filing-sheet.pdf": sheet,
     }
     manifest = {**header, "division_id": division_id, "grids": len(grid_rows), "micro_grids": len(micro_rows),
-                "households": int(grids["households"].sum()),
+                "households": int(grids["households"].sum()), "exemptions": reasons,
                 "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -759,30 +917,16 @@ def notice(conn: Connection, grid_code: str, on: date | None = None) -> dict:
     to publish it (``publish_contact``), the only personal data the public sees (Jiangsu art. 17, 19).
     """
     if not isinstance(grid_code, str) or len(grid_code) != 15 or not grid_code.isdigit():
-        raise NotFound(f"{grid_code!r} is not a grid code (15 digits)")
+        raise NotFound(f"{grid_code!r} 不是网格编码（15 位数字） / {grid_code!r} is not a grid code (15 digits)")
     on = on or date.today()
     community = grid_code[:12]
     division_id = divisions_in_force(conn, on, approved_only=True, communities=[community]).get(community)
-    grid = None
-    if division_id is not None:
-        grid = conn.execute(text("""
-            SELECT g.code, g.name, g.type, g.subtype, g.households, g.population, d.version, d.effective_from,
-                   c.name AS community, t.name AS township, ST_AsGeoJSON(g.geom, 7)::json AS geometry,
-                   (SELECT count(*) FROM micro_grid mg WHERE mg.grid_id = g.id) AS micro_grids
-            FROM grid g JOIN division d ON d.id = g.division_id JOIN admin_area c ON c.code = d.community_code
-            LEFT JOIN admin_area t ON t.code = c.parent_code
-            WHERE g.division_id = :d AND g.code = :code"""), {"d": division_id, "code": grid_code}).mappings().first()
+    grid = store.notice_grid(conn, division_id, grid_code) if division_id is not None else None
     if grid is None:
-        raise NotFound(f"no grid {grid_code} in an approved division in force on {on}")
-    staff = conn.execute(text("""
-        SELECT a.role, s.name, CASE WHEN s.publish_contact THEN s.phone END AS phone
-        FROM staff_assignment a JOIN staff s ON s.id = a.staff_id
-        WHERE a.grid_code = :code AND a.role = ANY(:roles) AND a.start_date <= :on
-          AND (a.end_date IS NULL OR a.end_date > :on)
-        ORDER BY array_position(CAST(:roles AS text[]), CAST(a.role AS text)), s.name"""),
-                         {"code": grid_code, "roles": list(PUBLIC_ROLES), "on": on}).mappings().all()
-    return {**grid, "effective_from": grid["effective_from"].isoformat(), "staff": [dict(s) for s in staff],
-            "on": on.isoformat()}
+        raise NotFound(f"{on} 生效的已备案划分中没有网格 {grid_code} / no grid {grid_code} in an approved division "
+                       f"in force on {on}")
+    staff = store.notice_staff(conn, grid_code, list(PUBLIC_ROLES), on)
+    return {**grid, "effective_from": grid["effective_from"].isoformat(), "staff": staff, "on": on.isoformat()}
 
 
 # -- demo staff -------------------------------------------------------------------------------------
@@ -804,25 +948,25 @@ def ensure_demo_staff(engine: Engine) -> int:
     Names are made up and phones are 138xxxxxxxx numbers derived from the code, so a second call
     finds them and adds nothing (idempotent). Returns how many assignments were added.
     """
+    def staff_code(code: str, role: str) -> str:
+        return f"D{code}{'C' if role == 'grid_chief' else 'F'}"
+
     with engine.begin() as conn:
-        codes = sorted(set(conn.execute(select(m.Grid.code).where(m.Grid.code.is_not(None))).scalars()))
-        active = set(conn.execute(select(m.StaffAssignment.grid_code, m.StaffAssignment.role).where(
-            m.StaffAssignment.end_date.is_(None))).all())
-        known = dict(conn.execute(select(m.Staff.code, m.Staff.id).where(m.Staff.code.like("D%"))).all())
-        todo = [(code, role) for code in codes for role in PUBLIC_ROLES if (code, role) not in active]
+        active = store.open_assignments(conn)
+        known = store.demo_staff_ids(conn)
+        todo = [(code, role) for code in store.all_grid_codes(conn) for role in PUBLIC_ROLES
+                if (code, role) not in active]
         new_staff = []
         for code, role in todo:
-            staff_code = f"D{code}{'C' if role == 'grid_chief' else 'F'}"
-            if staff_code not in known:
+            if staff_code(code, role) not in known:
                 name, phone = _fake(code, role)
-                new_staff.append({"code": staff_code, "name": name, "phone": phone, "township_code": code[:9] + "000",
-                                  "publish_contact": True})
+                new_staff.append({"code": staff_code(code, role), "name": name, "phone": phone,
+                                  "township_code": code[:9] + "000", "publish_contact": True})
         if new_staff:
-            known.update(conn.execute(insert(m.Staff).returning(m.Staff.code, m.Staff.id,
-                                                                sort_by_parameter_order=True), new_staff).all())
+            known.update(store.add_staff(conn, new_staff))
         if todo:
-            conn.execute(insert(m.StaffAssignment), [
-                {"staff_id": known[f"D{code}{'C' if role == 'grid_chief' else 'F'}"], "grid_code": code, "role": role,
+            store.add_assignments(conn, [
+                {"staff_id": known[staff_code(code, role)], "grid_code": code, "role": role,
                  "start_date": date.today() - timedelta(days=365)} for code, role in todo])
             audit(conn, "staff.demo", "staff_assignment", None, None,
                   {"assignments": len(todo), "staff": len(new_staff)}, actor="demo")
@@ -839,21 +983,7 @@ def audit_entries(conn: Connection, *, user: str | None = None, action: str | No
     ``user`` matches the actor (user name), ``action`` is a prefix (``division.`` finds every division
     action), ``entity``/``entity_id`` match exactly, ``since``/``until`` are inclusive days.
     """
-    where = ["(CAST(:user AS text) IS NULL OR l.actor = :user)",
-             # a prefix match; % and _ typed by the user are literal
-             "(CAST(:action AS text) IS NULL OR "
-             "l.action LIKE replace(replace(:action, '%', '\\%'), '_', '\\_') || '%')",
-             "(CAST(:entity AS text) IS NULL OR l.entity = :entity)",
-             "(CAST(:entity_id AS text) IS NULL OR l.entity_id = :entity_id)",
-             "(CAST(:since AS date) IS NULL OR l.at >= CAST(:since AS date))",
-             "(CAST(:until AS date) IS NULL OR l.at < CAST(:until AS date) + 1)"]
-    params = {"user": user or None, "action": action or None, "entity": entity or None,
-              "entity_id": entity_id or None, "since": since, "until": until}
-    condition = " AND ".join(where)
-    total = conn.execute(text(f"SELECT count(*) FROM audit_log l WHERE {condition}"), params).scalar_one()
-    rows = conn.execute(text(f"""
-        SELECT l.id, l.at, l.actor, l.user_id, l.action, l.entity, l.entity_id, l.before, l.after
-        FROM audit_log l WHERE {condition} ORDER BY l.id DESC LIMIT :limit OFFSET :offset"""),
-                        {**params, "limit": per_page, "offset": (page - 1) * per_page}).mappings().all()
+    total, rows = store.audit_page(conn, user=user, action=action, entity=entity, entity_id=entity_id, since=since,
+                                   until=until, limit=per_page, offset=(page - 1) * per_page)
     return {"total": total, "page": page, "per_page": per_page, "pages": max(1, math.ceil(total / per_page)),
             "entries": [{**r, "at": r["at"].isoformat()} for r in rows]}

@@ -270,13 +270,45 @@ class ReviewComment(Base):
     __tablename__ = "review_comment"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     division_id: Mapped[int] = mapped_column(ForeignKey("division.id", ondelete="CASCADE"), index=True)
-    grid_label: Mapped[int | None] = mapped_column(Integer)  # labels are stable within a version's lineage
+    grid_label: Mapped[int | None] = mapped_column(Integer)  # the label when written (kept for the record)
+    # The grid itself: labels can be reused after a merge, codes are only planned until approval, so
+    # the comment follows the row (which keeps its id through submission and approval).
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id", ondelete="SET NULL"), index=True)
     geom = mapped_column(_geom("POINT"))
     text: Mapped[str] = mapped_column(Text)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[datetime] = _created()
     resolved: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     __table_args__ = (CheckConstraint("length(btrim(text)) > 0", name="text_not_blank"),)
+
+
+EXEMPTION_STATUSES = ("pending", "accepted", "returned")
+
+
+class GridExemption(Base):
+    """The county's written reason for a grid out of the household band that no division can bring into it.
+
+    Only offered when the engine proves the band unreachable there (:mod:`gis.bandproof`); the proof is
+    stored as it was shown. The reviewer accepts or returns it; an accepted one is filed with the
+    division. Contiguity, gaps and overlaps are never exempted.
+    """
+
+    __tablename__ = "grid_exemption"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    division_id: Mapped[int] = mapped_column(ForeignKey("division.id", ondelete="CASCADE"), index=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"), unique=True)
+    households: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    proof: Mapped[dict] = mapped_column(JSONB, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = _created()
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    review_note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (CheckConstraint("length(btrim(reason)) > 0", name="reason_not_blank"),
+                      CheckConstraint(f"status IN {EXEMPTION_STATUSES}", name="status_known"))
+
 
 GRID_TYPES = ("comprehensive", "exclusive")
 

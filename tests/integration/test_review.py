@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 import zipfile
 from datetime import date, timedelta
@@ -216,7 +215,12 @@ def test_submit_refuses_a_draft_whose_checks_fail_and_lists_the_errors(api, edit
     assert "cannot be submitted" in error["message"] and "error(s)" in error["message"]
     problems = error["details"]["problems"]
     assert problems and all(p["severity"] == "error" for p in problems)
-    assert all(f"grid {p['grid']}" in error["message"] for p in problems[:10] if p["grid"] is not None)
+    # Grids are named as the screen names them: by the code they will be filed under, never "grid 1".
+    planned = {f["properties"]["label"]: f["properties"]["planned_code"]
+               for f in api("get", f"/api/v1/divisions/{division_id}/grids").json["features"]}
+    named = [p for p in problems[:10] if p["grid"] is not None]
+    assert named and all(f"网格 {planned[p['grid']]}" in error["message"] for p in named)
+    assert not re.search(r"\bgrid \d{1,3}\b", error["message"])
     assert status_of(editor_app, division_id) == "draft"
     assert transitions_of(editor_app, division_id) == []
 
@@ -516,7 +520,6 @@ def test_diff_reports_moved_atoms_and_households(api, editor_app):
 # -- the filing packet ------------------------------------------------------------------------------
 
 def test_filing_packet_files_open_and_agree_with_the_database(api, editor_app, tmp_path):
-    from server.services.printing import FILING_ROWS_PER_PAGE
     from server.services.review import ensure_demo_staff
 
     division_id = approved(api, editor_app, effective_from=date.today().isoformat(), note="备案")
@@ -555,14 +558,16 @@ def test_filing_packet_files_open_and_agree_with_the_database(api, editor_app, t
     with open(tmp_path / f"{base}-micro-grids.csv", encoding="utf-8-sig", newline="") as handle:
         micro_rows = list(csv.DictReader(handle))
     assert len(micro_rows) == n_micro and all(len(r["code"]) == 17 for r in micro_rows)
-    pdf = (tmp_path / f"{base}-filing-sheet.pdf").read_bytes()
-    try:
-        from pypdf import PdfReader
+    from pypdf import PdfReader
 
-        pages = len(PdfReader(io.BytesIO(pdf)).pages)
-    except ImportError:  # count page objects: /Type /Page but not /Pages
-        pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf))
-    assert pages == 1 + math.ceil(n_grids / FILING_ROWS_PER_PAGE)
+    reader = PdfReader(tmp_path / f"{base}-filing-sheet.pdf")
+    pages = [page.extract_text() for page in reader.pages]
+    assert len(pages) >= 2 and all(f"第 {version} 版" in text for text in pages)  # a heading on every page
+    assert all(f"第 {i} 页 / 共 {len(pages)} 页" in text for i, text in enumerate(pages, start=1))
+    whole = "".join(pages).replace("\n", "")
+    assert all(code in whole for code in codes_by_label(editor_app, division_id).values())  # every row, no cut-off
+    assert "北" in pages[0] and re.search(r"\d+ (米|千米)", pages[0])  # north arrow and scale bar
+    assert not re.search(r"[A-Za-z]{3,}", "".join(pages)), "the filing sheet is all Chinese"
     manifest = json.loads(archive.read("manifest.json"))
     assert manifest["community_code"] == COMMUNITY and manifest["version"] == version
     assert manifest["effective_from"] == date.today().isoformat() and manifest["approver"]
@@ -625,3 +630,100 @@ def test_review_queue_pages_and_audit_viewer(api, editor_app, tokens):
     assert api("get", "/api/v1/audit?per_page=0", user="admin").status_code == 400
     old = (date.today() - timedelta(days=3650)).isoformat()
     assert api("get", f"/api/v1/audit?to={old}", user="admin").json["total"] == 0
+
+
+# -- codes as filed, comments bound to grids, reasons for grids the band cannot reach (issue 12) -------
+
+FIRST = "320499001006"  # no test approves it but this one: its first approval is a first division
+BAITA = "320499101206"  # 白塔村: 419 households, best split 197 + 222 under a 200-400 band
+
+
+def planned(api, division_id: int) -> dict[int, str]:
+    features = api("get", f"/api/v1/divisions/{division_id}/grids").json["features"]
+    return {f["properties"]["label"]: f["properties"]["planned_code"] for f in features}
+
+
+def test_planned_codes_are_filed_and_comments_follow_their_grid_through_approval(api, editor_app):
+    division_id = version_one(editor_app, FIRST)  # the engine's first division: nothing to compare it with
+    assert api("post", f"/api/v1/divisions/{division_id}/submit").status_code == 200
+    codes = planned(api, division_id)
+    assert all(re.fullmatch(FIRST + r"\d{3}", c) for c in codes.values()) and len(set(codes.values())) == len(codes)
+    # The review table of a first division lists every grid, by code, with the code it will be filed under.
+    diff = api("get", f"/api/v1/divisions/{division_id}/diff", user="reviewer").json
+    assert [g["planned_code"] for g in diff["grids"]] == sorted(codes.values())
+    assert {g["status"] for g in diff["grids"]} == {"added"} and diff["summary"]["grids_added"] == len(codes)
+    label = max(codes, key=lambda k: codes[k])  # the grid filed last, far from label order
+    comment = api("post", f"/api/v1/divisions/{division_id}/comments", user="reviewer",
+                  json={"text": "该网格东侧边界请沿河道划定", "grid": label})
+    assert comment.status_code == 201, comment.json
+    assert comment.json["grid_code"] == codes[label]
+    wrong = {str(k): v for k, v in codes.items()} | {str(label): FIRST + "999"}
+    refused = api("post", f"/api/v1/divisions/{division_id}/approve", user="reviewer", json={"codes": wrong})
+    assert refused.status_code == 409 and status_of(editor_app, division_id) == "submitted"
+    response = api("post", f"/api/v1/divisions/{division_id}/approve", user="reviewer",
+                   json={"codes": {str(k): v for k, v in codes.items()}})
+    assert response.status_code == 200, response.json
+    assert codes_by_label(editor_app, division_id) == codes  # what the reviewer saw is what was filed
+    after = api("get", f"/api/v1/divisions/{division_id}/comments").json["comments"]
+    mine = next(c for c in after if c["id"] == comment.json["id"])
+    assert (mine["grid_id"], mine["grid_code"]) == (comment.json["grid_id"], codes[label])
+    # A new draft from it shows the comment on the same grid, under the same code.
+    draft = new_draft(api, editor_app, FIRST, division_id)
+    carried = api("get", f"/api/v1/divisions/{draft}/comments").json["comments"]
+    assert next(c for c in carried if c["id"] == comment.json["id"])["grid_code"] == codes[label]
+    assert planned(api, draft) == codes
+
+
+def test_a_rename_only_change_is_listed(api, editor_app):
+    base = approved(api, editor_app, COMMUNITY)
+    draft = new_draft(api, editor_app, COMMUNITY, base)
+    revision = api("get", f"/api/v1/divisions/{draft}").json["division"]["revision"]
+    label = min(planned(api, draft))
+    edit = api("post", f"/api/v1/divisions/{draft}/edits",
+               json={"op": "set_grid", "grid": label, "name": "解放路网格", "revision": revision})
+    assert edit.status_code == 200, edit.json
+    diff = api("get", f"/api/v1/divisions/{draft}/diff").json
+    assert diff["summary"]["grids_attributes"] == 1 and diff["summary"]["grids_changed"] == 0
+    renamed = next(g for g in diff["grids"] if g["label"] == label)
+    assert renamed["status"] == "attributes"
+    assert renamed["changes"] == [{"field": "name", "before": None, "after": "解放路网格"}]
+    assert [g["planned_code"] for g in diff["grids"]] == sorted(g["planned_code"] for g in diff["grids"])
+
+
+def test_a_reason_for_a_grid_the_band_cannot_reach(api, editor_app):
+    draft = new_draft(api, editor_app, BAITA)
+    refused = api("post", f"/api/v1/divisions/{draft}/submit")
+    assert refused.status_code == 409
+    message = refused.json["error"]["message"]
+    codes = planned(api, draft)
+    assert "白塔村" in message and any(f"网格 {c}" in message for c in codes.values())
+    assert not re.search(r"\bgrid \d{1,3}\b|\bdivision \d+\b", message)
+    offered = api("get", f"/api/v1/divisions/{draft}/exemptions").json
+    assert len(offered["candidates"]) == 1
+    candidate = offered["candidates"][0]
+    assert candidate["households"] == 197 and candidate["grid_code"] == codes[candidate["grid"]]
+    assert {"k": 2, "need": [200, 219], "nearest": [197, 222]} in candidate["proof"]["counts"]
+    assert "200-219" in candidate["proof_text"]
+    # A grid the engine cannot prove out of reach gets no reason (the other one is in the band).
+    other = next(label for label in codes if label != candidate["grid"])
+    assert api("post", f"/api/v1/divisions/{draft}/exemptions",
+               json={"grid": other, "reason": "不想调整"}).status_code == 409
+    assert api("post", f"/api/v1/divisions/{draft}/exemptions", json={"grid": candidate["grid"]}).status_code == 400
+    reason = "白塔村仅有 419 户，以自然村落为界无法分为两个达标网格，并入一个网格则超过 400 户。"
+    written = api("post", f"/api/v1/divisions/{draft}/exemptions", json={"grid": candidate["grid"], "reason": reason})
+    assert written.status_code == 201 and written.json["status"] == "pending"
+    assert api("post", f"/api/v1/divisions/{draft}/submit").status_code == 200
+    # The reviewer must decide on the reason before approving; the county may not.
+    assert api("post", f"/api/v1/divisions/{draft}/approve", user="reviewer").status_code == 409
+    url = f"/api/v1/divisions/{draft}/exemptions/{written.json['id']}"
+    assert api("patch", url, json={"decision": "accepted"}).status_code == 403
+    accepted = api("patch", url, user="reviewer", json={"decision": "accepted", "note": "情况属实"})
+    assert accepted.status_code == 200 and accepted.json["status"] == "accepted"
+    assert api("post", f"/api/v1/divisions/{draft}/approve", user="reviewer").status_code == 200
+    packet = zipfile.ZipFile(io.BytesIO(api("get", f"/api/v1/divisions/{draft}/packet").data))
+    manifest = json.loads(packet.read("manifest.json"))
+    assert [(e["grid_code"], e["reason"], e["status"]) for e in manifest["exemptions"]] == [
+        (codes[candidate["grid"]], reason, "accepted")]
+    grids_csv = next(n for n in packet.namelist() if n.endswith("-grids.csv"))
+    rows = list(csv.DictReader(io.StringIO(packet.read(grids_csv).decode("utf-8-sig"))))
+    assert next(r for r in rows if r["code"] == codes[candidate["grid"]])["exemption_reason"] == reason

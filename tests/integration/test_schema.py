@@ -14,7 +14,7 @@ pytestmark = pytest.mark.db
 EXPECTED_TABLES = {
     "admin_area", "barrier", "site", "building", "address", "atom_layer", "atom", "atom_edge", "parcel", "parcel_edge",
     "division", "division_transition", "division_revision", "grid", "grid_atom", "micro_grid", "micro_grid_parcel",
-    "grid_code", "review_comment",
+    "grid_code", "review_comment", "grid_exemption",
     "staff", "staff_assignment", "staff_photo", "staff_policy",
     "matter_category", "event", "event_history", "event_photo", "app_user", "api_token",
     "audit_log",

@@ -1,14 +1,14 @@
 """grid staff roster: duties, employment and dates of a person, photos, county staffing policy
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0007
 Create Date: 2026-12-07 20:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0011'
-down_revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,7 @@
   "use strict";
   const section = document.getElementById("review-comments");
   if (!section) { return; }
-  const config = JSON.parse(document.getElementById("config").textContent);
+  const config = wangge.config();
   const T = config.strings;
   const E = config.editor;
   const list = section.querySelector(".comments");
@@ -26,8 +26,7 @@
       return;
     }
     list.innerHTML = comments.map(function (c) {
-      const where = c.grid != null ? T.grid + " " + (c.grid_code ? c.grid_code.slice(-3) : "#" + c.grid) +
-        (c.grid_name ? " " + c.grid_name : "") : "";
+      const where = c.grid_id != null ? T.grid + " " + (c.grid_code || "") + (c.grid_name ? " " + c.grid_name : "") : "";
       return "<li data-comment='" + c.id + "' class='" + (c.resolved ? "resolved" : "") + "'>" + escapeHtml(c.text) +
         "<div class='meta'>" + escapeHtml(c.author_name || c.author || "") + " · " + escapeHtml(T.rv_of_version) + " " +
         c.version + (where ? " · " + escapeHtml(where) : "") + (c.point ? " · ⊙ " + c.point[0].toFixed(5) + ", " +
@@ -61,6 +60,79 @@
     });
   }
 
+  // -- reasons for grids out of the band: offered only for grids the engine proves cannot be in it -------
+  const reasons = section.querySelector(".exemptions");
+  const dialog = document.getElementById("exemption-dialog");
+  const api = "/api/v1/divisions/" + E.division;
+  let offering = null;
+
+  function reasonItem(grid, code, households, proofText, written) {
+    const li = document.createElement("li");
+    li.dataset.grid = grid;
+    li.dataset.status = written ? written.status : "none";
+    li.innerHTML = "<div>" + escapeHtml(T.grid) + " <span translate='no'>" + escapeHtml(code || "") + "</span> · " +
+      households + " " + escapeHtml(T.rv_hh) + (written ? " · <b>" +
+      escapeHtml(T["rv_reason_status_" + written.status]) + "</b>" : "") + "</div><div class='meta'>" +
+      escapeHtml(proofText) + "</div>" + (written ? "<p class='reason-text'>" + escapeHtml(written.reason) + "</p>" +
+      (written.review_note ? "<div class='meta'>" + escapeHtml(written.review_note) + "</div>" : "") : "");
+    return li;
+  }
+
+  function loadReasons() {
+    return request("GET", api + "/exemptions").then(function (body) {
+      const list = reasons.querySelector(".reasons");
+      list.innerHTML = "";
+      const byGrid = {};
+      body.exemptions.forEach(function (e) { byGrid[e.grid] = e; });
+      const editable = E.canEdit && body.status === "draft";
+      body.candidates.forEach(function (c) {
+        const li = reasonItem(c.grid, c.grid_code, c.households, c.proof_text, byGrid[c.grid]);
+        if (editable) {
+          const button = document.createElement("button");
+          button.type = "button";
+          button.className = "offer-reason";
+          button.textContent = byGrid[c.grid] ? T.ex_written + " · " + T.ex_save : T.ex_offer;
+          button.addEventListener("click", function () { openDialog(c, byGrid[c.grid]); });
+          li.appendChild(button);
+        }
+        list.appendChild(li);
+        delete byGrid[c.grid];
+      });
+      Object.keys(byGrid).forEach(function (grid) {  // written reasons of a version under review or filed
+        const e = byGrid[grid];
+        list.appendChild(reasonItem(e.grid, e.grid_code, e.households, e.proof_text, e));
+      });
+      reasons.hidden = !list.children.length;
+    });
+  }
+
+  function openDialog(candidate, written) {
+    offering = candidate;
+    dialog.querySelector(".exemption-grid").textContent = candidate.grid_code || "";
+    dialog.querySelector(".exemption-proof").textContent = candidate.proof_text;
+    document.getElementById("exemption-reason").value = written ? written.reason : "";
+    dialog.showModal();
+  }
+
+  dialog.addEventListener("close", function () {
+    if (dialog.returnValue !== "save" || !offering) { return; }
+    request("POST", api + "/exemptions", { grid: offering.grid, reason: document.getElementById("exemption-reason").value })
+      .then(function () {
+        message.textContent = T.ex_saved;
+        message.className = "message";
+        return loadReasons();
+      })
+      .catch(function (err) {
+        message.textContent = err.message;
+        message.className = "message error";
+      });
+  });
+
+  // The editor rewrites the version line after every edit: the proofs may have changed with it.
+  const label = document.getElementById("division-label");
+  if (label) { new MutationObserver(function () { loadReasons().catch(function () {}); }).observe(label,
+    { childList: true, characterData: true, subtree: true }); }
+
   submitButton.addEventListener("click", function () {
     submitButton.disabled = true;
     message.textContent = T.loading;
@@ -77,4 +149,8 @@
   });
 
   load();
+  loadReasons().catch(function (err) {
+    message.textContent = T.load_failed + ": " + err.message;
+    message.className = "message error";
+  });
 }());
