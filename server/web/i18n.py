@@ -63,6 +63,12 @@ STRINGS: dict[str, dict[str, str]] = {
                         "en": "Too many failed sign-ins; try again in {minutes} minutes."},
     "login_missing": {"zh": "请输入用户名和密码。", "en": "Enter a user name and a password."},
     "signed_in_as": {"zh": "当前用户", "en": "Signed in as"},
+    # the header's links for each role (server/web/navigation.py)
+    "nav_menu": {"zh": "菜单", "en": "Menu"},
+    "nav_users": {"zh": "用户管理", "en": "Users"},
+    "nav_audit": {"zh": "审计日志", "en": "Audit log"},
+    "nav_review": {"zh": "审核队列", "en": "Review queue"},
+    "nav_divisions": {"zh": "网格划分", "en": "Divisions"},
     "role_admin": {"zh": "系统管理员", "en": "Administrator"},
     "role_municipal_reviewer": {"zh": "市级审核", "en": "Municipal reviewer"},
     "role_county_editor": {"zh": "区县编辑", "en": "County editor"},

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from server import engine_of
+from server.api.params import integer
 from server.errors import NotFound
-from server.store import models as m
+from server.store import areas
 from server.store.db import database_status
 from server.web.i18n import LANGUAGES, current_language, strings, translate
 
@@ -39,19 +39,40 @@ def base_layers(config: dict) -> list[dict]:
 
 def render_page(template: str, **context):
     """Render a page in the request's language and remember an explicit choice in a cookie."""
+    from server.web.auth import current_user
+    from server.web.navigation import landing_path, nav_links
+
     language = current_language()
+    user = current_user()
     response = make_response(render_template(
         template, lang=language, other_lang=[x for x in LANGUAGES if x != language][0],
-        t=lambda key: translate(key, language), strings=strings(language), **context))
+        t=lambda key: translate(key, language), strings=strings(language), nav=nav_links(user),
+        home=landing_path(user), **context))
     if request.args.get("lang") in LANGUAGES:
         response.set_cookie("lang", language, max_age=365 * 24 * 3600, samesite="Lax")
     return response
+
+
+@pages.app_context_processor
+def _audit_display() -> dict:
+    from server.web.audit_display import audit_row
+
+    return {"audit_row": audit_row}
 
 
 @pages.get("/")
 def county_map():
     """The county map: townships, communities, roads and rivers, sites and buildings."""
     return render_page("map.html", base_layers=base_layers(current_app.config))
+
+
+@pages.get("/home")
+def home():
+    """Each role's own work: where signing in leads (see :mod:`server.web.navigation`)."""
+    from server.web.auth import current_user
+    from server.web.navigation import landing_path
+
+    return redirect(landing_path(current_user()), 303)
 
 
 @pages.get("/healthz")
@@ -65,8 +86,7 @@ def healthz():
 def divisions_home():
     """The overview of the first county (the one a county office works on)."""
     with engine_of(current_app).connect() as conn:
-        county = conn.execute(select(m.AdminArea.code).where(m.AdminArea.level == "county")
-                              .order_by(m.AdminArea.code)).scalars().first()
+        county = areas.first_county_code(conn)
     if county is None:
         raise NotFound("no county imported yet: run wangge demo load or wangge import areas")
     return redirect(url_for("pages.area_overview", code=county, **request.args))
@@ -79,10 +99,11 @@ def area_overview(code: str):
 
     require_login()
     with engine_of(current_app).connect() as conn:
-        name = conn.execute(select(m.AdminArea.name).where(m.AdminArea.code == code)).scalar_one_or_none()
-    if name is None:
+        area = areas.area_header(conn, code)
+    if area is None:
         raise NotFound(f"no administrative area with code {code!r}")
-    return render_page("overview.html", area={"code": code, "name": name}, base_layers=base_layers(current_app.config))
+    return render_page("overview.html", area={"code": code, "name": area["name"]},
+                       base_layers=base_layers(current_app.config))
 
 
 @pages.get("/communities/<code>/editor")
@@ -91,17 +112,14 @@ def community_editor(code: str):
     from server.web.auth import can, current_user, require_permission
 
     require_permission("read_draft", code)
+    wanted = integer(request.args.get("division"), "division", minimum=1) if request.args.get("division") else None
     with engine_of(current_app).connect() as conn:
-        community = conn.execute(select(m.AdminArea.name, m.AdminArea.level, m.AdminArea.parent_code)
-                                 .where(m.AdminArea.code == code)).one_or_none()
-        if community is None or community.level != "community":
+        community = areas.area_header(conn, code)
+        if community is None or community["level"] != "community":
             raise NotFound(f"no community with code {code!r}")
-        wanted = request.args.get("division", type=int)
-        query = select(m.Division.id).where(m.Division.community_code == code)
-        division_id = conn.execute(query.where(m.Division.id == wanted) if wanted else
-                                   query.order_by(m.Division.version.desc())).scalars().first()
+        division_id = areas.community_division_id(conn, code, wanted)
     if division_id is None:
         raise NotFound(f"community {code} has no division yet: run the engine first (wangge divide {code})")
-    editor = {"division": division_id, "community": {"code": code, "name": community.name},
+    editor = {"division": division_id, "community": {"code": code, "name": community["name"]},
               "canEdit": can(current_user(), "edit_draft", code)}
     return render_page("editor.html", editor=editor, community=community, base_layers=base_layers(current_app.config))
