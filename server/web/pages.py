@@ -53,6 +53,13 @@ def render_page(template: str, **context):
     return response
 
 
+@pages.app_template_filter("tel")
+def tel(number: object) -> str:
+    """A phone number as a ``tel:`` link target: its digits and a leading +, nothing else."""
+    text = str(number or "").strip()
+    return ("+" if text.startswith("+") else "") + "".join(c for c in text if c.isdigit())
+
+
 @pages.app_context_processor
 def _audit_display() -> dict:
     from server.web.audit_display import audit_row

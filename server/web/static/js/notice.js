@@ -1,9 +1,8 @@
 // The public notice board of a grid: its outline on a map (no sign-in; data embedded in the page).
 (function () {
   "use strict";
-  const config = JSON.parse(document.getElementById("config").textContent);
-  const map = L.map("map", { zoomControl: true, attributionControl: false });
-  wangge.addBaseLayers(map, config.baseLayers);
+  const config = wangge.config();
+  const map = wangge.map("map", { attributionControl: false, preferCanvas: false });
   const outline = L.geoJSON(config.geometry, { style: { color: "#b42318", weight: 3, fillColor: "#f0b429",
                                                         fillOpacity: 0.35 } }).addTo(map);
   map.fitBounds(outline.getBounds(), { padding: [16, 16] });
