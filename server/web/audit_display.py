@@ -21,9 +21,12 @@ ACTIONS = {
     "token_create": ("创建访问令牌", "Token created"), "staff_add": ("新增网格员", "Staff added"),
     "staff.demo": ("示范网格员", "Demo staff"), "matter_add": ("新增事项", "Matter added"),
     "matter_update": ("修改事项", "Matter changed"), "event_report": ("上报事件", "Event reported"),
-    "event_dispatch": ("派遣事件", "Event dispatched"), "event_start": ("开始处置", "Work started"),
-    "event_finish": ("报告办结", "Reported done"), "event_verify": ("核查通过", "Verified"),
-    "event_close": ("结案", "Closed"), "event_reject": ("退回重办", "Sent back"),
+    "event_register": ("立案", "Registered"), "event_dispatch": ("派遣", "Dispatched"),
+    "event_handle": ("开始处置", "Work started"), "event_feedback": ("反馈办结", "Fed back"),
+    "event_verify": ("核查通过", "Verified"), "event_close": ("结案", "Closed"),
+    "event_return": ("退回重办", "Sent back"),
+    "event_cancel": ("作废", "Cancelled"), "event_warn": ("临期预警", "Deadline warning"),
+    "event_escalate": ("超期上报", "Escalated"),
 }
 ENTITIES = {
     "division": ("网格划分方案", "Division"), "review_comment": ("审核意见", "Review comment"),
@@ -32,21 +35,33 @@ ENTITIES = {
     "event": ("事件", "Event"), "grid": ("网格", "Grid"),
 }
 FIELDS = {
-    "status": ("状态", "Status"), "note": ("说明", "Note"), "reason": ("原因", "Reason"), "ip": ("IP 地址", "IP"),
+    "status": ("状态", "Status"), "note": ("说明", "Note"), "reason": ("原因", "Reason"),
+    "ip": ("来源地址", "IP address"),
     "username": ("用户名", "User name"), "role": ("角色", "Role"), "scope": ("范围", "Scope"),
     "scope_code": ("范围", "Scope"), "resolved": ("已处理", "Resolved"), "text": ("内容", "Text"),
     "grid": ("网格", "Grid"), "grid_code": ("网格编码", "Grid code"), "effective_from": ("生效日期", "Effective from"),
     "name": ("名称", "Name"), "phone": ("电话", "Phone"), "label": ("名称", "Label"), "version": ("版本", "Version"),
-    "code": ("编码", "Code"), "count": ("数量", "Count"),
+    "code": ("编码", "Code"), "count": ("数量", "Count"), "id": ("编号", "Id"), "title": ("标题", "Title"),
+    "description": ("描述", "Description"), "source": ("来源", "Source"), "address": ("地址", "Address"),
+    "community_code": ("社区编码", "Community code"), "assigned_staff_id": ("承办网格员", "Assigned staff"),
+    "reporter_user_id": ("上报用户", "Reporter"), "reported_at": ("上报时间", "Reported at"),
+    "category_id": ("事项类别", "Matter"), "lon": ("经度", "Longitude"), "lat": ("纬度", "Latitude"),
+    "effective_to": ("失效日期", "Effective to"), "submitted_at": ("提交时间", "Submitted at"),
+    "staff_id": ("网格员", "Staff"), "user_id": ("用户", "User"), "division": ("划分方案", "Division"),
+    "reviewer": ("审核人", "Reviewer"), "warned": ("已预警", "Warned"), "display_name": ("姓名", "Name"),
+    "active": ("启用", "Active"), "warned_at": ("预警时间", "Warned at"), "escalated_at": ("上报时间", "Escalated at"),
+    "dispatched_at": ("派遣时间", "Dispatched at"), "handled_at": ("反馈时间", "Handled at"),
+    "closed_at": ("结案时间", "Closed at"), "deadline": ("办理期限", "Deadline"), "handler_unit": ("承办单位", "Unit"),
 }
 VALUES = {
     "draft": ("草稿", "draft"), "submitted": ("已提交", "submitted"), "approved": ("已批准", "approved"),
     "returned": ("已退回", "returned"), "superseded": ("已取代", "superseded"), "reported": ("已上报", "reported"),
     "dispatched": ("已派遣", "dispatched"), "in_progress": ("处置中", "in progress"), "done": ("已办结", "done"),
-    "verified": ("已核查", "verified"), "closed": ("已结案", "closed"),
+    "verified": ("已核查", "verified"), "closed": ("已结案", "closed"), "registered": ("已立案", "registered"),
+    "cancelled": ("已作废", "cancelled"), "handling": ("处置中", "being handled"), "handled": ("已反馈", "handled"),
     "wrong_password": ("密码错误", "wrong password"), "unknown_user": ("用户不存在", "unknown user"),
     "inactive": ("账号已停用", "account disabled"),
-    True: ("是", "yes"), False: ("否", "no"),
+    "public": ("群众", "public"), "staff": ("网格员", "staff"), True: ("是", "yes"), False: ("否", "no"),
 }
 
 

@@ -33,6 +33,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "no_data": {"zh": "尚未导入数据。运行 wangge demo load 或 wangge import。",
                 "en": "No data imported yet. Run wangge demo load or wangge import."},
     "base_map": {"zh": "底图", "en": "Base map"},
+    "map_layers": {"zh": "图层", "en": "Layers"},
     "plain_background": {"zh": "无底图", "en": "Plain background"},
     "language": {"zh": "English", "en": "中文"},
     "error": {"zh": "出错了", "en": "Something went wrong"},

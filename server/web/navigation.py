@@ -24,6 +24,7 @@ class NavLink:
     label: str
     path: Callable[[User | None], str]
     allowed: Callable[[User | None], bool]
+    section: tuple[str, ...] = ()  # other path prefixes the link stands for (marked current there)
 
 
 def _role(user: User | None) -> str | None:
@@ -55,7 +56,7 @@ LINKS: tuple[NavLink, ...] = (
     NavLink("audit", "nav_audit", lambda u: "/admin/audit", _roles("admin")),
     NavLink("review", "nav_review", lambda u: "/review", _roles("admin", "municipal_reviewer")),
     NavLink("events-mine", "ev_nav_mine", lambda u: "/events/mine", _roles("grid_staff", "township_operator")),
-    NavLink("divisions", "nav_divisions", _divisions_path, _scoped("edit_draft")),
+    NavLink("divisions", "nav_divisions", _divisions_path, _scoped("edit_draft"), ("/areas/", "/communities/")),
     NavLink("events-map", "ev_nav_map", lambda u: "/events/map", _roles("admin", "township_operator")),
     NavLink("events-stats", "ev_nav_stats", lambda u: "/events/stats", _roles("admin", "township_operator")),
     NavLink("report", "ev_nav_report", lambda u: "/report", _roles(None, "grid_staff")),
@@ -82,8 +83,9 @@ def nav_links(user: User | None) -> list[dict]:
         href = link.path(user)
         if not _installed(href):
             continue
-        links.append({"id": link.id, "label": link.label, "href": href,
-                      "current": request.path == href or (href != "/" and request.path.startswith(href + "/"))})
+        current = request.path == href or (href != "/" and request.path.startswith(href + "/")) \
+            or request.path.startswith(link.section)
+        links.append({"id": link.id, "label": link.label, "href": href, "current": current})
     return links
 
 

@@ -100,7 +100,9 @@
       }
     });
     [T.communities, T.barriers, T.sites, T.buildings, T.townships].forEach(function (k) { layers[k].addTo(map); });
-    L.control.layers(baseLayers, layers, { collapsed: false }).addTo(map);
+    const control = L.control.layers(baseLayers, layers, { collapsed: false }).addTo(map);
+    // Leaflet titles its (here hidden) toggle in English.
+    control.getContainer().querySelectorAll("[title]").forEach(function (el) { el.title = T.map_layers; });
     L.control.scale({ imperial: false }).addTo(map);
     const e = summary.extent;
     map.fitBounds([[e[1], e[0]], [e[3], e[2]]]);
