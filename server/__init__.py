@@ -29,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder="web/static", template_folder="web/templates")
     app.config.update(settings)
     app.json = WanggeJSONProvider(app)  # one strict JSON encoding for every answer
+    _compress(app)
     app.extensions["wangge.engine"] = make_engine(database_url(settings))
 
     from server.api import api
@@ -56,6 +57,22 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.url_value_preprocessor(check_path_ids)
     auth.init_app(app)  # sessions, CSRF, sign-in pages; after the generic handlers it refines (401 → /login)
     return app
+
+
+#: Answers worth compressing: GeoJSON of 77 grids is 281 KB raw and a tenth of it gzipped.
+COMPRESSED_TYPES = ["application/json", "application/geo+json", "application/schema+json",
+                    "application/vnd.oai.openapi+json", "application/vnd.mapbox-vector-tile", "text/html", "text/css",
+                    "application/javascript", "text/javascript", "text/csv"]
+
+
+def _compress(app: Flask) -> None:
+    """Compress (gzip or Brotli) JSON, GeoJSON, vector tiles and pages, when the client accepts it."""
+    from flask_compress import Compress
+
+    app.config.setdefault("COMPRESS_MIMETYPES", COMPRESSED_TYPES)
+    app.config.setdefault("COMPRESS_ALGORITHM", ["br", "gzip"])
+    app.config.setdefault("COMPRESS_MIN_SIZE", 500)
+    Compress(app)
 
 
 def engine_of(app: Flask):

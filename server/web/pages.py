@@ -6,8 +6,7 @@ from flask import Blueprint, current_app, make_response, redirect, render_templa
 
 from server import engine_of
 from server.api.params import integer
-from server.errors import NotFound
-from server.store import areas
+from server.services import areas
 from server.store.db import database_status
 from server.web.i18n import LANGUAGES, current_language, strings, translate
 
@@ -92,10 +91,7 @@ def healthz():
 @pages.get("/divisions")
 def divisions_home():
     """The overview of the first county (the one a county office works on)."""
-    with engine_of(current_app).connect() as conn:
-        county = areas.first_county_code(conn)
-    if county is None:
-        raise NotFound("no county imported yet: run wangge demo load or wangge import areas")
+    county = areas.first_county(engine_of(current_app))
     return redirect(url_for("pages.area_overview", code=county, **request.args))
 
 
@@ -105,10 +101,7 @@ def area_overview(code: str):
     from server.web.auth import require_login
 
     require_login()
-    with engine_of(current_app).connect() as conn:
-        area = areas.area_header(conn, code)
-    if area is None:
-        raise NotFound(f"no administrative area with code {code!r}")
+    area = areas.area(engine_of(current_app), code)
     return render_page("overview.html", area={"code": code, "name": area["name"]},
                        base_layers=base_layers(current_app.config))
 
@@ -120,13 +113,7 @@ def community_editor(code: str):
 
     require_permission("read_draft", code)
     wanted = integer(request.args.get("division"), "division", minimum=1) if request.args.get("division") else None
-    with engine_of(current_app).connect() as conn:
-        community = areas.area_header(conn, code)
-        if community is None or community["level"] != "community":
-            raise NotFound(f"no community with code {code!r}")
-        division_id = areas.community_division_id(conn, code, wanted)
-    if division_id is None:
-        raise NotFound(f"community {code} has no division yet: run the engine first (wangge divide {code})")
+    community, division_id = areas.community_division(engine_of(current_app), code, wanted)
     editor = {"division": division_id, "community": {"code": code, "name": community["name"]},
               "canEdit": can(current_user(), "edit_draft", code)}
     return render_page("editor.html", editor=editor, community=community, base_layers=base_layers(current_app.config))
