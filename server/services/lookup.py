@@ -521,29 +521,9 @@ class LookupService:
 
         has_coords = np.zeros(n, bool)
         if lon_col and lat_col:
-            lon_s, lat_s = frame[lon_col].str.strip(), frame[lat_col].str.strip()
-            has_coords = (lon_s != "") | (lat_s != "")
-            lon = pd.to_numeric(lon_s, errors="coerce").to_numpy(float)
-            lat = pd.to_numeric(lat_s, errors="coerce").to_numpy(float)
-            for name, values, raw, bound in (("lon", lon, lon_s, 180.0), ("lat", lat, lat_s, 90.0)):
-                missing = has_coords & (raw == "").to_numpy()
-                error[missing & (error == "")] = f"{name} is missing"
-                bad = has_coords & ~missing & ~np.isfinite(values)
-                error[bad & (error == "")] = f"{name} is not a number"
-                out = has_coords & np.isfinite(values) & (np.abs(values) > bound)
-                error[out & (error == "")] = f"{name} is out of range (±{bound:g})"
-            x = np.full(n, np.nan)
-            y = np.full(n, np.nan)
             crs_values = frame[crs_col].str.strip() if crs_col else pd.Series([""] * n)
-            ok = has_coords & (error == "")
-            for value in pd.unique(crs_values[ok]):
-                rows = ok & (crs_values == value).to_numpy()
-                try:
-                    system = parse_lookup_crs(value, "crs") if value else default
-                except BadRequest as exc:
-                    error[rows] = exc.message.replace("parameter 'crs'", "crs")
-                    continue
-                x[rows], y[rows] = to_storage(lon[rows], lat[rows], system)
+            has_coords, x, y = _batch_points(frame[lon_col].str.strip(), frame[lat_col].str.strip(), crs_values,
+                                             default, error)
             ok = has_coords & (error == "")
             g, mg = layer.locate(x[ok], y[ok])
             grid[ok], micro[ok] = g, mg
@@ -554,20 +534,7 @@ class LookupService:
             self._batch_addresses(frame[addr_col].to_numpy(object), todo, layer, grid, micro, match, score, error)
         elif (~has_coords).any():
             error[~has_coords] = "lon and lat are missing"
-
-        codes = layer.grids["code"].to_numpy(object)
-        communities = layer.grids["community_code"].to_numpy(object)
-        found = grid >= 0
-        out = frame.copy()
-        out["grid_code"] = np.where(found, codes[np.where(found, grid, 0)] if len(codes) else "", "")
-        has_micro = micro >= 0
-        out["micro_grid_code"] = np.where(has_micro, layer.micro_codes[np.where(has_micro, micro, 0)]
-                                          if len(layer.micro_codes) else "", "")
-        out["community_code"] = np.where(found, communities[np.where(found, grid, 0)] if len(codes) else "", "")
-        out["match"], out["score"], out["error"] = match, score, error
-        buffer = io.StringIO()
-        out.to_csv(buffer, index=False, lineterminator="\n")
-        return buffer.getvalue().encode("utf-8-sig")
+        return _batch_answer(frame, layer, grid, micro, match, score, error)
 
     def _batch_addresses(self, addresses: np.ndarray, todo: np.ndarray, layer: Layer, grid: np.ndarray,
                          micro: np.ndarray, match: np.ndarray, score: np.ndarray, error: np.ndarray) -> None:
@@ -615,6 +582,52 @@ class LookupService:
             score[i] = f"{points[i][3]:.3f}"
             if g[k] < 0:
                 error[i] = "the address point is in no grid"
+
+
+def _batch_points(lon_s: pd.Series, lat_s: pd.Series, crs_values: pd.Series, default: CoordSystem,
+                  error: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows with coordinates, and their EPSG:4490 x, y; a bad row gets its message in ``error`` (in place)."""
+    n = len(lon_s)
+    has_coords = ((lon_s != "") | (lat_s != "")).to_numpy()
+    lon = pd.to_numeric(lon_s, errors="coerce").to_numpy(float)
+    lat = pd.to_numeric(lat_s, errors="coerce").to_numpy(float)
+    for name, values, raw, bound in (("lon", lon, lon_s, 180.0), ("lat", lat, lat_s, 90.0)):
+        missing = has_coords & (raw == "").to_numpy()
+        error[missing & (error == "")] = f"{name} is missing"
+        bad = has_coords & ~missing & ~np.isfinite(values)
+        error[bad & (error == "")] = f"{name} is not a number"
+        out = has_coords & np.isfinite(values) & (np.abs(values) > bound)
+        error[out & (error == "")] = f"{name} is out of range (±{bound:g})"
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    ok = has_coords & (error == "")
+    for value in pd.unique(crs_values[ok]):
+        rows = ok & (crs_values == value).to_numpy()
+        try:
+            system = parse_lookup_crs(value, "crs") if value else default
+        except BadRequest as exc:
+            error[rows] = exc.message.replace("parameter 'crs'", "crs")
+            continue
+        x[rows], y[rows] = to_storage(lon[rows], lat[rows], system)
+    return has_coords, x, y
+
+
+def _batch_answer(frame: pd.DataFrame, layer: Layer, grid: np.ndarray, micro: np.ndarray, match: np.ndarray,
+                  score: np.ndarray, error: np.ndarray) -> bytes:
+    """The uploaded rows with :data:`BATCH_COLUMNS` added, as UTF-8 CSV with a byte-order mark."""
+    codes = layer.grids["code"].to_numpy(object)
+    communities = layer.grids["community_code"].to_numpy(object)
+    found = grid >= 0
+    out = frame.copy()
+    out["grid_code"] = np.where(found, codes[np.where(found, grid, 0)] if len(codes) else "", "")
+    has_micro = micro >= 0
+    out["micro_grid_code"] = np.where(has_micro, layer.micro_codes[np.where(has_micro, micro, 0)]
+                                      if len(layer.micro_codes) else "", "")
+    out["community_code"] = np.where(found, communities[np.where(found, grid, 0)] if len(codes) else "", "")
+    out["match"], out["score"], out["error"] = match, score, error
+    buffer = io.StringIO()
+    out.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue().encode("utf-8-sig")
 
 
 def to_storage(lon, lat, system: CoordSystem):
