@@ -62,6 +62,7 @@ LINKS: tuple[NavLink, ...] = (
     NavLink("events-map", "ev_nav_map", lambda u: "/events/map", _roles("admin", "township_operator")),
     NavLink("events-stats", "ev_nav_stats", lambda u: "/events/stats", _roles("admin", "township_operator")),
     NavLink("report", "ev_nav_report", lambda u: "/report", _roles(None, "grid_staff")),
+    NavLink("track", "ev_nav_track", lambda u: "/track", _roles(None)),
     NavLink("lookup", "lookup_title", lambda u: "/lookup", lambda u: True),
     NavLink("map", "county_map", lambda u: "/", _roles(None, "admin", "municipal_reviewer", "county_editor")),
 )
