@@ -22,7 +22,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.config import load_config
     from server.encoding import WanggeJSONProvider
     from server.errors import register_error_handlers
-    from server.store.db import database_url, make_engine
+    from server.store.db import database_url, make_engine, make_public_reads
 
     settings = load_config(config)
     # Pages, their templates and static files live in the web layer.
@@ -31,6 +31,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json = WanggeJSONProvider(app)  # one strict JSON encoding for every answer
     _compress(app)
     app.extensions["wangge.engine"] = make_engine(database_url(settings))
+    app.extensions["wangge.reads"] = make_public_reads(app.extensions["wangge.engine"],
+                                                       settings["DATABASE_READ_URL"])
 
     from server.api import api
     from server.api.divisions import divisions_api
@@ -78,3 +80,8 @@ def _compress(app: Flask) -> None:
 def engine_of(app: Flask):
     """The SQLAlchemy engine bound to ``app``."""
     return app.extensions["wangge.engine"]
+
+
+def public_reads_of(app: Flask):
+    """Where ``app``'s public reads go (:class:`server.store.db.PublicReads`): the replica, if any."""
+    return app.extensions["wangge.reads"]

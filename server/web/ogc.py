@@ -22,7 +22,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 from sqlalchemy import Connection
 
 from gis.errors import InputError
-from server import engine_of
+from server import public_reads_of
 from server.api import params
 from server.caching import public_cache
 from server.encoding import to_json
@@ -275,7 +275,7 @@ def _html_page(documents: list[dict]) -> Response:
 def landing():
     """The landing page: links to the API definition, conformance and the collections (JSON or HTML)."""
     if check_query(html=True) == "html":
-        with engine_of(current_app).connect() as conn:
+        with public_reads_of(current_app).connect() as conn:
             return _html_page([_collection_document(conn, c) for c in PROPERTIES])
     return _json({
         "title": "网格 wangge — grids of urban and rural grid governance (城乡网格化服务管理)",
@@ -310,7 +310,7 @@ def api_definition():
 def collections():
     """All feature collections with their extents and CRSs."""
     fmt = check_query(html=True)
-    with engine_of(current_app).connect() as conn:
+    with public_reads_of(current_app).connect() as conn:
         documents = [_collection_document(conn, c) for c in PROPERTIES]
     if fmt == "html":
         return _html_page(documents)
@@ -324,7 +324,7 @@ def collection(collection_id: str):
     """One feature collection."""
     fmt = check_query(html=True)
     found = _collection(collection_id)
-    with engine_of(current_app).connect() as conn:
+    with public_reads_of(current_app).connect() as conn:
         document = _collection_document(conn, found)
     if fmt == "html":
         return _html_page([document])
@@ -377,7 +377,7 @@ def items(collection_id: str):
     query = Query((), bbox, parse_conditions(found),
                   params.limit(request.args.get("limit"), cap=MAX_LIMIT, default=DEFAULT_LIMIT),
                   params.offset(request.args.get("offset")), lat_lon=SUPPORTED_CRS[crs])
-    with engine_of(current_app).connect() as conn:
+    with public_reads_of(current_app).connect() as conn:
         matched, features = publication.page(conn, found, parse_datetime(request.args.get("datetime")), query,
                                              approved_only=approved_only())
     links = [_link(_page_url(collection_id, query.offset, query.limit), "self", GEOJSON, "This page"),
@@ -409,7 +409,7 @@ def item(collection_id: str, feature_id: str):
     check_query({"f", "crs", "datetime"})
     crs = parse_crs("crs", request.args.get("crs"))
     feature_id = params.text(feature_id, "featureId", max_length=64, required=True)
-    with engine_of(current_app).connect() as conn:
+    with public_reads_of(current_app).connect() as conn:
         feature = publication.feature(conn, found, feature_id, parse_datetime(request.args.get("datetime")),
                                       approved_only=approved_only(), lat_lon=SUPPORTED_CRS[crs])
     if feature is None:

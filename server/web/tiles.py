@@ -12,7 +12,7 @@ import re
 
 from flask import Blueprint, Response, current_app, url_for
 
-from server import engine_of
+from server import public_reads_of
 from server.caching import public_cache
 from server.encoding import to_json
 from server.services import publication
@@ -51,7 +51,7 @@ def parse_tile(z: str, x: str, y: str) -> tuple[int, int, int]:
 def grid_tile(z: str, x: str, y: str):
     """One vector tile with the layers ``grids`` and ``communities``; 204 when the tile holds nothing."""
     zoom, column, row = parse_tile(z, x, y)
-    with engine_of(current_app).connect() as conn:
+    with public_reads_of(current_app).connect() as conn:
         tile = publication.grid_tile(conn, zoom, column, row, published_divisions(conn), extent=EXTENT,
                                      buffer=BUFFER)
     return Response(tile, status=200 if tile else 204, mimetype=MVT)
@@ -60,7 +60,7 @@ def grid_tile(z: str, x: str, y: str):
 @tiles.get("/grids.json")
 def tilejson():
     """TileJSON 3.0 for map libraries (MapLibre, OpenLayers): the tile URL, zooms, bounds and layers."""
-    with engine_of(current_app).connect() as conn:
+    with public_reads_of(current_app).connect() as conn:
         bounds = publication.base_extent(conn) or [-180.0, -85.0511, 180.0, 85.0511]
     template = url_for("tiles.grid_tile", z="0", x="0", y="0", _external=True).replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf")
     return {"tilejson": "3.0.0", "name": "wangge grids", "scheme": "xyz", "tiles": [template],
