@@ -36,11 +36,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from server.api import api
     from server.api.divisions import divisions_api
-    from server.api.events import events_api, events_pages
+    from server.api.events import events_api
     from server.api.lookup import lookup
     from server.api.params import check_path_ids
     from server.api.review import review_api, review_pages
     from server.web import auth
+    from server.web.events import events_pages
     from server.web.ogc import ogc
     from server.web.pages import pages
     from server.web.tiles import tiles
