@@ -1,13 +1,15 @@
 """A resident (居民) on a phone: finds the grid of an address, opens its notice board (公示牌), checks that
-the phone numbers dial, reports a problem, and gets the event code to follow it by. The lookup is also
-walked on a desktop, where the county's public terminals and office staff use it.
+the phone numbers dial, reports a problem with a photo, and follows it by its tracking code. The lookup is
+also walked on a desktop, where the county's public terminals and office staff use it.
 """
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
+from PIL import Image
 from sqlalchemy import text
 
 pytestmark = [pytest.mark.browser, pytest.mark.db]
@@ -30,6 +32,17 @@ def named_grid(journey_app) -> str:
     return code
 
 
+def _photo(tmp_path):
+    """A phone's JPEG of the problem, with the maker and position in its EXIF (stripped on upload)."""
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    out = io.BytesIO()
+    Image.new("RGB", (800, 600), (120, 110, 100)).save(out, format="JPEG", exif=exif)
+    path = tmp_path / "楼道堆物.jpg"
+    path.write_bytes(out.getvalue())
+    return path
+
+
 def _search(j, address: str) -> None:
     j.page.fill("#lookup-q", address)
     j.page.press("#lookup-q", "Enter")
@@ -48,7 +61,7 @@ def _check_tel_links(page) -> int:
     return len(links)
 
 
-def test_a_resident_on_a_phone(journey, named_grid):
+def test_a_resident_on_a_phone(journey, named_grid, tmp_path):
     j = journey("resident", "phone")
     j.goto("/lookup")
     j.page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30_000)
@@ -80,12 +93,30 @@ def test_a_resident_on_a_phone(journey, named_grid):
     j.page.fill("#report-address", ADDRESS)
     j.page.select_option("#report-category", index=1)
     j.page.fill("#report-description", "楼道里堆满杂物，挡住了消防通道，请尽快清理。")
+    j.page.set_input_files("#report-photos", str(_photo(tmp_path)))
+    j.page.wait_for_selector("#report-previews img")
+    j.step("report-filled-with-a-photo")
     j.page.click("#report-submit")
-    j.page.wait_for_selector("#report-code", timeout=15_000)
+    j.page.wait_for_selector("#report-tracking", timeout=15_000)
     code = j.page.text_content("#report-code").strip()
-    assert re.fullmatch(r"SJ\d{8}\d{6}", code), code
+    tracking = j.page.text_content("#report-tracking").strip()
+    assert re.fullmatch(r"SJ\d{8}\d+", code), code
+    assert re.fullmatch(r"[A-Z2-9]{10}", tracking), tracking
     assert j.page.get_attribute("#report-result", "data-grid") == named_grid
+    assert "1 张照片" in j.page.text_content("#report-result")
     j.step("reported")
+
+    # Later, from another page: follow the report by its tracking code.
+    j.goto("/track")
+    j.page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30_000)
+    j.page.fill("#track-code", tracking.lower())  # typed as it comes; the page reads it in capitals
+    j.page.click("#track-submit")
+    j.page.wait_for_selector("#track-history li", timeout=15_000)
+    result = j.page.text_content("#track-result")
+    assert code in result and "楼道里堆满杂物" in result
+    assert j.page.locator("#track-result img").count() == 1
+    assert j.page.url.endswith(f"/track/{tracking}")
+    j.step("followed-by-its-code")
 
 
 def test_the_lookup_on_a_desktop(journey, named_grid):
