@@ -9,6 +9,7 @@ missing values side by side, with path parameters filled from real ids and codes
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -54,6 +55,19 @@ def walk_app(databases):
         conn.execute(update(m.EventHistory).values(note=None))
     yield app
     engine_of(app).dispose()
+
+
+@pytest.fixture(scope="module")
+def reported(walk_app) -> dict:
+    """A resident's report with a photo (so the photo and tracking routes have real codes and positions)."""
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 120, 80)).save(png, format="PNG")
+    response = walk_app.test_client().post("/api/v1/public/events", content_type="multipart/form-data", data={
+        "address": ADDRESS, "description": "路灯不亮", "photos": [(io.BytesIO(png.getvalue()), "灯.png")]})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return strict_json(response.get_data(as_text=True))
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +134,7 @@ def test_naming_one_grid_keeps_the_public_lookup_json(walk_app, tokens):
     assert nearest["name"] is None or isinstance(nearest["name"], str)
 
 
-def _path_values(walk_app) -> dict[str, dict[str, str]]:
+def _path_values(walk_app, reported: dict) -> dict[str, dict[str, str]]:
     """Real ids and codes for each path parameter, by the path's resource."""
     from server import engine_of
 
@@ -131,13 +145,18 @@ def _path_values(walk_app) -> dict[str, dict[str, str]]:
         event = conn.execute(select(m.Event.id).where(m.Event.description.is_(None)).order_by(m.Event.id)).scalar()
         grid = conn.execute(text("SELECT code FROM grid WHERE division_id = :d AND name IS NULL ORDER BY code"),
                             {"d": division.id}).scalar()
+    tracking = {"tracking_code": reported["tracking_code"], "position": "1"}
     return {"areas": {"code": county}, "communities": {"code": division.community_code},
-            "divisions": {"division_id": str(division.id)}, "events": {"event_id": str(event)},
-            "notice": {"grid_code": grid}}
+            "divisions": {"division_id": str(division.id)}, "notice": {"grid_code": grid},
+            # the event without a description, except for its photo (only the reported one has any)
+            "events": {"event_id": str(event)}, "events/photos": {"event_id": str(reported["id"]), "position": "1"},
+            "public": tracking, "track": tracking}
 
 
 def _fill(path: str, values: dict[str, dict[str, str]]) -> str:
     resource = path.split("/")[3] if path.startswith("/api/v1/") else path.split("/")[1]
+    if resource == "events" and "/photos/" in path:
+        resource = "events/photos"
 
     def one(match: re.Match) -> str:
         name = match.group(1)
@@ -151,11 +170,11 @@ _QUERIES = {"/api/v1/lookup/point": ["lon=120.0017&lat=31.7183", "lon=121.5&lat=
             "/api/v1/lookup/address": [f"q={ADDRESS}", "q=和平路&limit=50", "q=不存在的路1号"]}
 
 
-def test_every_get_endpoint_answers_strict_json(walk_app, tokens):
+def test_every_get_endpoint_answers_strict_json(walk_app, tokens, reported):
     """Walk the OpenAPI document: every GET (and its error answers) parses with NaN refused."""
     client = walk_app.test_client()
     document = strict_json(client.get("/api/openapi.json").get_data(as_text=True))
-    values = _path_values(walk_app)
+    values = _path_values(walk_app, reported)
     walked = []
     for path, operations in document["paths"].items():
         if "get" not in operations:
