@@ -14,15 +14,18 @@ reported together, so a user can fix a file in one pass.
 
 from __future__ import annotations
 
+import codecs
 import io
 import logging
 import math
 import os
 import re
 import shutil
+import struct
 import tempfile
 import warnings
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,10 +48,18 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "LAYER_SCHEMAS",
     "MAX_PROBLEMS",
+    "ImportLimits",
     "LayerSchema",
+    "LimitExceeded",
     "ReadResult",
     "Repair",
+    "TextEncoding",
+    "check_feature_count",
+    "check_zip",
+    "count_features",
     "read_layer",
+    "shapefile_encoding",
+    "text_file_encoding",
     "write_layers",
 ]
 
@@ -212,11 +223,14 @@ class ReadResult:
         Geometries that were repaired, in row order.
     source
         The file name (with ``:layer`` when a layer was chosen), as used in error messages.
+    encoding
+        The encoding the text was read in (None for a GeoPackage, which is UTF-8 by definition).
     """
 
     frame: gpd.GeoDataFrame
     repairs: list[Repair]
     source: str
+    encoding: TextEncoding | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -258,10 +272,13 @@ class _Problems:
         first = items[0]
         if len(items) == 1:
             raise InputError(first.message, source=self.source, row=first.row, field=first.field)
-        shown = items[:MAX_PROBLEMS]
-        lines = [f"{len(items)} problems" + (f" (the first {MAX_PROBLEMS} listed)"
-                                             if len(items) > MAX_PROBLEMS else "") + ":"]
-        lines += [f"  {p.where() or self.source}: {p.message}" for p in shown]
+        # The first line names the first problem whole (the CLI prints one line per error); the
+        # others follow, so a user can fix the file in one pass.
+        others = items[1:MAX_PROBLEMS]
+        more = len(items) - 1
+        lines = [f"{first.message}; {more} more problem{'s' if more > 1 else ''}"
+                 + (f" (the next {len(others)} listed)" if more > len(others) else "") + ":"]
+        lines += [f"  {p.where() or self.source}: {p.message}" for p in others]
         raise InputError("\n".join(lines), source=self.source, row=first.row, field=first.field)
 
 
@@ -275,11 +292,245 @@ def _python_scalar(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------
+# Limits: what one import may hold (zip bombs, endless files)
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """Caps on what one file may hold, checked before its features are read.
+
+    Attributes
+    ----------
+    max_bytes
+        Most bytes the file may hold uncompressed (for a zip: all members together).
+    max_members
+        Most members a zip may hold.
+    max_features
+        Most features (or CSV data rows) the layer may hold.
+    """
+
+    max_bytes: int = 8 * 2**30
+    max_members: int = 256
+    max_features: int = 10_000_000
+
+
+class LimitExceeded(InputError):
+    """A file that breaks one of the :class:`ImportLimits` (``limit`` names which)."""
+
+    def __init__(self, message: str, *, limit: str, source: str | None = None, field: str | None = None) -> None:
+        self.limit = limit
+        super().__init__(message, source=source, field=field)
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 2**20:,.1f} MB"
+
+
+def check_zip(path: str | os.PathLike[str], limits: ImportLimits, source: str | None = None) -> list[str]:
+    """Check a zip against ``limits`` before anything reads its members; return the member names.
+
+    The member count and the declared uncompressed sizes are read from the central directory first,
+    so a zip bomb is refused without inflating a byte. Then every member is inflated once into
+    nothing, which proves the declared sizes (a member that inflates past its declared size fails its
+    CRC check) at a cost bounded by ``limits.max_bytes``.
+
+    Raises
+    ------
+    LimitExceeded
+        Too many members, or too many bytes uncompressed.
+    InputError
+        Not a readable zip, or a member that is damaged or encrypted.
+    """
+    path = Path(path)
+    source = source or path.name
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"cannot open the file: not a readable zip ({exc})", source=source) from None
+    with archive:
+        members = archive.infolist()
+        if len(members) > limits.max_members:
+            raise LimitExceeded(f"the zip holds {len(members):,} members; at most {limits.max_members:,} are "
+                                f"accepted", limit="members", source=source)
+        declared = sum(m.file_size for m in members)
+        if declared > limits.max_bytes:
+            raise LimitExceeded(f"the zip holds {_megabytes(declared)} uncompressed; at most "
+                                f"{_megabytes(limits.max_bytes)} are accepted", limit="bytes", source=source)
+        for member in members:
+            try:
+                with archive.open(member) as stream:
+                    while stream.read(1 << 20):
+                        pass
+            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError,
+                    zlib.error) as exc:
+                raise InputError(f"the zip member {member.filename!r} cannot be read: {exc}",
+                                 source=source) from None
+        return [m.filename for m in members]
+
+
+def check_feature_count(count: int, limits: ImportLimits, source: str) -> None:
+    """Refuse a layer of more than ``limits.max_features`` features (or rows)."""
+    if count > limits.max_features:
+        raise LimitExceeded(f"the layer holds {count:,} features; at most {limits.max_features:,} are accepted",
+                            limit="features", source=source)
+
+
+def count_features(target: str, layer: str | None, source: str) -> int:
+    """Features of a GDAL-readable layer, counted without reading them (fast for Shapefile and GeoPackage)."""
+    try:
+        info = pyogrio.read_info(target, layer=layer, force_feature_count=True)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        # GDAL messages carry the full path; show only the file name.
+        detail = str(exc).replace(str(Path(target).resolve()), source).replace(target, source)
+        raise InputError(f"cannot open the file: {detail}", source=source) from None
+    return int(info["features"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Text encodings of Shapefiles and GeoJSON
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TextEncoding:
+    """The encoding a file's text was read in, and why (for the import report)."""
+
+    name: str
+    note: str | None = None
+
+
+#: ESRI code page numbers in .cpg files that are not plain Python codec names.
+_CPG_NUMBERS = {"65001": "utf-8", "88591": "latin-1", "936": "gbk", "54936": "gb18030", "950": "big5"}
+
+
+def _cpg_codec(text: str) -> str | None:
+    """The Python codec a .cpg's text names (``UTF-8``, ``936``, ``ANSI 1252``, ``GBK``), or None."""
+    value = text.strip().strip("\x00").lower().removeprefix("ansi").strip()
+    if not value:
+        return None
+    value = _CPG_NUMBERS.get(value, f"cp{value}" if value.isdigit() else value)
+    try:
+        return codecs.lookup(value).name
+    except LookupError:
+        return None
+
+
+def _dbf_texts(dbf: bytes, source: str) -> list[tuple[int | None, str, bytes]]:
+    """Every field name and every non-blank character value of a dBase file as (row, field, bytes).
+
+    ``row`` is None for a field name. Only what GDAL decodes as text is collected (type C fields).
+    """
+    if len(dbf) < 32:
+        raise InputError("the .dbf is too short to be a dBase file", source=source)
+    records, header_length, record_length = struct.unpack("<IHH", dbf[4:12])
+    fields: list[tuple[str, int, int]] = []  # (name, offset in the record, width)
+    texts: list[tuple[int | None, str, bytes]] = []
+    offset, position = 1, 32  # a record starts with its deletion flag
+    while position + 32 <= min(header_length, len(dbf)) and dbf[position] != 0x0D:
+        descriptor = dbf[position:position + 32]
+        raw_name = descriptor[:11].split(b"\x00", 1)[0]
+        width = descriptor[16]
+        name = raw_name.decode("gb18030", "replace")
+        texts.append((None, name, raw_name))
+        if descriptor[11:12] == b"C":
+            fields.append((name, offset, width))
+        offset += width
+        position += 32
+    for row in range(records):
+        start = header_length + row * record_length
+        record = dbf[start:start + record_length]
+        if len(record) < record_length:
+            break
+        for name, field_offset, width in fields:
+            value = record[field_offset:field_offset + width].rstrip(b" \x00")
+            if not value.isascii():
+                texts.append((row + 1, name, value))
+    return texts
+
+
+def _undecodable(texts: list[tuple[int | None, str, bytes]], codec: str) -> tuple[int | None, str, bytes] | None:
+    """The first text that is not valid in ``codec``, or None when all are."""
+    # One decode of everything, joined by a byte no multi-byte sequence contains; only on failure
+    # are the values tried one by one to name the culprit.
+    try:
+        b"\n".join(t[2] for t in texts).decode(codec)
+        return None
+    except UnicodeDecodeError:
+        pass
+    for text in texts:
+        try:
+            text[2].decode(codec)
+        except UnicodeDecodeError:
+            return text
+    return None
+
+
+def shapefile_encoding(dbf: bytes, cpg: str | None, source: str) -> TextEncoding:
+    """The encoding of a Shapefile's attributes: the .cpg's if its text decodes in it, else UTF-8, else GB18030.
+
+    Parameters
+    ----------
+    dbf
+        The bytes of the ``.dbf``.
+    cpg
+        The text of the ``.cpg`` beside it, or None when there is none.
+    source
+        The file name for messages.
+
+    Raises
+    ------
+    InputError
+        When the names decode in none of them, naming the first feature and field that does not.
+    """
+    texts = _dbf_texts(dbf, source)
+    declared = _cpg_codec(cpg) if cpg is not None else None
+    if declared is not None and _undecodable(texts, declared) is None:
+        return TextEncoding(_display_codec(declared))
+    bad = None
+    for codec in ("utf-8", "gb18030"):
+        bad = _undecodable(texts, codec)
+        if bad is None:
+            return TextEncoding(_display_codec(codec), _encoding_note(codec, cpg, declared))
+    # Name the text GB18030 cannot read: it is the one that is wrong in any encoding tried.
+    row, name, value = bad
+    said = f"the .cpg says {cpg.strip()!r}, but " if cpg is not None else ""
+    hint = ("save the file as UTF-8" + (" and fix its .cpg" if cpg is not None else " (with a .cpg saying UTF-8)"))
+    raise InputError(f"{said}the text {value[:24].hex(' ')} is neither UTF-8 nor GB18030 (GBK); {hint}",
+                     source=source, row=row, field=name if row is not None else "field name")
+
+
+def _display_codec(codec: str) -> str:
+    return {"utf-8": "UTF-8", "gb18030": "GB18030", "gbk": "GBK"}.get(codec, codec.upper())
+
+
+def _encoding_note(codec: str, cpg: str | None, declared: str | None) -> str | None:
+    if cpg is None:
+        return None if codec == "utf-8" else "no .cpg and the text is not UTF-8: read as GB18030"
+    if declared is None:
+        return f"the .cpg names an unknown encoding {cpg.strip()!r}: read as {_display_codec(codec)}"
+    return f"the .cpg says {cpg.strip()!r}, which the text is not: read as {_display_codec(codec)}"
+
+
+def text_file_encoding(raw: bytes, source: str, what: str = "the file") -> TextEncoding:
+    """The encoding of a text file (GeoJSON, CSV): UTF-8 (with or without BOM), else GB18030."""
+    try:
+        raw.decode("utf-8-sig")
+        return TextEncoding("UTF-8")
+    except UnicodeDecodeError as exc:
+        position = exc.start
+    try:
+        raw.decode("gb18030")
+    except UnicodeDecodeError:
+        raise InputError(f"{what} is neither UTF-8 nor GB18030 (GBK) text (byte {position:,} is "
+                         f"{raw[position:position + 2].hex(' ')}); save it as UTF-8", source=source) from None
+    return TextEncoding("GB18030", f"{what} is not UTF-8: read as GB18030")
+
+
+# --------------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------------
 
 def read_layer(path: str | os.PathLike[str], kind: str, *, crs: CoordSystem | str | int | None = None,
-               layer: str | None = None) -> ReadResult:
+               layer: str | None = None, limits: ImportLimits | None = None) -> ReadResult:
     """Read, validate and repair one import layer, converting it to storage CRS.
 
     Parameters
@@ -298,6 +549,9 @@ def read_layer(path: str | os.PathLike[str], kind: str, *, crs: CoordSystem | st
         CSV and for a Shapefile without ``.prj``. Anything :func:`gis.crs.parse_crs` accepts.
     layer
         Layer of a GeoPackage, or Shapefile inside a zip; required when there are several.
+    limits
+        Caps on bytes, zip members and features, checked before the features are read
+        (:class:`ImportLimits` defaults when None).
 
     Returns
     -------
@@ -310,7 +564,12 @@ def read_layer(path: str | os.PathLike[str], kind: str, *, crs: CoordSystem | st
     InputError
         When the file cannot be read, declares no CRS and none is given, or has any schema or
         geometry problems (up to :data:`MAX_PROBLEMS` listed in one error whose ``row`` and
-        ``field`` are those of the first).
+        ``field`` are those of the first). :class:`LimitExceeded` when it breaks ``limits``.
+
+    Notes
+    -----
+    Text is read as :func:`shapefile_encoding` and :func:`text_file_encoding` find (``.cpg``, UTF-8,
+    GB18030); ``ReadResult.encoding`` says which was used and why.
     """
     schema = LAYER_SCHEMAS.get(kind)
     path = Path(path)
@@ -325,12 +584,14 @@ def read_layer(path: str | os.PathLike[str], kind: str, *, crs: CoordSystem | st
                          f"(expected one of: {', '.join(_READ_SUFFIXES)})", source=source)
     if not path.is_file():
         raise InputError("cannot open the file: it does not exist or is not a file", source=source)
-
+    limits = limits or ImportLimits()
+    if suffix != ".zip":  # a zip's inflated size is checked by check_zip
+        _check_file_size(path, limits, source)
     if suffix == ".csv":
-        raw = _read_csv(path, source)
+        raw, encoding = _read_csv(path, source, limits)
         declared = None
     else:
-        raw, source = _read_vector(path, suffix, layer, source)
+        raw, source, encoding = _read_vector(path, suffix, layer, source, limits)
         declared = raw.crs
 
     if override is not None:
@@ -345,9 +606,16 @@ def read_layer(path: str | os.PathLike[str], kind: str, *, crs: CoordSystem | st
     _check_storage_range(frame, source)
     for repair in repairs:
         logger.info("%s feature %d: %s (%s)", source, repair.row, repair.action, repair.reason)
-    logger.info("read %d %s from %s (CRS %s, %d repaired)", len(frame), kind, source, system,
-                len(repairs))
-    return ReadResult(frame=frame, repairs=repairs, source=source)
+    logger.info("read %d %s from %s (CRS %s, %d repaired%s)", len(frame), kind, source, system,
+                len(repairs), f"; {encoding.note}" if encoding is not None and encoding.note else "")
+    return ReadResult(frame=frame, repairs=repairs, source=source, encoding=encoding)
+
+
+def _check_file_size(path: Path, limits: ImportLimits, source: str) -> None:
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise LimitExceeded(f"the file holds {_megabytes(size)}; at most {_megabytes(limits.max_bytes)} are "
+                            "accepted", limit="bytes", source=source)
 
 
 def _parse_crs_for(value: Any, source: str) -> CoordSystem:
@@ -363,32 +631,74 @@ def _open_error(exc: Exception, path: Path, source: str) -> InputError:
     return InputError(f"cannot open the file: {detail}", source=source)
 
 
-def _read_vector(path: Path, suffix: str, layer: str | None,
-                 source: str) -> tuple[gpd.GeoDataFrame, str]:
+def _read_vector(path: Path, suffix: str, layer: str | None, source: str,
+                 limits: ImportLimits) -> tuple[gpd.GeoDataFrame, str, TextEncoding | None]:
     target = str(path)
     chosen: str | None = None
+    encoding: TextEncoding | None = None
     if suffix == ".gpkg":
         chosen = _choose_gpkg_layer(path, layer, source)
         if layer is not None:
             source = f"{source}:{chosen}"
     elif suffix == ".zip":
+        check_zip(path, limits, source)
         inner = _choose_zipped_shapefile(path, layer, source)
         target = f"/vsizip/{path.resolve()}/{inner}"
         if layer is not None:
             source = f"{source}:{inner}"
+        encoding = _zipped_shapefile_encoding(path, inner, source)
+    elif suffix == ".shp":
+        encoding = _shapefile_encoding_beside(path, source)
+    else:  # GeoJSON: UTF-8 by the standard, but Chinese desktop tools write GBK too
+        encoding = text_file_encoding(path.read_bytes(), source)
+    with tempfile.TemporaryDirectory() as folder:
+        if suffix in (".geojson", ".json") and encoding.name != "UTF-8":
+            # GDAL reads GeoJSON as UTF-8 only: hand it a UTF-8 copy.
+            target = str(Path(folder) / path.name)
+            Path(target).write_text(path.read_bytes().decode("gb18030"), encoding="utf-8")
+        check_feature_count(count_features(target, chosen, source), limits, source)
+        frame = _read_dataframe(target, chosen, path, source,
+                                encoding.name if suffix in (".shp", ".zip") else None)
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InputError("the layer has no geometry column", source=source, field="geometry")
+    return frame, source, encoding
+
+
+def _read_dataframe(target: str, layer: str | None, path: Path, source: str,
+                    encoding: str | None) -> gpd.GeoDataFrame:
     try:
         # pyogrio warns about things like a mixed-type GeoJSON property it leaves as text; the
         # schema check reports what matters, so the warnings only go to the log.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            frame = pyogrio.read_dataframe(target, layer=chosen)
+            frame = pyogrio.read_dataframe(target, layer=layer, encoding=encoding)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise _open_error(exc, path, source) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the text is not UTF-8 (bytes {exc.object[exc.start:exc.start + 2].hex(' ')}); "
+                         "save the file as UTF-8", source=source) from None
     for warning in caught:
         logger.warning("%s: %s", source, warning.message)
-    if not isinstance(frame, gpd.GeoDataFrame):
-        raise InputError("the layer has no geometry column", source=source, field="geometry")
-    return frame, source
+    return frame
+
+
+def _zipped_shapefile_encoding(path: Path, inner: str, source: str) -> TextEncoding:
+    stem = inner[:-4]
+    with zipfile.ZipFile(path) as archive:
+        names = {n.lower(): n for n in archive.namelist()}
+        dbf = names.get(f"{stem}.dbf".lower())
+        cpg = names.get(f"{stem}.cpg".lower())
+        if dbf is None:
+            raise InputError(f"the Shapefile {inner!r} has no .dbf beside it in the zip", source=source)
+        return shapefile_encoding(archive.read(dbf), archive.read(cpg).decode("latin-1") if cpg else None,
+                                  source)
+
+
+def _shapefile_encoding_beside(path: Path, source: str) -> TextEncoding:
+    dbf, cpg = path.with_suffix(".dbf"), path.with_suffix(".cpg")
+    if not dbf.exists():
+        raise InputError("the Shapefile has no .dbf beside it", source=source)
+    return shapefile_encoding(dbf.read_bytes(), cpg.read_text("latin-1") if cpg.exists() else None, source)
 
 
 def _choose_gpkg_layer(path: Path, layer: str | None, source: str) -> str:
@@ -442,22 +752,15 @@ _COORDINATE_PAIRS = (("lon", "lat"), ("lng", "lat"), ("longitude", "latitude"), 
                      ("经度", "纬度"))
 
 
-def _decode_text(raw: bytes, source: str) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise InputError("cannot read the file: it is neither UTF-8 nor GB18030 text", source=source)
-
-
-def _read_csv(path: Path, source: str) -> gpd.GeoDataFrame:
+def _read_csv(path: Path, source: str, limits: ImportLimits) -> tuple[gpd.GeoDataFrame, TextEncoding]:
     """Read a CSV into a frame without CRS, dropping the columns that made the geometry."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise _open_error(exc, path, source) from None
-    text = _decode_text(raw, source)
+    encoding = text_file_encoding(raw, source)
+    text = raw.decode("utf-8-sig" if encoding.name == "UTF-8" else "gb18030")
+    del raw
     try:
         # Everything as text: the schema decides types, so "0012" or "12.0" are judged, not guessed.
         table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
@@ -465,6 +768,7 @@ def _read_csv(path: Path, source: str) -> gpd.GeoDataFrame:
         raise InputError("the file is empty", source=source) from None
     except pd.errors.ParserError as exc:
         raise InputError(f"cannot parse the CSV: {exc}", source=source) from None
+    check_feature_count(len(table), limits, source)
     # Blank cells are missing values; object columns keep them as None (not NaN) for the checks.
     table = pd.DataFrame(
         {str(name).strip(): pd.Series([_blank_to_none(v) for v in table[name]], dtype=object)
@@ -488,7 +792,7 @@ def _read_csv(path: Path, source: str) -> gpd.GeoDataFrame:
                          f"(columns present: {', '.join(table.columns) or 'none'})",
                          source=source, field="lon")
     problems.raise_if_any()
-    return gpd.GeoDataFrame(table.drop(columns=list(consumed)), geometry=geometry)
+    return gpd.GeoDataFrame(table.drop(columns=list(consumed)), geometry=geometry), encoding
 
 
 def _blank_to_none(value: Any) -> Any:

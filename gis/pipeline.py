@@ -7,6 +7,7 @@ database-backed ``wangge divide`` both call :func:`divide_community`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -158,7 +159,8 @@ def check_households(buildings: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFra
 
 
 def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None = None, seed: int = 0,
-                micro_band: Band | None = None) -> list[CommunityDivision]:
+                micro_band: Band | None = None,
+                progress: Callable[[int, int], None] | None = None) -> list[CommunityDivision]:
     """Divide every community of a GeoPackage and write grids, micro-grids, atoms and a report.
 
     ``in_path`` has layers ``area`` (community polygons, optional ``code`` and ``kind``),
@@ -167,6 +169,7 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
     ``id``: compounds and exclusive sites), in any CRS declared in the file. ``out_path`` (GeoPackage) gets
     ``grids``, ``micro_grids``, ``atoms`` and ``report`` in the input CRS. Any bad input raises
     :class:`InputError` before anything is written; the output appears whole or not at all.
+    ``progress(done, total)`` is called after each community (for a progress bar).
     """
     in_path, out_path = Path(in_path), Path(out_path)
     if not in_path.exists():
@@ -183,14 +186,15 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
             sites = sites.assign(id=[f"site{i}" for i in range(1, len(sites) + 1)])
     buildings = check_households(layers["buildings"], f"{in_path.name}:buildings")
     results = divide_frames(layers["area"], buildings, layers["barriers"], sites, band=band, micro_band=micro_band,
-                            seed=seed, source=in_path.name)
+                            seed=seed, source=in_path.name, progress=progress)
     write_layers(out_path, output_layers(results, layers["area"].crs))
     return results
 
 
 def divide_frames(area: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame,
                   sites: gpd.GeoDataFrame | None = None, *, band: Band | None = None, micro_band: Band | None = None,
-                  seed: int = 0, source: str = "input") -> list[CommunityDivision]:
+                  seed: int = 0, source: str = "input",
+                  progress: Callable[[int, int], None] | None = None) -> list[CommunityDivision]:
     """Divide every community of ``area`` (optional columns ``code``, ``kind``), each in its own metric zone.
 
     A province spans several 3-degree Gauss-Krüger zones, so each community is projected to the zone
@@ -224,6 +228,8 @@ def divide_frames(area: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, barriers:
         result = divide_community(boundary, lines, inside, own_sites, community_code=code, kind=kind, band=band,
                                   micro_band=micro_band, seed=seed)
         results.append(replace(result, crs=metric))
+        if progress is not None:
+            progress(row, len(area))
     return results
 
 

@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     # Optional streaming replica for public reads (lookup, notice boards, OGC API, tiles, event status);
     # every write, and every read an editor or reviewer makes, goes to DATABASE_URL.
     "DATABASE_READ_URL": None,
+    # A Dask scheduler (tcp://host:8786) that `wangge divide` sends its tasks to; empty: a local cluster.
+    "DASK_SCHEDULER": "",
     "VAR_DIR": str(PROJECT_ROOT / "var"),
     "EMBEDDED_PORT": 54329,  # only names the Unix socket file; the embedded cluster listens on no TCP port
     "HOST": "127.0.0.1",
@@ -52,6 +54,16 @@ DEFAULTS: dict[str, Any] = {
     # Events are routed to the divisions in force including a community's latest draft while nothing is
     # approved (internal work must still reach a grid); true routes to approved divisions only.
     "EVENT_ROUTING_APPROVED_ONLY": "",
+    # Caps on imports (see server/services/uploads.py): a drawing uploaded through the API (bytes inflated,
+    # zip members, features, seconds), and `wangge import` run by an operator on whole counties.
+    "UPLOAD_MAX_BYTES": 64 * 2**20,
+    "UPLOAD_MAX_MEMBERS": 64,
+    "UPLOAD_MAX_FEATURES": 20000,
+    "UPLOAD_TIME_LIMIT": 120,
+    "IMPORT_MAX_BYTES": 8 * 2**30,
+    "IMPORT_MAX_MEMBERS": 256,
+    "IMPORT_MAX_FEATURES": 10_000_000,
+    "IMPORT_TIME_LIMIT": 3600,
 }
 
 _INT_KEYS = {"EMBEDDED_PORT", "PORT", "MAX_FEATURES", "SESSION_HOURS"}

@@ -2,7 +2,8 @@
 
 Every edit the map editor makes goes through ``POST /api/v1/divisions/{id}/edits``, the same endpoint
 any script can call. Reads of an approved division are public; drafts need ``read_draft`` and edits
-``edit_draft`` on the community (see :mod:`server.web.auth`).
+``edit_draft`` on the community (see :mod:`server.web.auth`). Each route parses its input with
+:mod:`server.api.params`, checks the permission, makes one service call and answers.
 """
 
 from __future__ import annotations
@@ -12,49 +13,35 @@ import tempfile
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
-from sqlalchemy import select
 
 from server import engine_of
+from server.api import params
 from server.encoding import to_json
-from server.errors import BadRequest, NotFound
-from server.services.divisions import (
-    atoms_geojson,
-    county_overview_geojson,
-    division_versions,
-    grids_geojson,
-    micro_grids_geojson,
-)
-from server.services.editing import (
-    copy_division,
-    edit_division,
-    export_division,
-    import_drawing,
-    load_draft,
-    rebuild_micro_grids,
-)
-from server.store import features as store
+from server.errors import BadRequest
+from server.services import divisions as service
+from server.services import editing, uploads
 from server.store import models as m
-from server.web.auth import current_user, require_permission
+from server.web.auth import can, current_user, require_permission
 
 divisions_api = Blueprint("divisions_api", __name__, url_prefix="/api/v1")
 
 EXPORT_FORMATS = {"geojson": "application/geo+json", "gpkg": "application/geopackage+sqlite3",
                   "shp": "application/zip", "png": "image/png", "pdf": "application/pdf"}
+EDIT_OPS = ("paint", "new_grid", "merge", "delete_grid", "split", "move_boundary", "reshape", "auto_divide",
+            "rebalance", "set_grid", "restore", "undo", "redo")
 
 
 def _geojson(collection: dict) -> Response:
     return Response(to_json(collection), mimetype="application/geo+json")
 
 
-def _division(conn, division_id: int, action: str = "read_draft"):
-    """The division row, once the caller may see it (approved ones are public) or do ``action``."""
-    row = conn.execute(select(m.Division.id, m.Division.community_code, m.Division.status, m.Division.revision)
-                       .where(m.Division.id == division_id)).one_or_none()
-    if row is None:
-        raise NotFound(f"no division with id {division_id}")
-    if not (action == "read_draft" and row.status == "approved"):
-        require_permission(action, row.community_code)
-    return row
+def _allow(division_id: int, action: str = "read_draft") -> tuple[str, str]:
+    """``(community code, status)`` once the caller may see the division (approved ones are public) or do ``action``."""
+    with engine_of(current_app).connect() as conn:
+        code, status = service.division_access(conn, division_id)
+    if not (action == "read_draft" and status == "approved"):
+        require_permission(action, code)
+    return code, status
 
 
 def _user_id() -> int | None:
@@ -62,14 +49,47 @@ def _user_id() -> int | None:
     return user.id if user is not None else None
 
 
-def _revision_of_request(body: dict) -> dict:
-    """The revision the client edited: ``revision`` in the body, else an ``If-Match`` header."""
-    if "revision" not in body and request.headers.get("If-Match"):
-        tag = request.headers["If-Match"].strip().strip('W/').strip('"')
-        if not tag.isdigit():
-            raise BadRequest(f"header 'If-Match' must be the draft's revision (its ETag), got {tag!r}")
-        body = {**body, "revision": int(tag)}
-    return body
+def _revision(value) -> int:
+    """The revision the client edited: the body's ``revision``, else the ``If-Match`` header (the ETag)."""
+    if value is None and request.headers.get("If-Match"):
+        value = request.headers["If-Match"].strip().removeprefix("W/").strip('"')
+        return params.required_integer(value, "If-Match", minimum=1)
+    return params.required_integer(value, "revision", minimum=1)
+
+
+def _attributes(body: dict) -> dict:
+    attrs = {}
+    if "name" in body:
+        attrs["name"] = params.column_text(body["name"], "name", m.Grid.name)
+    if "subtype" in body:
+        attrs["subtype"] = params.column_text(body["subtype"], "subtype", m.Grid.subtype)
+    if "type" in body:
+        attrs["type"] = params.choice(body["type"], "type", m.GRID_TYPES, default="comprehensive")
+    if "locked" in body:
+        attrs["locked"] = params.boolean(body["locked"], "locked")
+    return attrs
+
+
+def parse_edit(body: dict) -> editing.Edit:
+    """One edit body → :class:`~server.services.editing.Edit`, every field checked by :mod:`params`."""
+    op = params.required_choice(body.get("op"), "op", EDIT_OPS)
+    label = {k: params.required_integer(body.get(k), k) for k in ("grid", "a", "b", "into")
+             if k in {"paint": ("grid",), "merge": ("a", "b"), "delete_grid": ("grid", "into"), "split": ("grid",),
+                      "move_boundary": ("a", "b"), "reshape": ("grid",), "set_grid": ("grid",)}.get(op, ())}
+    kwargs: dict = {"op": op, "revision": _revision(body.get("revision")), **label}
+    if op in ("paint", "new_grid"):
+        kwargs["atoms"] = tuple(params.integers(body.get("atoms"), "atoms"))
+    if op == "restore":
+        kwargs["to_revision"] = params.required_integer(body.get("to_revision"), "to_revision", minimum=1)
+    if op == "auto_divide":
+        kwargs["seed"] = params.integer(body.get("seed"), "seed")
+    if op == "split":
+        kwargs["geometry"] = params.geometry(body.get("line"), "line", ("LineString",))
+    if op in ("move_boundary", "reshape"):
+        kwargs["geometry"] = params.geometry(body.get("shape"), "shape", ("Polygon", "MultiPolygon"))
+    if op == "set_grid":
+        kwargs["attrs"] = _attributes(body)
+    return editing.Edit(**kwargs)
 
 
 def _with_etag(payload: dict, revision: int) -> Response:
@@ -81,138 +101,110 @@ def _with_etag(payload: dict, revision: int) -> Response:
 @divisions_api.get("/areas/<code>/overview")
 def area_overview(code: str):
     """Communities below an area with the status of their latest division (the county overview map)."""
+    code = params.text(code, "code", max_length=m.AdminArea.code.type.length, required=True)
     with engine_of(current_app).connect() as conn:
-        if not store.area_exists(conn, code):
-            raise NotFound(f"no administrative area with code {code!r}")
-        return _geojson(county_overview_geojson(conn, code))
+        return _geojson(service.county_overview_geojson(conn, code))
 
 
 @divisions_api.get("/communities/<code>/divisions")
 def community_divisions(code: str):
     """Every version of a community's division, newest first (drafts only for those who may read them)."""
+    code = params.text(code, "code", max_length=m.AdminArea.code.type.length, required=True)
+    drafts = can(current_user(), "read_draft", code)
     with engine_of(current_app).connect() as conn:
-        if not store.area_exists(conn, code):
-            raise NotFound(f"no administrative area with code {code!r}")
-        versions = division_versions(conn, code)
-    from server.web.auth import can
-
-    if not can(current_user(), "read_draft", code):
-        versions = [v for v in versions if v["status"] == "approved"]
+        versions = service.division_versions(conn, code, drafts=drafts)
     return jsonify({"community_code": code, "divisions": versions})
 
 
 @divisions_api.post("/communities/<code>/divisions")
 def new_division(code: str):
     """A new draft copied from an existing version (``{"from": id}``): the way to change a filed division."""
+    body = params.body_object(request.get_json(silent=True))
+    source = params.identifier(body.get("from"), "from")
     require_permission("edit_draft", code)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or isinstance(body.get("from"), bool) or not isinstance(body.get("from"), int):
-        raise BadRequest("the body must be {\"from\": <division id>} naming the version to start from")
-    division_id = copy_division(engine_of(current_app), code, body["from"], user_id=_user_id())
-    with engine_of(current_app).connect() as conn:
-        draft = load_draft(conn, division_id)
-    return _with_etag(_payload(draft), draft.revision), 201
-
-
-def _payload(draft) -> dict:
-    from server.services.editing import checks_for_client, division_summary
-
-    return {"division": division_summary(draft), "checks": checks_for_client(draft)}
+    answer = editing.new_draft(engine_of(current_app), code, source, user_id=_user_id())
+    return _with_etag(answer, answer["revision"]), 201
 
 
 @divisions_api.get("/divisions/<int:division_id>")
 def division(division_id: int):
-    """A division's header, grid attributes, live checks and revision history."""
+    """A division's header, grid attributes, live checks, undo/redo depth and revision history."""
+    _allow(division_id)
     with engine_of(current_app).connect() as conn:
-        _division(conn, division_id)
-        draft = load_draft(conn, division_id)
-        history = conn.execute(select(m.DivisionRevision.revision, m.DivisionRevision.op,
-                                      m.DivisionRevision.description, m.DivisionRevision.created_at,
-                                      m.User.username)
-                               .join(m.User, m.User.id == m.DivisionRevision.user_id, isouter=True)
-                               .where(m.DivisionRevision.division_id == division_id)
-                               .order_by(m.DivisionRevision.revision)).mappings().all()
-    payload = _payload(draft)
-    payload["history"] = [{**h, "created_at": h["created_at"].isoformat()} for h in history]
-    return _with_etag(payload, draft.revision)
+        answer = editing.read_division(conn, division_id)
+    return _with_etag(answer, answer["revision"])
 
 
 @divisions_api.get("/divisions/<int:division_id>/grids")
 def division_grids(division_id: int):
     """The grids of a division as GeoJSON."""
+    _allow(division_id)
     with engine_of(current_app).connect() as conn:
-        _division(conn, division_id)
-        return _geojson(grids_geojson(conn, division_id))
+        return _geojson(service.grids_geojson(conn, division_id))
 
 
 @divisions_api.get("/divisions/<int:division_id>/atoms")
 def division_atoms(division_id: int):
     """The atoms of a division with their grid label, as GeoJSON."""
+    _allow(division_id)
     with engine_of(current_app).connect() as conn:
-        _division(conn, division_id)
-        return _geojson(atoms_geojson(conn, division_id))
+        return _geojson(service.atoms_geojson(conn, division_id))
 
 
 @divisions_api.get("/divisions/<int:division_id>/micro-grids")
 def division_micro_grids(division_id: int):
     """The micro-grids of a division as GeoJSON."""
+    _allow(division_id)
     with engine_of(current_app).connect() as conn:
-        _division(conn, division_id)
-        return _geojson(micro_grids_geojson(conn, division_id))
+        return _geojson(service.micro_grids_geojson(conn, division_id))
 
 
 @divisions_api.post("/divisions/<int:division_id>/micro-grids")
 def division_rebuild_micro_grids(division_id: int):
     """Rebuild the micro-grids of the grids that have none (after edits), for the draft's revision."""
-    with engine_of(current_app).connect() as conn:
-        _division(conn, division_id, "edit_draft")
-    made = rebuild_micro_grids(engine_of(current_app), division_id, user_id=_user_id())
+    _allow(division_id, "edit_draft")
+    made = editing.rebuild_micro_grids(engine_of(current_app), division_id, user_id=_user_id())
     return jsonify({"micro_grids_made": made})
 
 
 @divisions_api.post("/divisions/<int:division_id>/edits")
 def division_edit(division_id: int):
     """Apply one edit (see the OpenAPI document for the operations); 409 when the revision is stale."""
-    with engine_of(current_app).connect() as conn:
-        _division(conn, division_id, "edit_draft")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object with 'op' and 'revision'")
-    answer = edit_division(engine_of(current_app), division_id, _revision_of_request(body), user_id=_user_id())
+    edit = parse_edit(params.body_object(request.get_json(silent=True)))
+    _allow(division_id, "edit_draft")
+    answer = editing.edit_division(engine_of(current_app), division_id, edit, user_id=_user_id())
     return _with_etag(answer, answer["revision"])
 
 
 @divisions_api.post("/divisions/<int:division_id>/import")
 def division_import(division_id: int):
     """Replace the draft's grids by a hand-drawn division (GeoJSON, GeoPackage or zipped Shapefile)."""
-    with engine_of(current_app).connect() as conn:
-        _division(conn, division_id, "edit_draft")
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        raise BadRequest("field 'file' must be a GeoJSON, GeoPackage or zipped Shapefile of grid polygons")
-    revision = request.form.get("revision") or request.headers.get("If-Match", "").strip('W/"')
-    if not revision.isdigit():
-        raise BadRequest(f"field 'revision' must be the draft's revision, got {revision!r}")
+        raise BadRequest("请选择 GeoJSON、GeoPackage 或压缩的 Shapefile 文件 / field 'file' must be a GeoJSON, "
+                         "GeoPackage or zipped Shapefile of grid polygons")
+    revision = _revision(request.form.get("revision") or None)
+    key = params.text(request.form.get("key"), "key", max_length=64)
     suffix = Path(upload.filename).suffix.lower()
     if suffix not in (".geojson", ".json", ".gpkg", ".zip"):
-        raise BadRequest(f"field 'file' must end in .geojson, .json, .gpkg or .zip, got {upload.filename!r}")
-    with tempfile.TemporaryDirectory() as folder:
+        raise BadRequest(f"文件须为 .geojson、.json、.gpkg 或 .zip，收到 {upload.filename!r} / "
+                         "field 'file' must end in "
+                         f".geojson, .json, .gpkg or .zip; got {upload.filename!r}")
+    _allow(division_id, "edit_draft")
+    with tempfile.TemporaryDirectory() as folder, uploads.upload_budget(current_app.config):
         path = Path(folder) / f"drawing{suffix}"
         upload.save(path)
-        answer = import_drawing(engine_of(current_app), division_id, path, int(revision),
-                                key=request.form.get("key") or None, user_id=_user_id())
+        uploads.check_upload(path, current_app.config)
+        answer = editing.import_drawing(engine_of(current_app), division_id, path, revision, key=key,
+                                        user_id=_user_id(), filename=Path(upload.filename).name)
     return _with_etag(answer, answer["revision"])
 
 
 @divisions_api.get("/divisions/<int:division_id>/export")
 def division_export(division_id: int):
     """The division as GeoJSON, GeoPackage, zipped Shapefile, or a PNG/PDF map (``format=``)."""
-    fmt = request.args.get("format", "geojson")
-    if fmt not in EXPORT_FORMATS:
-        raise BadRequest(f"parameter 'format' must be one of {', '.join(EXPORT_FORMATS)}; got {fmt!r}")
-    with engine_of(current_app).connect() as conn:
-        row = _division(conn, division_id)
-    data = export_division(engine_of(current_app), division_id, fmt)
-    name = f"division-{row.community_code}-{division_id}.{'zip' if fmt == 'shp' else fmt}"
+    fmt = params.choice(request.args.get("format"), "format", EXPORT_FORMATS, default="geojson")
+    code, _ = _allow(division_id)
+    data = editing.export_division(engine_of(current_app), division_id, fmt)
+    name = f"division-{code}-{division_id}.{'zip' if fmt == 'shp' else fmt}"
     return send_file(io.BytesIO(data), mimetype=EXPORT_FORMATS[fmt], as_attachment=True, download_name=name)
-

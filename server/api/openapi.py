@@ -81,7 +81,8 @@ _EDITABLE = {"400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR,
 _GEOMETRY = {"type": "object", "description": "GeoJSON geometry in EPSG:4490 lon/lat"}
 _EDIT = {"type": "object", "required": ["op"], "properties": {
     "op": {"type": "string", "enum": ["paint", "new_grid", "merge", "delete_grid", "split", "move_boundary",
-                                      "reshape", "auto_divide", "rebalance", "set_grid", "restore"]},
+                                      "reshape", "auto_divide", "rebalance", "set_grid", "restore", "undo",
+                                      "redo"]},
     "revision": {"type": "integer", "description": "the revision you edited (or send If-Match: \"N\")"},
     "atoms": {"type": "array", "items": {"type": "integer"}, "description": "paint, new_grid: atom numbers"},
     "grid": {"type": "integer", "description": "paint, delete_grid, split, reshape, set_grid: grid label"},
@@ -94,7 +95,7 @@ _EDIT = {"type": "object", "required": ["op"], "properties": {
     "seed": {"type": "integer", "description": "auto_divide"},
     "name": {"type": ["string", "null"]}, "type": {"type": "string", "enum": ["comprehensive", "exclusive"]},
     "subtype": {"type": ["string", "null"]}, "locked": {"type": "boolean"},
-    "to_revision": {"type": "integer", "description": "restore (undo/redo): the revision to bring back"}}}
+    "to_revision": {"type": "integer", "description": "restore: the revision to bring back"}}}
 DIVISION_PATHS = {
     "/api/v1/areas/{code}/overview": {"get": {
         "summary": "Communities below an area with households, grid count and their latest division's status",
@@ -124,7 +125,9 @@ DIVISION_PATHS = {
     "/api/v1/divisions/{division_id}/edits": {"post": {
         "summary": "Apply one edit to a draft as a new revision; answers the change and the live checks",
         "description": "Edits work on the assignment of atoms to grids, so no gap or overlap can arise; an edit "
-                       "that would cut a grid in two is refused with 400. Undo and redo are `restore`.",
+                       "that would cut a grid in two is refused with 400. `undo` and `redo` walk the revisions stored "
+                       "on the server (the answer's `undo`/`redo` say how many steps remain); `restore` brings back "
+                       "any revision. An edit that changes nothing stores no revision (`change.stored` is false).",
         "parameters": [_DIVISION_ID],
         "requestBody": {"required": True, "content": {"application/json": {"schema": _EDIT}}},
         "responses": {"200": _JSON, **_EDITABLE}}},

@@ -89,6 +89,21 @@ def identifier(value: Any, field: str) -> int:
     return parsed
 
 
+def required_integer(value: Any, field: str, *, minimum: int = 0, maximum: int = INT_MAX) -> int:
+    """An integer that must be given (a grid label, a revision)."""
+    parsed = integer(value, field, minimum=minimum, maximum=maximum)
+    if parsed is None:
+        raise _fail(field, "不能为空", "is required")
+    return parsed
+
+
+def integers(values: Any, field: str, *, minimum: int = 0) -> list[int]:
+    """A non-empty JSON list of integers (atom numbers, grid labels)."""
+    if not isinstance(values, list) or not values:
+        raise _fail(field, "须为非空的整数列表", "must be a non-empty list of integers")
+    return [required_integer(v, f"{field}[{i}]", minimum=minimum) for i, v in enumerate(values)]
+
+
 def identifiers(values: Any, field: str) -> list[int]:
     """A JSON list of ids."""
     if not isinstance(values, list):
@@ -133,6 +148,21 @@ def choice(value: Any, field: str, options: Iterable[str], *, default: str | Non
     if value not in options:
         raise _fail(field, f"须为 {'、'.join(options)} 之一，收到 {value!r}",
                     f"must be one of {', '.join(options)}; got {value!r}")
+    return value
+
+
+def required_choice(value: Any, field: str, options: Iterable[str]) -> str:
+    """One of ``options``, which must be given."""
+    parsed = choice(value, field, options)
+    if parsed is None:
+        raise _fail(field, "不能为空", "is required")
+    return parsed
+
+
+def boolean(value: Any, field: str) -> bool:
+    """A JSON ``true`` or ``false`` (not 0/1, not a string)."""
+    if not isinstance(value, bool):
+        raise _fail(field, f"须为 true 或 false，收到 {value!r}", f"must be true or false; got {value!r}")
     return value
 
 
@@ -205,3 +235,41 @@ def check_path_ids(endpoint: str | None, values: dict[str, Any] | None) -> None:
     for name, value in (values or {}).items():
         if isinstance(value, int) and not isinstance(value, bool):
             integer(value, name, minimum=0)
+
+
+def geometry(value: Any, field: str, kinds: Iterable[str]) -> Any:
+    """A GeoJSON geometry in lon/lat of one of ``kinds`` → a valid shapely geometry.
+
+    Checked here, at the edge, so GEOS never sees what it cannot take: every ring must be closed (the
+    GeoJSON rule: shapely would close it silently, GEOS elsewhere throws), coordinates must be finite
+    degrees, and a polygon must not cross itself (a bow-tie makes GEOS overlays throw).
+    """
+    import numpy as np
+    import shapely
+    import shapely.geometry
+
+    kinds = tuple(kinds)
+    if not isinstance(value, dict) or value.get("type") not in kinds or not isinstance(value.get("coordinates"), list):
+        got = value.get("type") if isinstance(value, dict) else type(value).__name__
+        raise _fail(field, f"须为 GeoJSON {' 或 '.join(kinds)}，收到 {got!r}",
+                    f"must be a GeoJSON {' or '.join(kinds)}; got {got!r}")
+    rings = {"Polygon": [value["coordinates"]], "MultiPolygon": value["coordinates"]}.get(value["type"], [])
+    for polygon in rings:
+        for ring in polygon if isinstance(polygon, list) else []:
+            if not isinstance(ring, list) or len(ring) < 4 or ring[0] != ring[-1]:
+                raise _fail(field, "多边形的环未闭合（首尾两点须相同，且至少四个点）",
+                            "a polygon ring is not closed (its first and last points must be equal, 4 points at least)")
+    try:
+        geom = shapely.geometry.shape(value)
+        coords = shapely.get_coordinates(geom)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, shapely.errors.GEOSException):
+        raise _fail(field, "不是有效的 GeoJSON 几何", "is not a valid GeoJSON geometry") from None
+    if geom.is_empty or not np.isfinite(coords).all():
+        raise _fail(field, "几何为空或坐标不是数", "is empty or has coordinates that are not numbers")
+    if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
+        raise _fail(field, "坐标须为经纬度（经度 ±180，纬度 ±90）",
+                    "coordinates must be longitude/latitude degrees (±180, ±90)")
+    if not geom.is_valid:
+        reason = shapely.is_valid_reason(geom)
+        raise _fail(field, f"几何自相交或无效（{reason}）", f"the geometry crosses itself or is invalid ({reason})")
+    return geom

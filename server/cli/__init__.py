@@ -11,10 +11,8 @@ from pathlib import Path
 import click
 
 from gis.errors import InputError
-from server.cli.common import fail
+from server.cli.common import EXIT_FAILURE, WanggeGroup, database, emit_json, fail, package_version, progress_bar
 from server.config import load_config
-from server.store.db import database_url, embedded_cluster, make_engine, running_database
-from server.store.embedded import EmbeddedDatabaseError
 
 log = logging.getLogger("wangge")
 
@@ -29,10 +27,21 @@ class Context:
 pass_context = click.make_pass_decorator(Context, ensure=True)
 
 
-@click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"wangge {package_version()}")
+        ctx.exit()
+
+
+@click.group(cls=WanggeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Print the version and exit.")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail (and the traceback of an error).")
 def main(verbose: bool) -> None:
-    """Wangge (网格): grid governance on PostGIS. With no DATABASE_URL it runs its own embedded PostGIS."""
+    """Wangge (网格): grid governance on PostGIS. With no DATABASE_URL it runs its own embedded PostGIS.
+
+    Exit status: 0 done, 1 a runtime failure (bad data, a missing file), 2 a usage error.
+    """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
@@ -46,13 +55,18 @@ def db() -> None:
 
 def _embedded_only(ctx: Context) -> None:
     if ctx.config["DATABASE_URL"]:
-        fail("DATABASE_URL is set, so the embedded cluster is not used; manage that database yourself")
+        # The command does not apply to this set-up: a usage error (2), not a failure.
+        raise click.UsageError("DATABASE_URL is set, so the embedded cluster is not used; manage that database "
+                               "yourself")
 
 
 @db.command("start")
 @pass_context
 def db_start(ctx: Context) -> None:
     """Start the embedded cluster (initdb on first use) and leave it running."""
+    from server.store.db import embedded_cluster
+    from server.store.embedded import EmbeddedDatabaseError
+
     _embedded_only(ctx)
     cluster = embedded_cluster(ctx.config)
     try:
@@ -66,6 +80,9 @@ def db_start(ctx: Context) -> None:
 @pass_context
 def db_stop(ctx: Context) -> None:
     """Stop the embedded cluster cleanly."""
+    from server.store.db import embedded_cluster
+    from server.store.embedded import EmbeddedDatabaseError
+
     _embedded_only(ctx)
     cluster = embedded_cluster(ctx.config)
     try:
@@ -79,6 +96,8 @@ def db_stop(ctx: Context) -> None:
 @pass_context
 def db_status(ctx: Context) -> None:
     """Say whether the embedded cluster runs (or which DATABASE_URL is used)."""
+    from server.store.db import embedded_cluster
+
     if ctx.config["DATABASE_URL"]:
         click.echo("external database (DATABASE_URL)")
         return
@@ -89,6 +108,8 @@ def db_status(ctx: Context) -> None:
 @pass_context
 def db_url(ctx: Context) -> None:
     """Print the SQLAlchemy URL of the database wangge uses."""
+    from server.store.db import database_url
+
     click.echo(database_url(ctx.config))
 
 
@@ -105,35 +126,88 @@ def db_upgrade(ctx: Context, revision: str) -> None:
 
 
 def _database(ctx: Context):
-    try:
-        return running_database(ctx.config)
-    except EmbeddedDatabaseError as exc:
-        fail(str(exc))
+    return database(ctx.config)
 
 
 # -- import -----------------------------------------------------------------------------------------
 
+def _crs_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an unknown --crs before any work: it is a usage error (exit status 2)."""
+    from gis.crs import parse_crs
+
+    if value is not None:
+        try:
+            parse_crs(value)
+        except InputError as exc:
+            raise click.BadParameter(exc.message) from None
+    return value
+
+
+class _ImportBar:
+    """The progress of ``wangge import``: a reading step, then a bar over the rows written."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.bar = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage == "reading":
+            if done == 0 and sys.stderr.isatty():
+                click.echo(f"reading {self.source} ...", err=True)
+            return
+        if self.bar is None:
+            self.bar = progress_bar(f"writing {total:,} rows", length=total, show_pos=True, show_eta=True)
+            self.bar.__enter__()
+            self.shown = 0
+        self.bar.update(done - self.shown)
+        self.shown = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
 @main.command("import")
 @click.argument("kind", type=click.Choice(["areas", "buildings", "addresses", "barriers", "sites"]))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--crs", help="CRS of the coordinates when the file declares none or declares it wrongly: "
-                            "EPSG code (EPSG:4490, 4326), wgs84, cgcs2000, gcj02 (Amap/Tencent) or bd09 (Baidu).")
+@click.option("--crs", callback=_crs_option,
+              help="CRS of the coordinates when the file declares none or declares it wrongly: "
+                   "EPSG code (EPSG:4490, 4326), wgs84, cgcs2000, gcj02 (Amap/Tencent) or bd09 (Baidu).")
 @click.option("--layer", help="Layer of a GeoPackage or zipped Shapefile holding several.")
+@click.option("--time-limit", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Stop (storing nothing) after this long; 0 for no limit [WANGGE_IMPORT_TIME_LIMIT, 3600].")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @pass_context
-def import_command(ctx: Context, kind: str, file: Path, crs: str | None, layer: str | None) -> None:
-    """Import FILE (GeoJSON, GeoPackage, zipped Shapefile, CSV) as KIND, all rows or none."""
-    from server.services.importer import import_file
-    from server.store.migrate import upgrade
+def import_command(ctx: Context, kind: str, file: Path, crs: str | None, layer: str | None,
+                   time_limit: float | None, as_json: bool) -> None:
+    """Import FILE (GeoJSON, GeoPackage, zipped Shapefile, CSV) as KIND, all rows or none.
 
-    with _database(ctx) as url:
-        upgrade(url)
-        engine = make_engine(url)
+    Any number of rows goes in one transaction. A Shapefile's text is read in the encoding its .cpg
+    names, else UTF-8, else GB18030; the report says which when it was not the first.
+    """
+    from server.cli.common import migrated_engine
+    from server.services.importer import import_file
+    from server.services.uploads import import_limits
+
+    limits, budget = import_limits(ctx.config)
+    bar = _ImportBar(file.name)
+    with migrated_engine(ctx.config) as (engine, _):
         try:
-            report = import_file(engine, kind, file, crs=crs, layer=layer)
+            report = import_file(engine, kind, file, crs=crs, layer=layer, limits=limits,
+                                 time_limit=budget if time_limit is None else time_limit, progress=bar)
         except InputError as exc:
-            fail(f"{exc}\nnothing was imported")
-        finally:
-            engine.dispose()
+            bar.close()
+            if as_json:
+                emit_json({"ok": False, "error": {"message": exc.message, "source": exc.source, "row": exc.row,
+                                                  "field": exc.field}})
+            message = str(exc)
+            if "nothing was stored" not in message:
+                message += "\nnothing was imported" if "\n" in message else "; nothing was imported"
+            fail(message)
+        bar.close()
+    if as_json:
+        emit_json({"ok": True, **report.as_dict()})
+        return
     click.echo(report.summary())
     for repair in report.repairs:
         click.echo(f"  repaired: {repair}")
@@ -141,7 +215,7 @@ def import_command(ctx: Context, kind: str, file: Path, crs: str | None, layer: 
 
 # -- division ---------------------------------------------------------------------------------------
 
-def _band(value: str | None):
+def _band_option(_ctx: click.Context, _param: click.Parameter, value: str | None):
     from gis.partition import Band
 
     if value is None:
@@ -156,81 +230,114 @@ def _band(value: str | None):
         raise click.BadParameter(str(exc)) from None
 
 
+def _outcome_dict(outcome) -> dict:
+    if outcome.error:
+        return {"community_code": outcome.community_code, "ok": False, "error": outcome.error}
+    return {"community_code": outcome.community_code, "ok": True, "division_id": outcome.division_id,
+            "version": outcome.version, "seconds": round(outcome.seconds, 3), "summary": outcome.summary,
+            "warnings": list(outcome.warnings)}
+
+
+def _echo_outcome(outcome) -> None:
+    if outcome.error:
+        click.echo(f"{outcome.community_code}: {outcome.error}; nothing was stored", err=True)
+        return
+    s = outcome.summary
+    click.echo(f"{outcome.community_code}: draft v{outcome.version} (division {outcome.division_id}), "
+               f"{s['n_grids']} grids, {s['households']} households, {s['share_in_band']:.0%} in band, "
+               f"boundary on barriers {s['barrier_share']:.0%}, {outcome.seconds:.1f} s")
+    for warning in outcome.warnings:
+        click.echo(f"  {warning}")
+
+
 @main.command("divide")
 @click.argument("community", required=False)
 @click.option("--county", help="Divide every community below this county (or township) code.")
-@click.option("--band", help="Household band MIN:MAX of comprehensive grids [by community kind: urban 300:500, "
-                             "rural 200:400].")
-@click.option("--micro-band", help="Household band MIN:MAX of micro-grids [30:100].")
+@click.option("--band", callback=_band_option,
+              help="Household band MIN:MAX of comprehensive grids [by community kind: urban 300:500, "
+                   "rural 200:400].")
+@click.option("--micro-band", callback=_band_option, help="Household band MIN:MAX of micro-grids [30:100].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same input and seed → same division.")
 @click.option("--workers", type=int, default=os.cpu_count() or 1, show_default="CPU cores",
               help="Communities divided in parallel processes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome of every community as JSON on stdout.")
 @pass_context
-def divide_command(ctx: Context, community: str | None, county: str | None, band: str | None,
-                   micro_band: str | None, seed: int, workers: int) -> None:
+def divide_command(ctx: Context, community: str | None, county: str | None, band, micro_band, seed: int,
+                   workers: int, as_json: bool) -> None:
     """Divide COMMUNITY (or all of --county) from the base data and store new draft divisions.
 
     Each community is one transaction: it is stored whole or, when its data is bad, not at all and
-    the reason is printed. Exit status 2 when any community failed.
+    the reason is printed. Exit status 1 when any community failed.
     """
+    from server.cli.common import migrated_engine
     from server.services.divisions import communities_to_divide, divide_many
-    from server.store.migrate import upgrade
 
     if bool(community) == bool(county):
         raise click.UsageError("give either a COMMUNITY code or --county CODE")
     if workers < 1:
         raise click.BadParameter(f"must be at least 1, got {workers}", param_hint="--workers")
-    options = {"band": _band(band), "micro_band": _band(micro_band), "seed": seed}
-    failed = []
-    with _database(ctx) as url:
-        upgrade(url)
-        engine = make_engine(url)
-        try:
-            with engine.connect() as conn:
-                codes = communities_to_divide(conn, community or county)
-        except InputError as exc:
-            fail(str(exc))
-        finally:
-            engine.dispose()
+    options = {"band": band, "micro_band": micro_band, "seed": seed}
+    outcomes = []
+    with migrated_engine(ctx.config) as (engine, _):
+        with engine.connect() as conn:
+            codes = communities_to_divide(conn, community or county)
+        url = engine.url.render_as_string(hide_password=False)
         started = time.perf_counter()
         noun = "community" if len(codes) == 1 else "communities"
-        with click.progressbar(length=len(codes), label=f"dividing {len(codes)} {noun}", file=sys.stderr,
-                               show_pos=True) as bar:
+        with progress_bar(f"dividing {len(codes)} {noun}", length=len(codes), show_pos=True) as bar:
             for outcome in divide_many(url, codes, workers=workers, **options):
                 bar.update(1)
-                if outcome.error:
-                    failed.append(outcome)
-                    click.echo(f"\n{outcome.community_code}: {outcome.error}\n  nothing was stored", err=True)
-                    continue
-                s = outcome.summary
-                click.echo(f"\n{outcome.community_code}: draft v{outcome.version} (division {outcome.division_id}), "
-                           f"{s['n_grids']} grids, {s['households']} households, {s['share_in_band']:.0%} in band, "
-                           f"boundary on barriers {s['barrier_share']:.0%}, {outcome.seconds:.1f} s")
-                for warning in outcome.warnings:
-                    click.echo(f"  {warning}")
-    click.echo(f"divided {len(codes) - len(failed)} of {len(codes)} communities in "
-               f"{time.perf_counter() - started:.1f} s with {min(workers, len(codes))} worker(s)")
+                outcomes.append(outcome)
+                if not as_json:
+                    _echo_outcome(outcome)
+    failed = [o for o in outcomes if o.error]
+    seconds = time.perf_counter() - started
+    if as_json:
+        emit_json({"ok": not failed, "divided": len(codes) - len(failed), "communities": len(codes),
+                   "seconds": round(seconds, 3), "outcomes": [_outcome_dict(o) for o in outcomes]})
+    else:
+        click.echo(f"divided {len(codes) - len(failed)} of {len(codes)} communities in {seconds:.1f} s "
+                   f"with {min(workers, len(codes))} worker(s)")
     if failed:
-        sys.exit(2)
+        sys.exit(EXIT_FAILURE)
 
 
 @main.command("divide-file")
 @click.argument("in_path", metavar="IN.gpkg", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("out_path", metavar="OUT.gpkg", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--band", help="Household band MIN:MAX of comprehensive grids [urban 300:500, rural 200:400].")
-@click.option("--micro-band", help="Household band MIN:MAX of micro-grids [30:100].")
+@click.option("--band", callback=_band_option,
+              help="Household band MIN:MAX of comprehensive grids [urban 300:500, rural 200:400].")
+@click.option("--micro-band", callback=_band_option, help="Household band MIN:MAX of micro-grids [30:100].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same input and seed → same division.")
-def divide_file_command(in_path: Path, out_path: Path, band: str | None, micro_band: str | None, seed: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the report of every community as JSON on stdout.")
+def divide_file_command(in_path: Path, out_path: Path, band, micro_band, seed: int, as_json: bool) -> None:
     """Divide the communities of IN.gpkg (layers area, buildings, barriers) into grids; no database needed.
 
     OUT.gpkg gets layers grids, micro_grids, atoms and report, in the input's CRS.
     """
     from gis.pipeline import divide_file
 
+    bar = None
+
+    def advance(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = progress_bar(f"dividing {total} communities", length=total, show_pos=True).__enter__()
+        bar.update(1)
+
     try:
-        results = divide_file(in_path, out_path, band=_band(band), micro_band=_band(micro_band), seed=seed)
+        results = divide_file(in_path, out_path, band=band, micro_band=micro_band, seed=seed, progress=advance)
     except InputError as exc:
-        fail(f"{exc}\nnothing was written")
+        fail(f"{exc}; nothing was written")
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if as_json:
+        emit_json({"ok": True, "output": str(out_path), "communities": [
+            {"community_code": r.community_code, "summary": r.summary,
+             "findings": [{"severity": f.severity, "code": f.code, "message": f.message} for f in r.findings]}
+            for r in results]})
+        return
     for r in results:
         s = r.summary
         click.echo(f"{r.community_code}: {s['n_grids']} grids, {s['households']} households, "
@@ -258,8 +365,12 @@ def demo_load(ctx: Context, demo_dir: Path | None) -> None:
 
     with _database(ctx) as url:
         upgrade(url)
-        for line in load_demo(url, demo_dir or ctx.config["DEMO_DIR"]):
-            click.echo(line)
+        # The steps are not known ahead (communities already divided are skipped): the bar counts them.
+        steps = load_demo(url, demo_dir or ctx.config["DEMO_DIR"])
+        with progress_bar("loading the demo county", iterable=steps, show_pos=True,
+                          item_show_func=lambda line: line and line[:40]) as lines:
+            for line in lines:
+                click.echo(line)
 
 
 @main.command("serve")

@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from server.cli.common import fail, migrated_engine
-from server.store.models import ROLES
+
+
+def _role(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """Check the role when the command runs, so ``wangge --help`` need not import the models (SQLAlchemy)."""
+    from server.store.models import ROLES
+
+    if value not in (*ROLES, "reviewer"):
+        raise click.BadParameter(f"{value!r} is not one of {', '.join((*ROLES, 'reviewer'))}")
+    return value
 
 
 @click.group()
@@ -15,7 +23,7 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("username")
-@click.option("--role", required=True, type=click.Choice([*ROLES, "reviewer"]),
+@click.option("--role", required=True, callback=_role,
               help="admin, municipal_reviewer (= reviewer, scope a city), county_editor (a county), "
                    "township_operator (a township), grid_staff (a community or grid).")
 @click.option("--scope", "scope_code", help="Code of the area or grid the role applies to; none for admin.")

@@ -14,8 +14,12 @@ households, because atoms are rebuilt whenever the base data changes. Codes are 
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -32,6 +36,8 @@ from gis.errors import GisError, InputError
 from gis.partition import Band
 from gis.pipeline import BANDS, CommunityDivision, divide_community
 from gis.units import previous_members
+from server.errors import NotFound
+from server.store import divisions as divisions_store
 from server.store import features as store
 from server.store import models as m
 from server.store.db import make_engine
@@ -81,12 +87,7 @@ def communities_to_divide(conn: Connection, code: str) -> list[str]:
                          field="code")
     if level == "community":
         return [code]
-    codes = conn.execute(text("""
-        WITH RECURSIVE below AS (
-            SELECT code, level FROM admin_area WHERE parent_code = :code
-            UNION ALL
-            SELECT a.code, a.level FROM admin_area a JOIN below b ON a.parent_code = b.code)
-        SELECT code FROM below WHERE level = 'community' ORDER BY code"""), {"code": code}).scalars().all()
+    codes = divisions_store.communities_below(conn, code)
     if not codes:
         raise InputError(f"{level} {code} has no community below it", field="code")
     return list(codes)
@@ -149,18 +150,7 @@ def divisions_in_force(conn: Connection, on: date | None = None, *, approved_onl
     latest version (a draft), unless ``approved_only`` — the public only ever sees approved ones.
     This is the one definition the lookup, the maps and re-division use.
     """
-    rows = conn.execute(text("""
-        SELECT DISTINCT ON (d.community_code) d.community_code, d.id FROM division d
-        WHERE (CAST(:communities AS text[]) IS NULL OR d.community_code = ANY(CAST(:communities AS text[])))
-          AND ((d.status = 'approved' AND d.effective_from <= :on
-                AND (d.effective_to IS NULL OR d.effective_to > :on))
-               OR (NOT :approved_only AND NOT EXISTS (
-                   SELECT 1 FROM division a WHERE a.community_code = d.community_code AND a.status = 'approved'
-                   AND a.effective_from <= :on AND (a.effective_to IS NULL OR a.effective_to > :on))))
-        ORDER BY d.community_code, (d.status = 'approved') DESC, d.effective_from DESC NULLS LAST,
-                 d.version DESC"""), {"on": on or date.today(), "approved_only": approved_only,
-                                      "communities": communities}).all()
-    return dict(rows)
+    return divisions_store.in_force(conn, on or date.today(), approved_only=approved_only, communities=communities)
 
 
 def reference_division(conn: Connection, code: str, on: date | None = None) -> int | None:
@@ -176,8 +166,7 @@ def previous_grids(conn: Connection, division_id: int | None) -> gpd.GeoDataFram
 
 def retired_codes(conn: Connection, community_code: str) -> frozenset[str]:
     """Codes of the community that were retired: never given again."""
-    return frozenset(conn.execute(select(m.GridCode.code).where(m.GridCode.community_code == community_code,
-                                                                m.GridCode.retired_at.is_not(None))).scalars())
+    return frozenset(divisions_store.retired_codes(conn, community_code))
 
 
 def _storage(frame: gpd.GeoDataFrame) -> gpd.GeoSeries:
@@ -324,6 +313,34 @@ def divide_and_store(engine: Engine, code: str, *, band: Band | None = None, mic
 
 
 
+#: Linux prctl option: the signal the kernel sends a process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool worker initializer: the worker ends when the process that started the pool dies.
+
+    Without it, a ``kill -9`` of ``wangge divide`` left its workers running through their queued
+    communities and storing drafts nobody asked for any more. On Linux the kernel sends SIGKILL
+    (prctl PR_SET_PDEATHSIG); elsewhere a thread watches the parent. A community being written when
+    the worker dies is rolled back by PostgreSQL: its transaction never commits.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl failed")
+    except (OSError, AttributeError):
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
 def _divide_in_worker(url: str, code: str, options: dict) -> DivideOutcome:
     engine = make_engine(url, pool_size=1)
     try:
@@ -349,7 +366,8 @@ def divide_many(url: str, codes: list[str], *, workers: int = 1, **options) -> I
             engine.dispose()
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(codes)), mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(codes)), mp_context=context,
+                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(_divide_in_worker, url, code, options) for code in codes]
         for future in as_completed(futures):
             yield future.result()
@@ -357,55 +375,48 @@ def divide_many(url: str, codes: list[str], *, workers: int = 1, **options) -> I
 
 # -- reading divisions for maps and lists -----------------------------------------------------------
 
-def division_versions(conn: Connection, community_code: str) -> list[dict]:
-    """Every version of a community's division, newest first, with its grid count and households."""
-    rows = conn.execute(text("""
-        SELECT d.id, d.version, d.status, d.revision, d.parent_id, d.created_at, d.updated_at, d.effective_from,
-               d.effective_to, count(g.id) AS n_grids, coalesce(sum(g.households), 0) AS households
-        FROM division d LEFT JOIN grid g ON g.division_id = d.id
-        WHERE d.community_code = :c GROUP BY d.id ORDER BY d.version DESC"""), {"c": community_code}).mappings()
+def division_access(conn: Connection, division_id: int) -> tuple[str, str]:
+    """``(community code, status)`` of a division, what a permission check needs; 404 when there is none."""
+    row = divisions_store.load_division(conn, division_id)
+    if row is None:
+        raise NotFound(f"没有编号为 {division_id} 的划分 / no division with id {division_id}")
+    return row["community_code"], row["status"]
+
+
+def _area(conn: Connection, code: str) -> None:
+    if not store.area_exists(conn, code):
+        raise NotFound(f"没有代码为 {code} 的行政区 / no administrative area with code {code!r}")
+
+
+def division_versions(conn: Connection, community_code: str, *, drafts: bool = True) -> list[dict]:
+    """Every version of a community's division, newest first, with its grid count and households.
+
+    Without ``drafts`` only approved versions are listed (what the public may see).
+    """
+    _area(conn, community_code)
+    rows = divisions_store.versions(conn, community_code)
     return [{**row, "created_at": row["created_at"].isoformat(), "updated_at": row["updated_at"].isoformat(),
              "effective_from": row["effective_from"] and row["effective_from"].isoformat(),
-             "effective_to": row["effective_to"] and row["effective_to"].isoformat()} for row in rows]
+             "effective_to": row["effective_to"] and row["effective_to"].isoformat()}
+            for row in rows if drafts or row["status"] == "approved"]
 
 
 def grids_geojson(conn: Connection, division_id: int) -> dict:
     """The grids of a division as GeoJSON (label, code, name, type, households, locked, quality)."""
-    return store.feature_collection(conn, """
-        SELECT g.label, g.code, g.name, g.type, g.subtype, g.locked, g.households, g.population, g.quality,
-               (SELECT count(*) FROM micro_grid mg WHERE mg.grid_id = g.id) AS n_micro_grids, g.geom
-        FROM grid g WHERE g.division_id = :d ORDER BY g.label""", {"d": division_id})
+    return divisions_store.grids_geojson(conn, division_id)
 
 
 def atoms_geojson(conn: Connection, division_id: int) -> dict:
     """The atoms of a division's layer with the grid label each is in (what the editor paints)."""
-    return store.feature_collection(conn, """
-        SELECT a.atom_no AS atom, a.kind, a.households, a.site, g.label AS grid,
-               round(ST_X(ST_PointOnSurface(a.geom))::numeric, 7) AS px,
-               round(ST_Y(ST_PointOnSurface(a.geom))::numeric, 7) AS py, a.geom
-        FROM grid_atom ga JOIN atom a ON a.id = ga.atom_id JOIN grid g ON g.id = ga.grid_id
-        WHERE ga.division_id = :d ORDER BY a.atom_no""", {"d": division_id})
+    return divisions_store.atoms_geojson(conn, division_id)
 
 
 def micro_grids_geojson(conn: Connection, division_id: int) -> dict:
     """Micro-grids of a division (grids whose atoms changed since have none until rebuilt)."""
-    return store.feature_collection(conn, """
-        SELECT mg.code, mg.label, g.label AS grid, g.code AS grid_code, mg.households, mg.geom
-        FROM micro_grid mg JOIN grid g ON g.id = mg.grid_id WHERE g.division_id = :d ORDER BY mg.label""",
-                                    {"d": division_id})
+    return divisions_store.micro_grids_geojson(conn, division_id)
 
 
 def county_overview_geojson(conn: Connection, area_code: str) -> dict:
     """Communities below an area with the status of their latest division version (none when undivided)."""
-    return store.feature_collection(conn, """
-        WITH RECURSIVE below AS (
-            SELECT code, level FROM admin_area WHERE code = :code
-            UNION ALL SELECT a.code, a.level FROM admin_area a JOIN below b ON a.parent_code = b.code)
-        SELECT c.code, c.name, c.kind, c.geom,
-               (SELECT coalesce(sum(households), 0) FROM building WHERE community_code = c.code) AS households,
-               d.id AS division_id, d.version, coalesce(d.status, 'none') AS status,
-               (SELECT count(*) FROM grid WHERE division_id = d.id) AS n_grids
-        FROM below JOIN admin_area c ON c.code = below.code AND c.level = 'community'
-        LEFT JOIN LATERAL (SELECT id, version, status FROM division WHERE community_code = c.code
-                           ORDER BY version DESC LIMIT 1) d ON TRUE
-        ORDER BY c.code""", {"code": area_code})
+    _area(conn, area_code)
+    return divisions_store.overview_geojson(conn, area_code)

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
+from geoalchemy2 import Geometry
 from geoalchemy2.shape import from_shape
-from sqlalchemy import Connection, func, select, text, update
+from psycopg import sql as psql
+from sqlalchemy import Column, Connection, MetaData, Table, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from gis.errors import InputError
@@ -65,48 +68,114 @@ def _clean(value: object) -> object:
     return value
 
 
-def _opt(row: pd.Series, name: str) -> object:
-    return _clean(row[name]) if name in row.index else None
-
-
-def _source_id(row: pd.Series, *fallback_parts: object) -> str:
-    given = _opt(row, "id")
-    return str(given) if given is not None else geometry_key(row.geometry, *fallback_parts)
-
-
 @dataclass
 class ImportReport:
-    """What an import did: rows written (new or updated) and geometries repaired."""
+    """What an import did: rows written (new or updated), geometries repaired, the text encoding read."""
 
     kind: str
     source: str
     inserted: int = 0
     updated: int = 0
     repairs: list = field(default_factory=list)
+    #: The encoding the file's text was read in (``UTF-8``, ``GB18030``, ...), and why when it was guessed.
+    encoding: str | None = None
+    encoding_note: str | None = None
+    seconds: float = 0.0
 
     def summary(self) -> str:
         """One line for the CLI."""
         text_ = f"{self.kind}: {self.inserted} new, {self.updated} updated from {self.source}"
         if self.repairs:
             text_ += f"; {len(self.repairs)} geometries repaired"
+        if self.encoding_note:
+            text_ += f"; {self.encoding_note}"
         return text_
+
+    def as_dict(self) -> dict:
+        """The report as plain data (``wangge import --json``)."""
+        return {"kind": self.kind, "source": self.source, "inserted": self.inserted, "updated": self.updated,
+                "encoding": self.encoding, "encoding_note": self.encoding_note, "seconds": round(self.seconds, 3),
+                "repairs": [{"row": r.row, "reason": r.reason, "action": r.action} for r in self.repairs]}
 
 
 LEVEL_ORDER = {level: i for i, level in enumerate(m.ADMIN_LEVELS)}
 
+#: Rows per COPY batch: big enough for COPY's speed, small enough for a progress bar to move and for a
+#: time budget to be checked often. One batch is one round trip of a few megabytes.
+COPY_BATCH = 20_000
 
-def _upsert(conn: Connection, table, rows: list[dict], key: str) -> tuple[int, int]:
-    """Insert or update ``rows`` on ``key``; returns (inserted, updated)."""
-    if not rows:
+#: ``progress(rows_written, rows_in_all)``, called after every batch; it may raise to stop the import
+#: (a time budget), which rolls the whole transaction back.
+Progress = Callable[[int, int], None]
+
+
+def _column(frame: pd.DataFrame, name: str) -> list:
+    """A column as plain Python values (missing → None), or all None when the frame lacks it."""
+    if name not in frame.columns:
+        return [None] * len(frame)
+    series = frame[name]
+    return series.astype(object).where(series.notna(), None).tolist()
+
+
+def _ewkb(geoms: gpd.GeoSeries, multi: bool = True) -> list[str]:
+    """Geometries as hex EWKB with SRID 4490, the text form PostGIS reads in COPY."""
+    values = [to_multi(g) for g in geoms] if multi else list(geoms)
+    return shapely.to_wkb(shapely.set_srid(np.asarray(values, dtype=object), SRID), hex=True,
+                          include_srid=True).tolist()
+
+
+def _staging_table(table, names: list[str]) -> Table:
+    """A temporary table with ``names`` of ``table``'s columns, dropped at commit, without a spatial index."""
+    columns = []
+    for name in names:
+        kind = table.c[name].type
+        if isinstance(kind, Geometry):
+            kind = Geometry(kind.geometry_type, srid=SRID, spatial_index=False)
+        columns.append(Column(name, kind))
+    return Table(f"import_{table.name}", MetaData(), *columns, prefixes=["TEMPORARY"],
+                 postgresql_on_commit="DROP")
+
+
+def _copy_rows(conn: Connection, staging: Table, names: list[str], rows: list[tuple]) -> None:
+    """COPY ``rows`` into ``staging`` on the connection's own transaction."""
+    statement = psql.SQL("COPY {} ({}) FROM STDIN").format(
+        psql.Identifier(staging.name), psql.SQL(", ").join(psql.Identifier(n) for n in names))
+    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _upsert(conn: Connection, table, columns: dict[str, list], key: str,
+            progress: Progress | None = None) -> tuple[int, int]:
+    """Insert or update rows (given column-wise) on ``key``; returns (inserted, updated).
+
+    Rows go in batches of :data:`COPY_BATCH` through COPY into a temporary table and from there into
+    ``table`` with one ``INSERT … ON CONFLICT DO UPDATE`` per batch, all on the caller's transaction.
+    A statement never carries more than a handful of bound parameters, whatever the row count (a
+    134,520-row file once hit PostgreSQL's limit of 65,535 parameters per statement).
+    """
+    names = list(columns)
+    total = len(columns[key])
+    if total == 0:
         return 0, 0
-    existing = set(conn.execute(select(table.c[key]).where(table.c[key].in_([r[key] for r in rows]))).scalars())
-    stmt = insert(table)
-    stmt = stmt.on_conflict_do_update(index_elements=[key],
-                                      set_={c: stmt.excluded[c] for c in rows[0] if c != key})
-    for start in range(0, len(rows), 2000):
-        conn.execute(stmt, rows[start:start + 2000])
-    updated = sum(1 for r in rows if r[key] in existing)
-    return len(rows) - updated, updated
+    staging = _staging_table(table, names)
+    staging.create(conn)
+    upsert = insert(table).from_select(names, select(*(staging.c[n] for n in names)))
+    upsert = upsert.on_conflict_do_update(index_elements=[key],
+                                          set_={n: upsert.excluded[n] for n in names if n != key})
+    existing = (select(func.count()).select_from(staging)
+                .where(select(table.c[key]).where(table.c[key] == staging.c[key]).exists()))
+    rows = list(zip(*(columns[n] for n in names), strict=True))
+    updated = 0
+    for start in range(0, total, COPY_BATCH):
+        _copy_rows(conn, staging, names, rows[start:start + COPY_BATCH])
+        updated += conn.execute(existing).scalar_one()
+        conn.execute(upsert)
+        conn.execute(delete(staging))
+        if progress is not None:
+            progress(min(start + COPY_BATCH, total), total)
+    staging.drop(conn)
+    return total - updated, updated
 
 
 def _reject_duplicates(frame: gpd.GeoDataFrame, keys: list[str], source: str, derived: str) -> None:
@@ -145,7 +214,16 @@ def _check_codes(frame: gpd.GeoDataFrame, column: str, known: set[str], source: 
                              row=int(row_no), field=column)
 
 
-def write_areas(conn: Connection, frame: gpd.GeoDataFrame, source: str) -> tuple[int, int]:
+def _source_ids(frame: gpd.GeoDataFrame, *key_columns: str) -> list[str]:
+    """Each feature's ``id``, else a key from its geometry and ``key_columns`` (see :func:`geometry_key`)."""
+    given = _column(frame, "id")
+    parts = [_column(frame, c) for c in key_columns]
+    return [str(g) if g is not None else geometry_key(geom, *(p[i] for p in parts))
+            for i, (g, geom) in enumerate(zip(given, frame.geometry, strict=True))]
+
+
+def write_areas(conn: Connection, frame: gpd.GeoDataFrame, source: str,
+                progress: Progress | None = None) -> tuple[int, int]:
     """Upsert administrative areas (parents before children)."""
     frame = frame.assign(_rank=frame["level"].map(LEVEL_ORDER)).sort_values(["_rank", "code"], kind="stable")
     known = _known_codes(conn) | set(frame["code"].astype(str))
@@ -159,28 +237,33 @@ def write_areas(conn: Connection, frame: gpd.GeoDataFrame, source: str) -> tuple
         if parent is not None and LEVEL_ORDER[levels[str(parent)]] >= LEVEL_ORDER[level]:
             raise InputError(f"parent area {parent} is a {levels[str(parent)]}, which cannot hold a {level}",
                              source=source, row=int(row_no), field="parent_code")
-    rows = [{"code": str(r.code), "name": r["name"], "level": r["level"], "parent_code": _opt(r, "parent_code"),
-             "kind": _opt(r, "kind"), "geom": geom_value(r.geometry)} for _, r in frame.iterrows()]
-    _reject_duplicates(frame, [r["code"] for r in rows], source, "code")
-    return _upsert(conn, m.AdminArea.__table__, rows, "code")
+    codes = [str(c) for c in frame["code"]]
+    _reject_duplicates(frame, codes, source, "code")
+    columns = {"code": codes, "name": _column(frame, "name"), "level": _column(frame, "level"),
+               "parent_code": _column(frame, "parent_code"), "kind": _column(frame, "kind"),
+               "geom": _ewkb(frame.geometry)}
+    return _upsert(conn, m.AdminArea.__table__, columns, "code", progress)
 
 
-def write_barriers(conn: Connection, frame: gpd.GeoDataFrame, source: str) -> tuple[int, int]:
+def write_barriers(conn: Connection, frame: gpd.GeoDataFrame, source: str,
+                   progress: Progress | None = None) -> tuple[int, int]:
     """Upsert barrier lines."""
-    rows = [{"source_id": _source_id(r, r["kind"]), "kind": r["kind"], "class": _opt(r, "class"),
-             "name": _opt(r, "name"), "geom": geom_value(r.geometry)} for _, r in frame.iterrows()]
-    _reject_duplicates(frame, [r["source_id"] for r in rows], source, "geometry")
-    return _upsert(conn, m.Barrier.__table__, rows, "source_id")
+    ids = _source_ids(frame, "kind")
+    _reject_duplicates(frame, ids, source, "geometry")
+    columns = {"source_id": ids, "kind": _column(frame, "kind"), "class": _column(frame, "class"),
+               "name": _column(frame, "name"), "geom": _ewkb(frame.geometry)}
+    return _upsert(conn, m.Barrier.__table__, columns, "source_id", progress)
 
 
-def write_sites(conn: Connection, frame: gpd.GeoDataFrame, source: str) -> tuple[int, int]:
+def write_sites(conn: Connection, frame: gpd.GeoDataFrame, source: str,
+                progress: Progress | None = None) -> tuple[int, int]:
     """Upsert compounds and exclusive-grid sites."""
     _check_codes(frame, "community_code", _known_codes(conn, "community"), source, "community")
-    rows = [{"source_id": _source_id(r, r["kind"], r["name"]), "name": r["name"], "kind": r["kind"],
-             "community_code": _opt(r, "community_code"), "geom": geom_value(r.geometry)}
-            for _, r in frame.iterrows()]
-    _reject_duplicates(frame, [r["source_id"] for r in rows], source, "geometry")
-    counts = _upsert(conn, m.Site.__table__, rows, "source_id")
+    ids = _source_ids(frame, "kind", "name")
+    _reject_duplicates(frame, ids, source, "geometry")
+    columns = {"source_id": ids, "name": _column(frame, "name"), "kind": _column(frame, "kind"),
+               "community_code": _column(frame, "community_code"), "geom": _ewkb(frame.geometry)}
+    counts = _upsert(conn, m.Site.__table__, columns, "source_id", progress)
     _fill_community(conn, m.Site)
     return counts
 
@@ -188,18 +271,18 @@ def write_sites(conn: Connection, frame: gpd.GeoDataFrame, source: str) -> tuple
 BUILDING_FIELDS = ("name", "road", "number", "storeys", "units", "population", "compound", "site")
 
 
-def write_buildings(conn: Connection, frame: gpd.GeoDataFrame, source: str) -> tuple[int, int]:
+def write_buildings(conn: Connection, frame: gpd.GeoDataFrame, source: str,
+                    progress: Progress | None = None) -> tuple[int, int]:
     """Upsert buildings; a building without ``community_code`` gets the community it lies in."""
     _check_codes(frame, "community_code", _known_codes(conn, "community"), source, "community")
-    rows = []
-    for _, r in frame.iterrows():
-        row = {"source_id": _source_id(r), "community_code": _opt(r, "community_code"),
-               "households": int(r["households"]), "geom": geom_value(r.geometry)}
-        row.update({name: _opt(r, name) for name in BUILDING_FIELDS})
-        row["population"] = row["population"] or 0
-        rows.append(row)
-    _reject_duplicates(frame, [r["source_id"] for r in rows], source, "geometry")
-    counts = _upsert(conn, m.Building.__table__, rows, "source_id")
+    ids = _source_ids(frame)
+    _reject_duplicates(frame, ids, source, "geometry")
+    columns = {"source_id": ids, "community_code": _column(frame, "community_code"),
+               "households": [int(h) for h in frame["households"]]}
+    columns.update({name: _column(frame, name) for name in BUILDING_FIELDS})
+    columns["population"] = [p or 0 for p in columns["population"]]
+    columns["geom"] = _ewkb(frame.geometry)
+    counts = _upsert(conn, m.Building.__table__, columns, "source_id", progress)
     _fill_community(conn, m.Building)
     return counts
 
@@ -207,22 +290,26 @@ def write_buildings(conn: Connection, frame: gpd.GeoDataFrame, source: str) -> t
 ADDRESS_FIELDS = ("city", "district", "road", "number", "building", "unit", "households")
 
 
-def write_addresses(conn: Connection, frame: gpd.GeoDataFrame, source: str) -> tuple[int, int]:
+def write_addresses(conn: Connection, frame: gpd.GeoDataFrame, source: str,
+                    progress: Progress | None = None) -> tuple[int, int]:
     """Upsert standard addresses (keyed by ``id``, else by the address text itself)."""
-    rows = []
-    for _, r in frame.iterrows():
-        given = _opt(r, "id")
-        row = {"source_id": str(given) if given is not None else "a:" + str(r["address"]),
-               "address": str(r["address"]), "building_source_id": _opt(r, "building_id"),
-               "geom": geom_value(r.geometry, multi=False)}
-        row.update({name: _opt(r, name) for name in ADDRESS_FIELDS})
-        for name in ("building", "unit"):
-            row[name] = None if row[name] is None else str(row[name])
-        rows.append(row)
-    _reject_duplicates(frame, [r["source_id"] for r in rows], source, "address")
-    counts = _upsert(conn, m.Address.__table__, rows, "source_id")
+    addresses = [str(a) for a in frame["address"]]
+    ids = [str(g) if g is not None else "a:" + a for g, a in zip(_column(frame, "id"), addresses, strict=True)]
+    _reject_duplicates(frame, ids, source, "address")
+    columns = {"source_id": ids, "address": addresses, "building_source_id": _column(frame, "building_id")}
+    columns.update({name: _column(frame, name) for name in ADDRESS_FIELDS})
+    for name in ("building", "unit"):
+        columns[name] = [None if v is None else str(v) for v in columns[name]]
+    columns["geom"] = _ewkb(frame.geometry, multi=False)
+    counts = _upsert(conn, m.Address.__table__, columns, "source_id", progress)
     _fill_community(conn, m.Address)
     return counts
+
+
+def limit_statement_time(conn: Connection, seconds: float) -> None:
+    """Make every statement of the current transaction stop after ``seconds`` (a time budget's backstop)."""
+    milliseconds = max(1, int(seconds * 1000))
+    conn.execute(select(func.set_config("statement_timeout", str(milliseconds), True)))
 
 
 def _fill_community(conn: Connection, model: type[m.Base]) -> None:

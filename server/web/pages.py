@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 
 from server import engine_of
-from server.api.params import integer
+from server.api import params
 from server.services import areas
 from server.store.db import database_status
 from server.web.i18n import LANGUAGES, current_language, strings, translate
@@ -112,7 +112,7 @@ def community_editor(code: str):
     from server.web.auth import can, current_user, require_permission
 
     require_permission("read_draft", code)
-    wanted = integer(request.args.get("division"), "division", minimum=1) if request.args.get("division") else None
+    wanted = params.integer(request.args.get("division"), "division", minimum=1)
     community, division_id = areas.community_division(engine_of(current_app), code, wanted)
     editor = {"division": division_id, "community": {"code": code, "name": community["name"]},
               "canEdit": can(current_user(), "edit_draft", code)}

@@ -198,10 +198,13 @@ def test_split_a_grid_by_drawing_a_line(editor, editor_live_server, editor_app, 
     choose_grid(page, label)
     fit(page, bounds)
     page.click("#tool-split")
+    zoom = page.evaluate("window.wanggeEditor.map.getZoom()")
     page.mouse.click(*start)
     page.mouse.click(*end)
     page.mouse.dblclick(*end)
     wait_revision(page, 2)
+    # issue 12 #5: the double-click that finishes the line does not zoom the map.
+    assert page.evaluate("window.wanggeEditor.map.getZoom()") == zoom
     assert len(sql(editor_app, "SELECT id FROM grid WHERE division_id = :d", d=division)) == n_before + 1
     # every atom still in exactly one grid
     assert sql(editor_app, """SELECT count(*) FROM division d JOIN atom a ON a.layer_id = d.atom_layer_id
@@ -317,7 +320,11 @@ def test_lock_then_rebalance(editor, editor_live_server, editor_app, division):
     assert sql(editor_app, "SELECT locked FROM grid WHERE division_id = :d AND label = :l", d=division, l=target)[0][0]
     before = atoms_of_grid(editor_app, division, target)
     page.click("#rebalance")
-    wait_revision(page, 3)
+    # A rebalance with nothing to move says so and stores no revision (issue 12 #6).
+    page.wait_for_function("document.body.dataset.revision === '3' || "
+                           "document.querySelector('#status').textContent.includes('未保存新版本')", timeout=20000)
+    stored = sql(editor_app, "SELECT revision FROM division WHERE id = :d", d=division)[0][0]
+    assert stored == int(page.evaluate("document.body.dataset.revision"))
     assert atoms_of_grid(editor_app, division, target) == before
     assert "已锁定" in page.text_content(f"#grid-table tr[data-grid='{target}']")
 
@@ -357,7 +364,7 @@ def test_a_concurrent_save_is_refused_and_offers_a_reload(editor, editor_live_se
     page.click("#tool-paint")
     click_atom(page, atom)
     page.wait_for_selector("#banner:not([hidden])")
-    assert "revision 2" in page.text_content("#banner-text")
+    assert "现在是修订 2" in page.text_content("#banner-text")
     assert grid_of_atom(editor_app, division, atom) == source  # the stale edit changed nothing
     assert sql(editor_app, "SELECT revision FROM division WHERE id = :d", d=division)[0][0] == 2
     page.click("#banner-reload")
@@ -380,7 +387,7 @@ def test_import_a_hand_drawn_file(editor, editor_live_server, editor_app, divisi
     page.click("#import-submit")
     wait_revision(page, 2)
     assert not page.is_hidden("#import-report")
-    assert "drawn_grids" in page.text_content("#import-report")
+    assert "未被任何网格覆盖的单元" in page.text_content("#import-report")
     names = {r[0] for r in sql(editor_app, "SELECT name FROM grid WHERE division_id = :d", d=division)}
     assert len(names) == len(drawing) - 1 and f"手绘{target}" in names
     # The two grids drawn as one are one grid now, holding the atoms of both.
@@ -436,3 +443,61 @@ def test_brush_paints_the_atoms_swept_over(editor, editor_live_server, editor_ap
         assert grid_of_atom(editor_app, division, atom) == target
     assert sql(editor_app, "SELECT op FROM division_revision WHERE division_id = :d AND revision = 2",
                d=division)[0][0] == "paint"
+
+
+def test_undo_after_a_reload_with_the_keyboard(editor, editor_live_server, editor_app, division):
+    """issue 12 #5: Ctrl+Z after a reload walks the revisions stored on the server; Ctrl+Y redoes; Esc cancels."""
+    page = editor
+    atom, source, target = paintable(editor_app, division)
+    open_editor(page, editor_live_server, division)
+    choose_grid(page, target)
+    page.click("#tool-paint")
+    click_atom(page, atom)
+    wait_revision(page, 2)
+    status = page.inner_text("#status")
+    assert "将 1 个单元" in status and " / " not in status and "grid" not in status
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.body.dataset.tool") == "select"
+    open_editor(page, editor_live_server, division)  # a reload: the page keeps nothing
+    assert not page.is_disabled("#undo") and page.is_disabled("#redo")
+    page.keyboard.press("Control+z")
+    wait_revision(page, 3)
+    assert grid_of_atom(editor_app, division, atom) == source
+    page.keyboard.press("Control+y")
+    wait_revision(page, 4)
+    assert grid_of_atom(editor_app, division, atom) == target
+    page.keyboard.press("Control+z")
+    wait_revision(page, 5)
+    page.keyboard.press("Control+Shift+z")
+    wait_revision(page, 6)
+    assert grid_of_atom(editor_app, division, atom) == target
+
+
+def assert_no_overlap(page) -> None:
+    """No two visible grid labels cover each other."""
+    boxes = page.evaluate("""() => Array.from(document.querySelectorAll('.grid-label'))
+        .filter(e => getComputedStyle(e).visibility !== 'hidden')
+        .map(e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")
+    assert boxes
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and a[2] > b[0] and a[1] < b[3] and a[3] > b[1]), (a, b)
+
+
+def test_neighbours_differ_in_colour_and_labels_do_not_overlap(editor, editor_live_server, editor_app, division):
+    """issue 12 #6: greedy colouring of the grid adjacency; colliding labels are hidden."""
+    page = editor
+    open_editor(page, editor_live_server, division)
+    page.wait_for_timeout(300)
+    assert_no_overlap(page)
+    page.evaluate("() => { const m = window.wanggeEditor.map; m.setZoom(m.getZoom() - 1, {animate: false}); }")
+    page.wait_for_timeout(300)
+    assert_no_overlap(page)
+    pairs = sql(editor_app, """SELECT DISTINCT g1.label, g2.label FROM grid g1 JOIN grid g2
+                               ON g1.division_id = g2.division_id AND g1.label < g2.label
+                               AND ST_Intersects(g1.geom, g2.geom) WHERE g1.division_id = :d""", d=division)
+    colours = page.evaluate("""() => { const s = window.wanggeEditor.state, out = {};
+        Object.keys(s.grids).forEach(k => { out[k] = s.grids[k].colour; }); return out; }""")
+    assert pairs and all(colours[str(a)] != colours[str(b)] for a, b in pairs)
+    labels = page.inner_text("#map")
+    assert "网格 *" not in labels and "*" not in page.inner_text("#grid-table")

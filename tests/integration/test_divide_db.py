@@ -133,16 +133,16 @@ def test_a_custom_band_is_recorded(demo_scratch, runner):
     assert crowded == 0
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["999999999999"], "no administrative area with code '999999999999'"),
-    ([], "give either a COMMUNITY code or --county CODE"),
-    (["320499001001", "--county", COUNTY], "give either a COMMUNITY code or --county CODE"),
-    (["320499001001", "--band", "500:300"], "band"),
-    (["320499001001", "--workers", "0"], "at least 1"),
+@pytest.mark.parametrize(("args", "message", "status"), [
+    (["999999999999"], "no administrative area with code '999999999999'", 1),
+    ([], "give either a COMMUNITY code or --county CODE", 2),
+    (["320499001001", "--county", COUNTY], "give either a COMMUNITY code or --county CODE", 2),
+    (["320499001001", "--band", "500:300"], "band", 2),
+    (["320499001001", "--workers", "0"], "at least 1", 2),
 ])
-def test_bad_requests_name_the_problem_and_store_nothing(demo_scratch, runner, args, message):
+def test_bad_requests_name_the_problem_and_store_nothing(demo_scratch, runner, args, message, status):
     result = runner.invoke(main, ["divide", *args])
-    assert result.exit_code == 2
+    assert result.exit_code == status
     assert message in result.output
     assert scalar(demo_scratch, "SELECT count(*) FROM division") == 0
     assert scalar(demo_scratch, "SELECT count(*) FROM atom_layer") == 0
@@ -153,7 +153,7 @@ def test_a_community_without_buildings_fails_alone(demo_scratch, runner):
         conn.execute(text("DELETE FROM address WHERE community_code = '320499101206'"))
         conn.execute(text("DELETE FROM building WHERE community_code = '320499101206'"))
     result = runner.invoke(main, ["divide", "--county", "320499101000", "--workers", "1"])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "320499101206: field 'households': community 320499101206 has no households" in result.output
     assert "nothing was stored" in result.output
     assert "divided 5 of 6 communities" in result.output
@@ -199,3 +199,15 @@ def test_division_in_force_by_date(demo_scratch, runner):
         assert divisions_in_force(conn, date(2026, 6, 1)) == {community: v2}
         assert divisions_in_force(conn, date(2025, 12, 31), approved_only=True) == {}
         assert divisions_in_force(conn, date(2025, 12, 31)) == {community: v2}
+
+
+def test_divide_json_report(demo_scratch, runner):
+    import json
+
+    result = runner.invoke(main, ["divide", "--county", "320499101000", "--workers", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["divided"] == report["communities"] == 6
+    outcome = report["outcomes"][0]
+    assert outcome["ok"] and outcome["version"] == 1 and outcome["summary"]["n_grids"] > 0
+    assert result.stderr == ""  # not a terminal: the progress bar stays quiet

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 
 import geopandas as gpd
@@ -292,7 +293,8 @@ def test_merge_of_grids_that_do_not_touch_is_refused(api, editor_app, draft):
 
 
 def test_unknown_division_and_missing_revision(api):
-    assert api("post", "/api/v1/divisions/999999/edits", json={"op": "merge", "revision": 1}).status_code == 404
+    assert api("post", "/api/v1/divisions/999999/edits",
+               json={"op": "merge", "a": 0, "b": 1, "revision": 1}).status_code == 404
     assert api("get", "/api/v1/divisions/999999").status_code == 404
 
 
@@ -397,3 +399,186 @@ def test_scope_decides_for_township_operators(api, editor_app):
         assert made.status_code == (201 if allowed else 403), made.json
         if not allowed:
             assert "320499101203" in made.json["error"]["message"]
+
+
+# -- issue 12 #5: undo and redo walk the revisions stored on the server ---------------------------
+
+def _edit(api, division_id, **body):
+    return api("post", f"/api/v1/divisions/{division_id}/edits", json=body)
+
+
+def _labels(app, division_id):
+    return sql(app, """SELECT r.labels FROM division d JOIN division_revision r ON r.division_id = d.id
+                       AND r.revision = d.revision WHERE d.id = :d""", d=division_id)[0][0]
+
+
+def test_undo_and_redo_after_a_reload_walk_the_stored_revisions(api, editor_app, draft):
+    division_id, revision = draft
+    first = _labels(editor_app, division_id)
+    atom, source, target, painted = paint_one(api, editor_app, division_id, revision)
+    second = _labels(editor_app, division_id)
+    named = _edit(api, division_id, op="set_grid", grid=target, name="和平路网格", revision=painted.json["revision"])
+    assert named.status_code == 200
+    # A reload: nothing but what the server holds.
+    loaded = api("get", f"/api/v1/divisions/{division_id}").json
+    assert loaded["undo"]["available"] == 2 and loaded["redo"]["available"] == 0
+    undone = _edit(api, division_id, op="undo", revision=loaded["revision"])
+    assert undone.status_code == 200, undone.json
+    assert undone.json["division"]["grids"][str(target)]["name"] is None
+    assert undone.json["undo"]["available"] == 1 and undone.json["redo"]["available"] == 1
+    undone = _edit(api, division_id, op="undo", revision=undone.json["revision"])
+    assert _labels(editor_app, division_id) == first and grid_of_atom(editor_app, division_id, atom) == source
+    assert undone.json["undo"]["available"] == 0
+    loaded = api("get", f"/api/v1/divisions/{division_id}").json
+    assert loaded["redo"]["available"] == 2
+    redone = _edit(api, division_id, op="redo", revision=loaded["revision"])
+    assert _labels(editor_app, division_id) == second and redone.json["redo"]["available"] == 1
+    assert "重做" in redone.json["change"]["description"]
+    # A new edit clears what could be redone.
+    relocked = _edit(api, division_id, op="set_grid", grid=target, locked=True, revision=redone.json["revision"])
+    assert relocked.json["redo"]["available"] == 0 and relocked.json["undo"]["available"] == 2
+    assert _edit(api, division_id, op="redo", revision=relocked.json["revision"]).status_code == 409
+
+
+# -- issue 12 #6: the editor speaks Chinese and names grids as the map shows them -----------------
+
+def test_messages_name_grids_as_the_map_shows_them(api, editor_app, draft):
+    division_id, revision = draft
+    atom, source, target, painted = paint_one(api, editor_app, division_id, revision)
+    grids = painted.json["division"]["grids"]
+    description = painted.json["change"]["description"]
+    zh = description.split(" / ")[0]
+    assert zh.startswith("将 1 个单元") and grids[str(source)]["display"] in zh and grids[str(target)]["display"] in zh
+    assert not re.search(rf"grid {target}\b", description) and "网格 *" not in description
+    code = sql(editor_app, "SELECT code FROM grid WHERE division_id = :d AND label = :l", d=division_id, l=target)[0][0]
+    assert grids[str(target)]["display"] == f"网格 {code[-3:]}"
+    far = sql(editor_app, """SELECT g1.label, g2.label FROM grid g1 JOIN grid g2 ON g1.division_id = g2.division_id
+                             AND g1.label < g2.label AND NOT ST_Intersects(g1.geom, g2.geom)
+                             WHERE g1.division_id = :d LIMIT 1""", d=division_id)[0]
+    refused = _edit(api, division_id, op="merge", a=far[0], b=far[1], revision=painted.json["revision"])
+    message = refused.json["error"]["message"]
+    assert refused.status_code == 400 and message.split(" / ")[0].endswith("不相邻，只有相邻网格才能合并")
+    assert grids[str(far[0])]["display"] in message
+
+
+def test_a_new_grid_without_a_code_is_never_shown_as_a_star(api, editor_app, draft):
+    division_id, revision = draft
+    for atom, _, _ in boundary_pairs(editor_app, division_id):
+        made = _edit(api, division_id, op="new_grid", atoms=[atom], revision=revision)
+        if made.status_code == 200:
+            break
+    assert made.status_code == 200, made.json
+    (label,) = made.json["change"]["created"]
+    assert made.json["division"]["grids"][str(label)]["display"] == "新网格 1"
+    assert "新网格 1" in made.json["change"]["description"]
+    assert all("*" not in g["display"] for g in made.json["division"]["grids"].values())
+
+
+def test_a_rebalance_that_moves_nothing_says_so_and_stores_no_revision(api, editor_app, draft):
+    division_id, revision = draft
+    first = _edit(api, division_id, op="rebalance", revision=revision)
+    assert first.status_code == 200, first.json
+    current = first.json["revision"]
+    count = sql(editor_app, "SELECT count(*) FROM division_revision WHERE division_id = :d", d=division_id)[0][0]
+    again = _edit(api, division_id, op="rebalance", revision=current)
+    assert again.status_code == 200 and again.json["change"]["stored"] is False
+    assert again.json["revision"] == current
+    assert "未保存新版本" in again.json["change"]["description"]
+    revisions = sql(editor_app, "SELECT count(*) FROM division_revision WHERE division_id = :d", d=division_id)
+    assert revisions[0][0] == count
+    assert sql(editor_app, "SELECT revision FROM division WHERE id = :d", d=division_id)[0][0] == current
+
+
+# -- issue 11 §3: drawings that cannot be right, and geometries GEOS cannot take ------------------
+
+def _import(api, division_id, revision, path, **form):
+    with path.open("rb") as handle:
+        return api("post", f"/api/v1/divisions/{division_id}/import",
+                   data={"file": (handle, path.name), "revision": str(revision), **form},
+                   content_type="multipart/form-data")
+
+
+def _own_export(api, division_id) -> gpd.GeoDataFrame:
+    exported = api("get", f"/api/v1/divisions/{division_id}/export?format=geojson").json
+    return gpd.GeoDataFrame.from_features(exported["features"], crs="EPSG:4490")
+
+
+def _write_geojson(path, frame: gpd.GeoDataFrame, crs_name: str | None) -> None:
+    data = json.loads(frame[["name", "geometry"]].to_json())
+    if crs_name:
+        data["crs"] = {"type": "name", "properties": {"name": crs_name}}
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("swapped", "颠倒"), ("3857_on_degrees", "公里"), ("huge", "坐标"), ("unknown_epsg", "坐标系"),
+    ("far_away", "公里"), ("one_corner", "覆盖"),
+])
+def test_a_drawing_that_cannot_be_of_this_community_is_refused(api, editor_app, draft, tmp_path, case, message):
+    from shapely import affinity
+
+    division_id, revision = draft
+    drawing = _own_export(api, division_id).assign(name=lambda f: [f"手绘{i}" for i in range(len(f))])
+    crs = "urn:ogc:def:crs:EPSG::4490"
+    if case == "swapped":
+        drawing["geometry"] = drawing.geometry.map(lambda g: affinity.affine_transform(g, [0, 1, 1, 0, 0, 0]))
+    elif case == "3857_on_degrees":
+        crs = "urn:ogc:def:crs:EPSG::3857"
+    elif case == "huge":
+        drawing["geometry"] = drawing.geometry.map(lambda g: affinity.scale(g, 1e298, 1e298, origin=(0, 0)))
+    elif case == "unknown_epsg":
+        crs = "urn:ogc:def:crs:EPSG::99999"
+    elif case == "far_away":
+        drawing["geometry"] = drawing.geometry.translate(-8.0, 0.0)
+    elif case == "one_corner":
+        drawing = drawing.iloc[:1]
+    path = tmp_path / "drawing.geojson"
+    _write_geojson(path, drawing, crs)
+    response = _import(api, division_id, revision, path)
+    assert response.status_code == 400, response.json
+    text_ = response.json["error"]["message"]
+    assert message in text_.split(" / ")[0], text_
+    assert sql(editor_app, "SELECT revision FROM division WHERE id = :d", d=division_id)[0][0] == revision
+    assert sql(editor_app, "SELECT count(*) FROM division_revision WHERE division_id = :d", d=division_id)[0][0] == 1
+
+
+def test_a_drawing_far_away_says_how_far(api, draft, tmp_path):
+    division_id, revision = draft
+    drawing = _own_export(api, division_id).assign(name="x")
+    drawing["geometry"] = drawing.geometry.translate(0.0, -29.0)  # ~3,200 km south
+    path = tmp_path / "far.geojson"
+    _write_geojson(path, drawing, None)
+    message = _import(api, division_id, revision, path).json["error"]["message"]
+    km = int(message.split("约 ")[1].split(" 公里")[0].replace(",", ""))
+    assert 3_000 < km < 3_400 and "another CRS" in message
+
+
+def test_wangges_own_geojson_export_reimports_as_it_is(api, editor_app, draft, tmp_path):
+    division_id, revision = draft
+    exported = api("get", f"/api/v1/divisions/{division_id}/export?format=geojson")
+    path = tmp_path / "division.geojson"
+    path.write_bytes(exported.data)
+    before = _labels(editor_app, division_id)
+    codes = sql(editor_app, "SELECT label, code FROM grid WHERE division_id = :d ORDER BY label", d=division_id)
+    response = _import(api, division_id, revision, path)
+    assert response.status_code == 200, response.json
+    assert _labels(editor_app, division_id) == before
+    assert sql(editor_app, "SELECT label, code FROM grid WHERE division_id = :d ORDER BY label", d=division_id) == codes
+    assert sql(editor_app, "SELECT count(*) FROM grid WHERE division_id = :d AND name IS NOT NULL",
+               d=division_id)[0][0] == 0
+
+
+def test_a_bow_tie_reshape_and_an_open_ring_are_400_naming_the_problem(api, editor_app, draft):
+    division_id, revision = draft
+    (x, y) = sql(editor_app, """SELECT ST_X(ST_Centroid(geom)), ST_Y(ST_Centroid(geom)) FROM grid
+                                WHERE division_id = :d AND label = 0""", d=division_id)[0]
+    d = 0.001
+    bow_tie = {"type": "Polygon", "coordinates": [[[x - d, y - d], [x + d, y + d], [x + d, y - d], [x - d, y + d],
+                                                   [x - d, y - d]]]}
+    response = _edit(api, division_id, op="reshape", grid=0, shape=bow_tie, revision=revision)
+    assert response.status_code == 400, response.json
+    assert "自相交" in response.json["error"]["message"] and response.json["error"]["details"]["field"] == "shape"
+    open_ring = {"type": "Polygon", "coordinates": [[[x - d, y - d], [x + d, y - d], [x + d, y + d], [x - d, y + d]]]}
+    response = _edit(api, division_id, op="move_boundary", a=0, b=1, shape=open_ring, revision=revision)
+    assert response.status_code == 400 and "未闭合" in response.json["error"]["message"]
+    assert sql(editor_app, "SELECT revision FROM division WHERE id = :d", d=division_id)[0][0] == revision

@@ -527,7 +527,7 @@ def test_cli_import_reports_repairs(cli_env, runner, tmp_path):
     assert "repaired:" in result.output and "Self-intersection" in result.output
 
 
-def test_cli_import_of_a_bad_file_exits_2_and_imports_nothing(cli_env, runner, tmp_path):
+def test_cli_import_of_a_bad_file_exits_1_and_imports_nothing(cli_env, runner, tmp_path):
     from server.cli import main
 
     load_areas(cli_env, tmp_path)
@@ -538,14 +538,14 @@ def test_cli_import_of_a_bad_file_exits_2_and_imports_nothing(cli_env, runner, t
 
     result = runner.invoke(main, ["import", "addresses", str(path), "--crs", "EPSG:4490"])
 
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 1, result.output
     # result.output holds stdout and stderr (click >= 8.2); the error goes to stderr.
     assert "addresses.csv, feature 2, field 'lon'" in result.stderr
     assert "nothing was imported" in result.stderr
     assert table_counts(cli_env)["address"] == 0
 
 
-def test_cli_import_with_unknown_crs_exits_2(cli_env, runner, tmp_path):
+def test_cli_import_with_unknown_crs_is_a_usage_error(cli_env, runner, tmp_path):
     from server.cli import main
 
     path = csv(tmp_path / "addresses.csv", [{"address": "人民路1号", "lon": "120.0005", "lat": "31.7005"}])
@@ -553,5 +553,5 @@ def test_cli_import_with_unknown_crs_exits_2(cli_env, runner, tmp_path):
     result = runner.invoke(main, ["import", "addresses", str(path), "--crs", "mars"])
 
     assert result.exit_code == 2, result.output
-    assert "addresses.csv, field 'crs'" in result.stderr
-    assert "nothing was imported" in result.stderr
+    assert "Invalid value for '--crs'" in result.stderr and "mars" in result.stderr
+    assert table_counts(cli_env)["address"] == 0

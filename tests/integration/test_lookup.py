@@ -424,3 +424,20 @@ def test_lookup_batch_command(runner, demo_db_url, interior, tmp_path):
     rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
     assert rows[0]["grid_code"] == interior["code"] and rows[1]["match"] == "none"
     assert "2 rows" in result.output
+
+
+def test_lookup_batch_command_goes_slice_by_slice(runner, demo_db_url, interior, tmp_path, monkeypatch):
+    import server.cli.lookup as cli_lookup
+
+    monkeypatch.setattr(cli_lookup, "SLICE_ROWS", 2)  # 5 rows: slices of 2, 2 and 1, one header in the answer
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    point = f"{interior['lon']!r},{interior['lat']!r}"
+    source.write_text("lon,lat\n" + f"{point}\nx,1\n{point}\n{point}\nx,2\n", encoding="utf-8")
+    result = runner.invoke(cli_lookup.lookup_batch, [str(source), str(target)], env={"DATABASE_URL": demo_db_url})
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
+    assert [r["match"] for r in rows] == ["point", "none", "point", "point", "none"]
+    assert [r["grid_code"] for r in rows if r["match"] == "point"] == [interior["code"]] * 3
+    missing = runner.invoke(cli_lookup.lookup_batch, [str(tmp_path / "none.csv"), str(target)],
+                            env={"DATABASE_URL": demo_db_url})
+    assert missing.exit_code == 1 and "none.csv: cannot open the file" in missing.output

@@ -44,7 +44,7 @@ def test_compose_file_parses_and_sets_what_the_app_reads():
     assert "pgdata" in compose["volumes"] and db["volumes"][0].startswith("pgdata:")
     assert "pg_isready" in " ".join(db["healthcheck"]["test"])
     assert app["depends_on"]["db"]["condition"] == "service_healthy"
-    read_by_app = {"DATABASE_URL"} | {f"WANGGE_{k}" for k in load_config(environ={})}
+    read_by_app = {"DATABASE_URL", "DATABASE_READ_URL"} | {f"WANGGE_{k}" for k in load_config(environ={})}
     assert set(app["environment"]) <= read_by_app, set(app["environment"]) - read_by_app
     assert app["environment"]["DATABASE_URL"].startswith("postgresql+psycopg://")
     assert "wangge db upgrade" in app["command"] and "gunicorn" in app["command"]

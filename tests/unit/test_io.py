@@ -409,7 +409,7 @@ def test_non_integer_text_in_csv(tmp_path):
     path.write_text('households,wkt\n12.5,"POINT (1 2)"\n', encoding="utf-8")
     error = read_error(path, "buildings", crs="wgs84")
     assert (error.row, error.field) == (1, "households")
-    assert "buildings.csv, feature 1, field 'households': 2 problems:" in str(error)
+    assert "buildings.csv, feature 1, field 'households': not an integer: '12.5'; 1 more problem:" in str(error)
     assert "not an integer: '12.5'" in str(error) and "expected a polygon, got Point" in str(error)
 
 
@@ -431,7 +431,7 @@ def test_bad_code_and_unknown_enumeration(tmp_path):
     error = read_error(path, "areas")
     assert (error.source, error.row, error.field) == ("areas.geojson", 2, "code")
     message = str(error)
-    assert "2 problems" in message
+    assert "; 1 more problem:" in message
     assert "feature 2, field 'code': bad code '1101010': expected 12 digits" in message
     assert "feature 3, field 'level': unknown value 'village group' (expected one of: community, county, " \
            "township)" in message
@@ -490,7 +490,8 @@ def test_several_problems_are_reported_together(tmp_path):
     error = read_error(path, "barriers")
     assert (error.row, error.field) == (2, "kind")  # the first problem's row and field
     message = str(error)
-    assert message.startswith("barriers.geojson, feature 2, field 'kind': 3 problems:")
+    assert message.startswith("barriers.geojson, feature 2, field 'kind': unknown value 'canal'")
+    assert message.splitlines()[0].endswith("; 2 more problems:")
     assert "feature 2, field 'kind': unknown value 'canal'" in message
     assert "feature 3, field 'kind': required value is null" in message
     assert "feature 3, field 'geometry': no geometry (null)" in message
@@ -501,7 +502,7 @@ def test_problem_list_stops_at_the_limit(tmp_path):
     rows = "".join(f"addr {i},abc,39.9\n" for i in range(MAX_PROBLEMS + 5))
     path.write_text("address,lon,lat\n" + rows, encoding="utf-8")
     message = str(read_error(path, "addresses", crs="wgs84"))
-    assert f"{MAX_PROBLEMS + 5} problems (the first {MAX_PROBLEMS} listed)" in message
+    assert f"; {MAX_PROBLEMS + 4} more problems (the next {MAX_PROBLEMS - 1} listed):" in message
     assert message.count("cannot parse coordinate") == MAX_PROBLEMS
 
 

@@ -38,7 +38,6 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 ALLOWED: set[tuple[str, str]] = {
     ("server.api", "server.store.features"),
     ("server.api", "server.web.auth.require_login"),
-    ("server.api.divisions", "server.store.features"),
     ("server.api.divisions", "server.store.models"),
     ("server.api.divisions", "server.web.auth.can"),
     ("server.api.divisions", "server.web.auth.current_user"),

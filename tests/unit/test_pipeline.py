@@ -91,7 +91,7 @@ def test_cli_divide_file(tmp_path, runner):
     assert result.exit_code == 2
     assert "band" in result.output
     result = runner.invoke(main, ["divide-file", str(tmp_path / "missing.gpkg"), str(tmp_path / "y.gpkg")])
-    assert result.exit_code == 2 and "file not found" in result.output and "nothing was written" in result.output
+    assert result.exit_code == 1 and "file not found" in result.output and "nothing was written" in result.output
 
 
 def test_divide_file_reads_an_optional_sites_layer(tmp_path):
@@ -115,3 +115,16 @@ def test_a_sites_layer_without_kind_is_refused(tmp_path):
     with pytest.raises(InputError, match="layer 'sites' needs a 'kind' column"):
         divide_file(source, tmp_path / "out.gpkg")
     assert not (tmp_path / "out.gpkg").exists()
+
+
+def test_cli_divide_file_json(tmp_path, runner):
+    import json
+
+    source = write_input(tmp_path / "in.gpkg")
+    result = runner.invoke(main, ["divide-file", str(source), str(tmp_path / "out.gpkg"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (community,) = report["communities"]
+    assert report["ok"] and community["community_code"] == "320499001001"
+    assert community["summary"]["households"] == 2304 and community["summary"]["n_grids"] > 0
+    assert result.stderr == ""

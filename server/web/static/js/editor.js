@@ -4,20 +4,22 @@
 // answers the live checks. A stale revision gets 409 and nothing changes: the page offers a reload.
 (function () {
   "use strict";
-  const config = JSON.parse(document.getElementById("config").textContent);
+  const config = wangge.config();
   const T = config.strings;
   const E = config.editor;
   const API = "/api/v1/divisions/" + E.division;
   const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
                    "#9c755f", "#86bcb6", "#d4a6c8", "#8cd17d"];
 
+  // Undo and redo walk the revisions stored on the server (op "undo"/"redo"): the server answers how
+  // many steps each way remain, so the history survives a reload and is the same in every tab.
   const state = { division: null, revision: null, grids: {}, checks: null, current: null, tool: "select",
-                  undo: [], redo: [], atoms: null, gridFc: null, editable: false, busy: false };
+                  undo: { available: 0 }, redo: { available: 0 }, atoms: null, gridFc: null, editable: false,
+                  busy: false };
   const el = function (id) { return document.getElementById(id); };
   const statusEl = el("status");
 
-  const map = L.map("map", { preferCanvas: true, zoomControl: true });
-  wangge.addBaseLayers(map, config.baseLayers);
+  const map = wangge.map("map");
   map.pm.setLang(config.lang === "zh" ? "zh" : "en");
   map.pm.setGlobalOptions({ snappable: true, snapDistance: 15 });
 
@@ -26,11 +28,25 @@
   const getJSON = wangge.getJSON;
   const escapeHtml = wangge.escapeHtml;
   function fmt(n) { return wangge.fmt(n || 0, config.lang); }
-  function colour(label) { return PALETTE[((label % PALETTE.length) + PALETTE.length) % PALETTE.length]; }
+  // Neighbouring grids never share a colour: the server colours the grid adjacency greedily.
+  function colour(label) {
+    const g = state.grids[String(label)];
+    const i = g && g.colour != null ? g.colour : label;
+    return PALETTE[((i % PALETTE.length) + PALETTE.length) % PALETTE.length];
+  }
+  // The one text naming a grid on the map, in the table and in messages: the server's `display`
+  // (its name, or the code it shows), so the words of a message and of the map always agree.
   function gridName(label) {
     const g = state.grids[String(label)] || {};
-    const code = g.code ? g.code.slice(-3) : "*";
-    return (g.name || (T.grid + " " + code)) + (g.locked ? " · " + T.locked : "");
+    const shown = config.lang === "en" ? (g.display_en || g.display) : g.display;
+    return (shown || "") + (g.locked ? " · " + T.locked : "");
+  }
+  // API messages are "中文 / English": show the page's language only, once.
+  function say(message) {
+    const text = String(message || "");
+    const cut = text.indexOf(" / ");
+    if (cut < 0) { return text; }
+    return config.lang === "en" ? text.slice(cut + 3) : text.slice(0, cut);
   }
   function setStatus(text, isError) {
     statusEl.textContent = text;
@@ -98,12 +114,38 @@
                  dashArray: f.properties.locked ? "6 4" : null };
       },
       onEachFeature: function (f, layer) {
-        layer.bindTooltip(escapeHtml(gridName(f.properties.label)) + "<br>" + fmt(f.properties.households) + " " +
-                          (config.lang === "zh" ? "户" : "hh"),
+        layer.bindTooltip("<span translate=\"no\">" + escapeHtml(gridName(f.properties.label)) + "</span><br>" +
+                          fmt(f.properties.households) + " " + (config.lang === "en" ? "hh" : "户"),
                           { permanent: true, direction: "center", className: "grid-label" });
       }
     }).addTo(map);
+    window.requestAnimationFrame(hideCollidingLabels);
   }
+
+  // Labels never overlap: larger grids keep theirs; a label that would cover one already placed is
+  // hidden until zooming in makes room (as map UIs do), and the current grid's label always shows.
+  function hideCollidingLabels() {
+    if (!gridLayer) { return; }
+    const placed = [];
+    const layers = gridLayer.getLayers().slice().sort(function (a, b) {
+      const ca = a.feature.properties.label === state.current, cb = b.feature.properties.label === state.current;
+      if (ca !== cb) { return ca ? -1 : 1; }
+      return (b.feature.properties.households || 0) - (a.feature.properties.households || 0);
+    });
+    layers.forEach(function (layer) {
+      const tip = layer.getTooltip();
+      const node = tip && tip.getElement();
+      if (!node) { return; }
+      node.style.visibility = "";
+      const r = node.getBoundingClientRect();
+      const hit = placed.some(function (p) {
+        return r.left < p.right && r.right > p.left && r.top < p.bottom && r.bottom > p.top;
+      });
+      if (hit) { node.style.visibility = "hidden"; } else { placed.push(r); }
+    });
+  }
+  // After Leaflet has moved the tooltips to their new places (their own handlers run after ours).
+  map.on("zoomend moveend", function () { window.requestAnimationFrame(hideCollidingLabels); });
 
   function drawBarriers(bounds) {
     const b = bounds.pad(0.05);
@@ -124,8 +166,8 @@
     el("division-label").textContent = "· " + T.version + " " + d.version + " · " + (T["status_" + d.status] || d.status) +
       " · " + T.revision + " " + d.revision;
     el("current-grid").textContent = state.current == null ? T.none_selected : gridName(state.current);
-    el("undo").disabled = !state.editable || !state.undo.length;
-    el("redo").disabled = !state.editable || !state.redo.length;
+    el("undo").disabled = !state.editable || !state.undo.available;
+    el("redo").disabled = !state.editable || !state.redo.available;
     el("lock").disabled = !state.editable || state.current == null;
     const g = state.current == null ? null : state.grids[String(state.current)];
     el("lock").textContent = g && g.locked ? T.unlock : T.lock;
@@ -163,7 +205,6 @@
       const li = document.createElement("li");
       li.className = p.severity;
       li.dataset.code = p.code;
-      li.title = p.message;
       li.textContent = "[" + (T["severity_" + p.severity] || p.severity) + "] " +
         (p.grid == null ? "" : gridName(p.grid) + ": ") + problemText(p);
       li.addEventListener("click", function () {
@@ -179,7 +220,7 @@
   // language from the problem's code and the grid's figures (the full message stays in the tooltip).
   function problemText(p) {
     const template = T["problem_" + p.code];
-    if (!template) { return p.message; }
+    if (!template) { return say(p.message); }
     const row = state.checks.grids.find(function (g) { return g.label === p.grid; }) || {};
     const band = state.division.band;
     return template.replace("{h}", fmt(row.households)).replace("{min}", band.min).replace("{max}", band.max)
@@ -201,6 +242,7 @@
 
   // -- loading --------------------------------------------------------------------------------------
   function applyDivision(answer) {
+    if (answer.undo) { state.undo = answer.undo; state.redo = answer.redo; }
     state.division = answer.division;
     state.revision = answer.division.revision;
     state.grids = answer.division.grids;
@@ -235,7 +277,7 @@
       }
       setStatus(T.saved + " · " + T.revision + " " + state.revision);
       document.body.dataset.ready = "true";
-    }).catch(function (err) { setStatus(T.load_failed + ": " + err.message, true); });
+    }).catch(function (err) { setStatus(T.load_failed + "：" + say(err.message), true); });
   }
 
   // -- editing ----------------------------------------------------------------------------------------
@@ -243,33 +285,29 @@
     if (state.busy) { return Promise.resolve(); }
     options = options || {};
     state.busy = true;
-    const before = state.revision;
-    body.revision = before;
+    body.revision = state.revision;
     setStatus(T.loading);
     return request("POST", API + "/edits", body).then(function (answer) {
       hideBanner();
       applyDivision(answer);
-      if (options.undoing) {
-        state.redo.push(before);
-      } else if (options.redoing) {
-        state.undo.push(before);
-      } else {
-        state.undo.push(before);
-        state.redo = [];
-      }
       if (answer.change && answer.change.created && answer.change.created.length && options.selectCreated) {
         state.current = answer.change.created[0];
       }
+      const said = say(answer.change.description);
+      if (answer.change.stored === false) {  // nothing changed: no revision, nothing to redraw
+        renderPanel();
+        setStatus(said);
+        return;
+      }
       return reloadLayers().then(function () {
-        setStatus(T.saved + " · " + T.revision + " " + state.revision + " · " + answer.change.description);
+        setStatus(T.saved + " · " + T.revision + " " + state.revision + " · " + said);
       });
     }).catch(function (err) {
-      if (options.undoing) { state.undo.push(body.to_revision); }
-      if (options.redoing) { state.redo.push(body.to_revision); }
-      showBanner(err.message, err.status === 409);
-      setStatus(err.message, true);
+      // The banner says it; the status line only says that the edit was not saved (said once).
+      showBanner(say(err.message), err.status === 409);
+      setStatus(T.not_saved, true);
       renderPanel();
-    }).finally(function () { state.busy = false; });
+    }).finally(function () { state.busy = false; document.body.dataset.revision = String(state.revision); });
   }
 
   function needCurrent() {
@@ -329,10 +367,13 @@
 
   function stopTools() {
     map.pm.disableDraw();
+    map.doubleClickZoom.enable();
     if (reshapeLayer) { map.removeLayer(reshapeLayer); reshapeLayer = null; }
   }
   function startDraw() {
     const shape = state.tool === "split" ? "Line" : "Polygon";
+    // The double-click that finishes a line must not also zoom the map.
+    if (state.tool === "split") { map.doubleClickZoom.disable(); }
     map.pm.enableDraw(shape, { finishOn: state.tool === "split" ? "dblclick" : null, snappable: false,
                                templineStyle: { color: "#b42318" }, hintlineStyle: { color: "#b42318", dashArray: "5 5" } });
   }
@@ -369,15 +410,21 @@
     b.addEventListener("click", function () { setTool(b.dataset.tool); });
   });
 
-  el("undo").addEventListener("click", function () {
-    if (!state.undo.length) { return; }
-    const target = state.undo.pop();
-    edit({ op: "restore", to_revision: target }, { undoing: true });
-  });
-  el("redo").addEventListener("click", function () {
-    if (!state.redo.length) { return; }
-    const target = state.redo.pop();
-    edit({ op: "restore", to_revision: target }, { redoing: true });
+  function undo() { if (state.editable && state.undo.available) { edit({ op: "undo" }); } }
+  function redo() { if (state.editable && state.redo.available) { edit({ op: "redo" }); } }
+  el("undo").addEventListener("click", undo);
+  el("redo").addEventListener("click", redo);
+  // Ctrl+Z undoes, Ctrl+Shift+Z or Ctrl+Y redoes, Esc cancels the tool in use (not while typing).
+  document.addEventListener("keydown", function (event) {
+    const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(event.target.tagName);
+    const key = (event.key || "").toLowerCase();
+    if (event.key === "Escape") {
+      if (state.tool !== "select") { setTool("select"); }
+      return;
+    }
+    if (typing || !(event.ctrlKey || event.metaKey)) { return; }
+    if (key === "z" && !event.shiftKey) { event.preventDefault(); undo(); }
+    else if ((key === "z" && event.shiftKey) || key === "y") { event.preventDefault(); redo(); }
   });
   el("lock").addEventListener("click", function () {
     if (!needCurrent()) { return; }
@@ -388,9 +435,9 @@
   el("rebalance").addEventListener("click", function () { edit({ op: "rebalance" }); });
   el("rebuild-micro").addEventListener("click", function () {
     request("POST", API + "/micro-grids", {}).then(function (answer) {
-      setStatus(T.rebuild_micro + ": " + answer.micro_grids_made);
+      setStatus(T.rebuild_micro + "：" + answer.micro_grids_made);
       if (microLayer) { toggleMicro(true); }
-    }).catch(function (err) { showBanner(err.message, err.status === 409); });
+    }).catch(function (err) { showBanner(say(err.message), err.status === 409); });
   });
   el("attributes").addEventListener("submit", function (event) {
     event.preventDefault();
@@ -400,14 +447,12 @@
   });
   el("banner-reload").addEventListener("click", function () {
     hideBanner();
-    state.undo = [];
-    state.redo = [];
     load(false);
   });
   el("new-draft").addEventListener("click", function () {
     request("POST", "/api/v1/communities/" + E.community.code + "/divisions", { from: E.division })
       .then(function (answer) { window.location.search = "?division=" + answer.division.id; })
-      .catch(function (err) { showBanner(err.message, false); });
+      .catch(function (err) { showBanner(say(err.message), false); });
   });
 
   function toggleMicro(on) {
@@ -437,19 +482,20 @@
     form.append("file", file);
     form.append("revision", String(state.revision));
     if (el("import-key").value) { form.append("key", el("import-key").value); }
-    const before = state.revision;
     request("POST", API + "/import", form, true).then(function (answer) {
       hideBanner();
       applyDivision(answer);
-      state.undo.push(before);
-      state.redo = [];
+      const r = answer.change.report;
       el("import-report").hidden = false;
-      el("import-report").textContent = answer.change.description + "\n" + JSON.stringify(answer.change.report, null, 1);
+      el("import-report").textContent = say(answer.change.description) + "\n" +
+        T.import_unmatched + "：" + r.unmatched_atoms.length + "\n" + T.import_empty + "：" + r.empty_grids.length +
+        "\n" + T.import_failing + "：" + r.failing_grids.map(gridName).join("、");
       return reloadLayers();
-    }).catch(function (err) { showBanner(err.message, err.status === 409); });
+    }).catch(function (err) { showBanner(say(err.message), err.status === 409); });
   });
 
-  window.wanggeEditor = { map: map, state: state, setTool: setTool, setCurrent: setCurrent, reshapeLayer: null };
+  window.wanggeEditor = { map: map, state: state, setTool: setTool, setCurrent: setCurrent, reshapeLayer: null,
+                          gridName: gridName, say: say };
   setTool("select");
   load(true);
 }());

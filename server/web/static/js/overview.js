@@ -1,13 +1,12 @@
 // County overview: communities coloured by the status of their latest division; click one to edit it.
 (function () {
   "use strict";
-  const config = JSON.parse(document.getElementById("config").textContent);
+  const config = wangge.config();
   const T = config.strings;
   const STATUS_COLOURS = { none: "#bcccdc", draft: "#f0b429", submitted: "#2f80ed", approved: "#27ab83",
                            returned: "#e12d39" };
   const statusEl = document.getElementById("status");
-  const map = L.map("map", { preferCanvas: true });
-  wangge.addBaseLayers(map, config.baseLayers);
+  const map = wangge.map("map");
   window.wanggeOverview = { map: map };
 
   function fmt(n) { return wangge.fmt(n || 0, config.lang); }
@@ -52,5 +51,11 @@
       statusEl.textContent = fc.features.length + " " + T.communities;
       document.body.dataset.ready = "true";
     })
-    .catch(function (err) { statusEl.textContent = T.load_failed + ": " + err.message; statusEl.className = "status error"; });
+    .catch(function (err) {
+      // API messages are "中文 / English": the page's language only.
+      const text = String(err.message || ""), cut = text.indexOf(" / ");
+      const said = cut < 0 ? text : (config.lang === "en" ? text.slice(cut + 3) : text.slice(0, cut));
+      statusEl.textContent = T.load_failed + "：" + said;
+      statusEl.className = "status error";
+    });
 }());
