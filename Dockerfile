@@ -8,9 +8,9 @@ COPY pyproject.toml README.md ./
 COPY gis gis
 COPY server server
 COPY data data
-RUN mkdir -p server/web/static/vendor/leaflet \
- && cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/dist/images \
-          server/web/static/vendor/leaflet/ \
+COPY scripts/vendor.sh scripts/vendor.sh
+# The same front-end build as `make vendor` (scripts/vendor.sh): Leaflet and the editor's Geoman.
+RUN npm run --silent vendor \
  && pip install --no-cache-dir -e .
 RUN useradd --system --home /app wangge
 USER wangge

@@ -27,14 +27,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-# Front-end libraries come from npm and are served by the app itself (no CDN).
+# Front-end libraries come from npm and are served by the app itself (no CDN). scripts/vendor.sh is the one
+# list of vendored files; the Dockerfile runs the same `npm run vendor`.
 vendor: $(NPM_STAMP)
-	mkdir -p $(VENDOR)/leaflet
-	cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css \
-	      node_modules/leaflet/dist/images $(VENDOR)/leaflet/
-	mkdir -p $(VENDOR)/geoman
-	cp node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js \
-	   node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css $(VENDOR)/geoman/
+	npm run --silent vendor
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@

@@ -39,9 +39,11 @@ from concurrent.futures import ThreadPoolExecutor
 import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
+import pyproj
 import shapely
 from scipy import ndimage
 
+from gis.crs import metric_crs_for
 from gis.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -386,6 +388,36 @@ class GridLocator:
         ok = pos >= 0
         out[ok] = labels[pos[ok]]
         return out
+
+
+class NearestGrid:
+    """The grid nearest to a point, with the distance in metres, for grids held in geographic degrees.
+
+    Distances are measured in the Gauss-Krüger zone at the centre of the layer (never in degrees): the
+    grids are projected once, and each point on the way in. Equally near grids resolve to the lowest row
+    position, the same rule as :class:`GridLocator`.
+
+    Parameters
+    ----------
+    grids
+        Polygons in a geographic CRS (EPSG:4490 in wangge), in the order positions refer to.
+    """
+
+    def __init__(self, grids: gpd.GeoDataFrame | gpd.GeoSeries) -> None:
+        if grids.crs is None or not grids.crs.is_geographic:
+            raise InputError(f"NearestGrid needs grids in a geographic CRS; got {grids.crs}", field="grids")
+        minx, miny, maxx, maxy = grids.total_bounds
+        crs = metric_crs_for((minx + maxx) / 2, (miny + maxy) / 2)
+        self._to_metric = pyproj.Transformer.from_crs(grids.crs, crs, always_xy=True)
+        self._tree = shapely.STRtree(grids.to_crs(crs).geometry.to_numpy())
+
+    def nearest(self, lon: float, lat: float) -> tuple[int, float]:
+        """Position of the nearest grid and its distance in metres; ``(-1, nan)`` for a layer with none."""
+        point = shapely.Point(*self._to_metric.transform(lon, lat))
+        found, dist = self._tree.query_nearest(point, return_distance=True, all_matches=True)
+        if found.size == 0:
+            return -1, math.nan
+        return int(found.min()), float(dist.min())
 
 
 def _unique_sorted(a: np.ndarray) -> np.ndarray:

@@ -32,22 +32,21 @@ from datetime import date
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
-from sqlalchemy import Engine, bindparam, func, select, text
+from sqlalchemy import Engine
 
 from gis.address import rank_candidates, search_key
-from gis.crs import CoordSystem, metric_crs_for, parse_crs, points_to_storage
+from gis.crs import CoordSystem, parse_crs, points_to_storage
 from gis.errors import InputError
-from gis.locate import GridLocator
+from gis.locate import GridLocator, NearestGrid
 from server.errors import BadRequest, NotFound
 from server.services import staff as staff_service
 from server.services.divisions import divisions_in_force
-from server.store import models as m
+from server.store import lookup as store
+from server.store.models import SRID
 
 log = logging.getLogger(__name__)
 
-STORAGE_SRID = 4490
 ROLE_ORDER = ("grid_chief", "full_time", "part_time", "instructor", "micro_chief")
 #: Re-ranked score below which an address search hit does not count as a match in batch lookups.
 MIN_ADDRESS_SCORE = 0.55
@@ -60,20 +59,6 @@ BATCH_COLUMNS = ("grid_code", "micro_grid_code", "community_code", "match", "sco
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SERVICE_LOCK = threading.Lock()
-
-_SIGNATURE = text("""
-    SELECT (SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || coalesce(sum(revision), 0) || ':'
-                   || coalesce(max(updated_at)::text, '') || ':'
-                   || coalesce(sum(hashtext(concat_ws(',', id, status, effective_from, effective_to))), 0)
-            FROM division),
-           (SELECT count(*) || ':' || coalesce(max(id), 0) || ':'
-                   || coalesce(sum(hashtext(concat_ws(',', id, staff_id, grid_code, role, start_date, end_date))), 0)
-            FROM staff_assignment),
-           (SELECT count(*) || ':' || coalesce(sum(hashtext(concat_ws(',', id, name, phone, publish_contact))), 0)
-            FROM staff),
-           (SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM staff_photo),
-           (SELECT coalesce(string_agg(county_code || mask_public_phones::text, ','), '') FROM staff_policy)""")
-
 
 # -- parameters -------------------------------------------------------------------------------------
 
@@ -125,8 +110,7 @@ class Layer:
     grids: pd.DataFrame  # code, name, type, households, community_code, division_id (locator order)
     geoms: np.ndarray  # EPSG:4490 geometries in locator order
     locator: GridLocator | None  # EPSG:4490 degrees
-    metric: shapely.STRtree | None  # the grids in a metric CRS, for the nearest grid in metres
-    to_metric: pyproj.Transformer | None
+    nearest_grid: NearestGrid | None  # the nearest grid in metres
     micro_codes: np.ndarray  # object array, locator order
     micro_names: np.ndarray
     micro_locator: GridLocator | None
@@ -142,13 +126,11 @@ class Layer:
 
     def nearest(self, lon: float, lat: float) -> tuple[int, float]:
         """Position of the nearest grid and the distance to it in metres (-1, nan if there is none)."""
-        if self.metric is None:
-            return -1, math.nan
-        point = shapely.Point(*self.to_metric.transform(lon, lat))
-        found, dist = self.metric.query_nearest(point, return_distance=True, all_matches=True)
-        if found.size == 0:
-            return -1, math.nan
-        return int(found.min()), float(dist.min())  # equally near grids: the lowest code, as for locate
+        return self.nearest_grid.nearest(lon, lat) if self.nearest_grid is not None else (-1, math.nan)
+
+    def communities(self) -> set[str]:
+        """Codes of the communities that have a division in this layer."""
+        return set(self.grids["community_code"])
 
 
 @dataclass
@@ -159,6 +141,8 @@ class Directory:
     divisions: dict[int, dict]  # id -> community_code, version, status, created (date), effective_from
     areas: dict[str, tuple[str, str | None]]  # code -> (name, parent code)
     staff: dict[str, list[dict]]  # grid or micro-grid code -> published assignments
+    community_codes: np.ndarray  # object array in the order of community_locator
+    community_locator: GridLocator | None  # community outlines, EPSG:4490
     layers: dict[tuple[int, ...], Layer] = field(default_factory=dict)
     dates: OrderedDict = field(default_factory=OrderedDict)  # date -> tuple of division ids
 
@@ -167,6 +151,13 @@ class Directory:
         if code is None or code not in self.areas:
             return None
         return {"code": code, "name": self.areas[code][0]}
+
+    def community_at(self, lon: float, lat: float) -> str | None:
+        """Code of the community whose outline covers an EPSG:4490 point, None outside every community."""
+        if self.community_locator is None:
+            return None
+        pos = int(self.community_locator.locate(np.array([lon]), np.array([lat]))[0])
+        return self.community_codes[pos] if pos >= 0 else None
 
     def township_of(self, community_code: str | None) -> dict | None:
         """The township/street a community belongs to, as :meth:`area`."""
@@ -242,7 +233,7 @@ class LookupService:
             if self._directory is not None and time.monotonic() - self._checked < self.check_interval:
                 return self._directory
             with self.engine.connect() as conn:
-                signature = tuple(conn.execute(_SIGNATURE).one())
+                signature = store.signature(conn)
                 if self._directory is None or self._directory.signature != signature:
                     self._directory = self._load_directory(conn, signature)
                     self._freeze()
@@ -258,7 +249,7 @@ class LookupService:
         while not self._stop.wait(self.check_interval):
             try:
                 with self.engine.connect() as conn:
-                    signature = tuple(conn.execute(_SIGNATURE).one())
+                    signature = store.signature(conn)
                     current = self._directory
                     if current is not None and current.signature == signature:
                         failing = False
@@ -297,25 +288,23 @@ class LookupService:
 
     def _load_directory(self, conn, signature: tuple) -> Directory:
         started = time.perf_counter()
-        d = m.Division
         divisions = {r.id: {"community_code": r.community_code, "version": r.version, "status": r.status,
                             "created": r.created_at.date() if r.created_at else None,
                             "effective_from": r.effective_from}
-                     for r in conn.execute(select(d.id, d.community_code, d.version, d.status, d.created_at,
-                                                  d.effective_from))}
-        areas = {r.code: (r.name, r.parent_code) for r in conn.execute(
-            select(m.AdminArea.code, m.AdminArea.name, m.AdminArea.parent_code))}
-        s, a = m.Staff, m.StaffAssignment
+                     for r in store.division_headers(conn)}
+        areas = {r.code: (r.name, r.parent_code) for r in store.area_names(conn)}
         staff: dict[str, list[dict]] = {}
-        for r in conn.execute(select(a.grid_code, a.role, a.start_date, a.end_date, s.id, s.name, s.phone)
-                              .join(s, s.id == a.staff_id).where(s.publish_contact.is_(True))
-                              .order_by(a.grid_code, a.id)):
+        for r in store.published_assignments(conn):
             staff.setdefault(r.grid_code, []).append({"role": r.role, "start": r.start_date, "end": r.end_date,
                                                       "staff_id": r.id, "name": r.name, "phone": r.phone})
         staff_service.publish_contacts(conn, staff)  # the county's phone masking, photo links
+        outlines = store.community_outlines(conn)
+        community_locator = GridLocator(gpd.GeoSeries(shapely.from_wkb([bytes(r.wkb) for r in outlines]), crs=SRID),
+                                        bins_per_grid=MICRO_BINS) if outlines else None
         log.info("lookup directory loaded in %.0f ms: %d divisions, %d areas, %d staffed codes",
                  1000 * (time.perf_counter() - started), len(divisions), len(areas), len(staff))
-        return Directory(signature, divisions, areas, staff)
+        return Directory(signature, divisions, areas, staff, np.array([r.code for r in outlines], dtype=object),
+                         community_locator)
 
     # -- layers ---------------------------------------------------------------------------------------
     def layer(self, on: date | None = None) -> tuple[Directory, Layer, date]:
@@ -369,39 +358,25 @@ class LookupService:
 
     def _build_layer(self, ids: tuple[int, ...]) -> Layer:
         started = time.perf_counter()
-        g, d = m.Grid, m.Division
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(g.code, g.name, g.type, g.households, d.community_code, g.division_id,
-                       func.ST_AsBinary(g.geom).label("wkb"))
-                .join(d, d.id == g.division_id)
-                .where(g.division_id.in_(bindparam("ids", expanding=True)), g.geom.is_not(None))
-                .order_by(g.code, g.id), {"ids": list(ids)}).all()
-            mg = m.MicroGrid
-            micro = conn.execute(
-                select(mg.code, mg.name, func.ST_AsBinary(mg.geom).label("wkb"))
-                .join(g, g.id == mg.grid_id)
-                .where(g.division_id.in_(bindparam("ids", expanding=True)), mg.geom.is_not(None))
-                .order_by(mg.code, mg.id), {"ids": list(ids)}).all()
+            rows = store.grid_rows(conn, ids)
+            micro = store.micro_grid_rows(conn, ids)
         grids = pd.DataFrame([r[:6] for r in rows], columns=["code", "name", "type", "households", "community_code",
                                                               "division_id"])
         geoms = shapely.from_wkb([bytes(r.wkb) for r in rows]) if rows else np.array([], dtype=object)
-        locator = metric = to_metric = None
+        locator = nearest = None
         if len(geoms):
-            frame = gpd.GeoDataFrame(grids[["code"]], geometry=geoms, crs=STORAGE_SRID)
+            frame = gpd.GeoDataFrame(grids[["code"]], geometry=geoms, crs=SRID)
             # Fewer bins than the locator's default: a single point costs the same, and the build (paid on
             # the first request after a change) is 2-4 times shorter for a county of 2,000 grids.
             locator = GridLocator(frame, bins_per_grid=GRID_BINS)
-            minx, miny, maxx, maxy = shapely.total_bounds(geoms)
-            crs = metric_crs_for((minx + maxx) / 2, (miny + maxy) / 2)
-            to_metric = pyproj.Transformer.from_crs(STORAGE_SRID, crs, always_xy=True)
-            metric = shapely.STRtree(frame.to_crs(crs).geometry.to_numpy())
+            nearest = NearestGrid(frame)
         micro_geoms = shapely.from_wkb([bytes(r.wkb) for r in micro]) if micro else np.array([], dtype=object)
-        micro_locator = GridLocator(gpd.GeoDataFrame(geometry=micro_geoms, crs=STORAGE_SRID),
+        micro_locator = GridLocator(gpd.GeoDataFrame(geometry=micro_geoms, crs=SRID),
                                     bins_per_grid=MICRO_BINS) if len(micro_geoms) else None
         log.info("lookup layer of %d divisions built in %.0f ms: %d grids, %d micro-grids", len(ids),
                  1000 * (time.perf_counter() - started), len(grids), len(micro))
-        return Layer(ids, grids, geoms, locator, metric, to_metric,
+        return Layer(ids, grids, geoms, locator, nearest,
                      np.array([r.code for r in micro], dtype=object), np.array([r.name for r in micro], dtype=object),
                      micro_locator)
 
@@ -429,6 +404,31 @@ class LookupService:
             answer["grid"]["geometry"] = shapely.geometry.mapping(layer.geoms[pos])
         return answer
 
+    @staticmethod
+    def _outside(directory: Directory, layer: Layer, x: float, y: float, lon, lat, day: date,
+                 point: dict) -> tuple[str, dict]:
+        """Message and details of a 404 for a point in no grid.
+
+        In a community with no division in force the answer says so (and names no grid: the nearest one
+        would be another community's, where nobody will answer for this place). Elsewhere, in a gap or
+        outside every community, it names the nearest grid and its distance in metres.
+        """
+        details: dict = {"point": point, "date": day.isoformat()}
+        community = directory.community_at(x, y)
+        if community is not None and community not in layer.communities():
+            details["community"] = directory.area(community)
+            details["division_in_force"] = False
+            name = directory.areas[community][0]
+            return (f"该位置所在的{name}尚无生效的网格划分 / {community} {name} has no grid division in force yet",
+                    details)
+        pos, distance = layer.nearest(x, y)
+        if pos < 0:
+            return f"该位置不在任何网格内 / the point ({lon}, {lat}) is in no grid", details
+        row = layer.grids.iloc[pos]
+        details["nearest"] = {"code": row["code"], "name": row["name"], "distance_m": round(distance, 1)}
+        return (f"该位置不在任何网格内，最近的网格 {row['code']} 约 {distance:.0f} 米 / the point ({lon}, {lat}) "
+                f"is in no grid; the nearest grid is {row['code']} {distance:.0f} m away"), details
+
     def point(self, lon: float, lat: float, crs: CoordSystem, on: date | None = None, *,
               geometry: bool = False) -> dict:
         """The grid (with micro-grid, community, township and published staff) covering one point.
@@ -443,32 +443,12 @@ class LookupService:
         grid, micro = layer.locate(np.array([x]), np.array([y]))
         point = {"lon": round(float(x), 8), "lat": round(float(y), 8), "crs": "EPSG:4490"}
         if grid[0] < 0:
-            pos, distance = layer.nearest(x, y)
-            details: dict = {"point": point, "date": day.isoformat()}
-            if pos >= 0:
-                row = layer.grids.iloc[pos]
-                details["nearest"] = {"code": row["code"], "name": row["name"], "distance_m": round(distance, 1)}
-                message = (f"the point ({lon}, {lat}) is in no grid; the nearest grid is {row['code']} "
-                           f"{distance:.0f} m away")
-            else:
-                message = f"the point ({lon}, {lat}) is in no grid"
+            message, details = self._outside(directory, layer, float(x), float(y), lon, lat, day, point)
             raise NotFound(message, details=details)
         answer = self._grid_answer(directory, layer, int(grid[0]), int(micro[0]), day, geometry)
         return {"point": point, "date": day.isoformat(), **answer}
 
     # -- address search -------------------------------------------------------------------------------
-    def _candidates(self, conn, key: str, n: int) -> list:
-        # word_similarity (<%) finds the query inside longer standard addresses ("榆林巷32号" in
-        # "榆林巷32号3幢2单元"); the GIN trigram index on address answers both it and the equality.
-        conn.execute(text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"), {"t": "0.5"})
-        a = m.Address
-        sim = func.word_similarity(key, a.address)
-        return conn.execute(
-            select(a.id, a.address, func.ST_X(a.geom).label("lon"), func.ST_Y(a.geom).label("lat"),
-                   a.community_code, sim.label("sim"))
-            .where((a.address == key) | a.address.op("%>")(key))
-            .order_by((a.address == key).desc(), sim.desc(), func.length(a.address), a.id).limit(n)).all()
-
     def search(self, q: str, limit: int = 10, on: date | None = None) -> dict:
         """Standard addresses best matching a typed query, each with its grid and staff.
 
@@ -482,7 +462,7 @@ class LookupService:
         except InputError as exc:
             raise BadRequest(f"parameter 'q': {exc}") from None
         with self.engine.begin() as conn:
-            rows = self._candidates(conn, key, max(ADDRESS_CANDIDATES, limit))
+            rows = store.address_candidates(conn, key, max(ADDRESS_CANDIDATES, limit))
         ranked = rank_candidates(q, [r.address for r in rows], limit=limit, field="q") if rows else []
         try:
             directory, layer, day = self.layer(on)
@@ -495,6 +475,7 @@ class LookupService:
             lon = np.array([r.lon for r in picked], dtype=float)
             lat = np.array([r.lat for r in picked], dtype=float)
             grid, micro = layer.locate(lon, lat) if layer is not None else (np.full(len(picked), -1),) * 2
+            communities = layer.communities() if layer is not None else set()
             for k, ((_, score), r) in enumerate(zip(ranked, picked, strict=True)):
                 item = {"address": r.address, "score": round(float(score), 3),
                         "exact": r.address == key,
@@ -503,6 +484,8 @@ class LookupService:
                 if directory is not None:
                     item["community"] = directory.area(r.community_code)
                     item["township"] = directory.township_of(r.community_code)
+                # An address whose community has no division yet: say so, never another community's grid.
+                item["division_in_force"] = layer is not None and r.community_code in communities
                 if grid[k] >= 0:
                     item.update(self._grid_answer(directory, layer, int(grid[k]), int(micro[k]), day))
                 results.append(item)
@@ -541,29 +524,9 @@ class LookupService:
 
         has_coords = np.zeros(n, bool)
         if lon_col and lat_col:
-            lon_s, lat_s = frame[lon_col].str.strip(), frame[lat_col].str.strip()
-            has_coords = (lon_s != "") | (lat_s != "")
-            lon = pd.to_numeric(lon_s, errors="coerce").to_numpy(float)
-            lat = pd.to_numeric(lat_s, errors="coerce").to_numpy(float)
-            for name, values, raw, bound in (("lon", lon, lon_s, 180.0), ("lat", lat, lat_s, 90.0)):
-                missing = has_coords & (raw == "").to_numpy()
-                error[missing & (error == "")] = f"{name} is missing"
-                bad = has_coords & ~missing & ~np.isfinite(values)
-                error[bad & (error == "")] = f"{name} is not a number"
-                out = has_coords & np.isfinite(values) & (np.abs(values) > bound)
-                error[out & (error == "")] = f"{name} is out of range (±{bound:g})"
-            x = np.full(n, np.nan)
-            y = np.full(n, np.nan)
             crs_values = frame[crs_col].str.strip() if crs_col else pd.Series([""] * n)
-            ok = has_coords & (error == "")
-            for value in pd.unique(crs_values[ok]):
-                rows = ok & (crs_values == value).to_numpy()
-                try:
-                    system = parse_lookup_crs(value, "crs") if value else default
-                except BadRequest as exc:
-                    error[rows] = exc.message.replace("parameter 'crs'", "crs")
-                    continue
-                x[rows], y[rows] = to_storage(lon[rows], lat[rows], system)
+            has_coords, x, y = _batch_points(frame[lon_col].str.strip(), frame[lat_col].str.strip(), crs_values,
+                                             default, error)
             ok = has_coords & (error == "")
             g, mg = layer.locate(x[ok], y[ok])
             grid[ok], micro[ok] = g, mg
@@ -574,20 +537,7 @@ class LookupService:
             self._batch_addresses(frame[addr_col].to_numpy(object), todo, layer, grid, micro, match, score, error)
         elif (~has_coords).any():
             error[~has_coords] = "lon and lat are missing"
-
-        codes = layer.grids["code"].to_numpy(object)
-        communities = layer.grids["community_code"].to_numpy(object)
-        found = grid >= 0
-        out = frame.copy()
-        out["grid_code"] = np.where(found, codes[np.where(found, grid, 0)] if len(codes) else "", "")
-        has_micro = micro >= 0
-        out["micro_grid_code"] = np.where(has_micro, layer.micro_codes[np.where(has_micro, micro, 0)]
-                                          if len(layer.micro_codes) else "", "")
-        out["community_code"] = np.where(found, communities[np.where(found, grid, 0)] if len(codes) else "", "")
-        out["match"], out["score"], out["error"] = match, score, error
-        buffer = io.StringIO()
-        out.to_csv(buffer, index=False, lineterminator="\n")
-        return buffer.getvalue().encode("utf-8-sig")
+        return _batch_answer(frame, layer, grid, micro, match, score, error)
 
     def _batch_addresses(self, addresses: np.ndarray, todo: np.ndarray, layer: Layer, grid: np.ndarray,
                          micro: np.ndarray, match: np.ndarray, score: np.ndarray, error: np.ndarray) -> None:
@@ -603,24 +553,16 @@ class LookupService:
                 error[i] = f"address: {exc}"
         if not keys:
             return
-        a = m.Address
         points: dict[int, tuple[float, float, str]] = {}
         with self.engine.begin() as conn:
-            exact = {}
-            unique = sorted(set(keys.values()))
-            for start in range(0, len(unique), 5000):
-                chunk = unique[start:start + 5000]
-                for r in conn.execute(select(a.address, func.ST_X(a.geom), func.ST_Y(a.geom))
-                                      .where(a.address.in_(bindparam("keys", expanding=True)))
-                                      .order_by(a.id), {"keys": chunk}):
-                    exact.setdefault(r[0], (float(r[1]), float(r[2])))
+            exact = store.exact_addresses(conn, sorted(set(keys.values())))
             fuzzy_cache: dict[str, tuple | None] = {}
             for i, key in keys.items():
                 if key in exact:
                     points[i] = (*exact[key], "exact", 1.0)
                     continue
                 if key not in fuzzy_cache:
-                    rows = self._candidates(conn, key, ADDRESS_CANDIDATES)
+                    rows = store.address_candidates(conn, key, ADDRESS_CANDIDATES)
                     best = None
                     if rows:
                         (j, s), = rank_candidates(key, [r.address for r in rows], limit=1)
@@ -643,6 +585,52 @@ class LookupService:
             score[i] = f"{points[i][3]:.3f}"
             if g[k] < 0:
                 error[i] = "the address point is in no grid"
+
+
+def _batch_points(lon_s: pd.Series, lat_s: pd.Series, crs_values: pd.Series, default: CoordSystem,
+                  error: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows with coordinates, and their EPSG:4490 x, y; a bad row gets its message in ``error`` (in place)."""
+    n = len(lon_s)
+    has_coords = ((lon_s != "") | (lat_s != "")).to_numpy()
+    lon = pd.to_numeric(lon_s, errors="coerce").to_numpy(float)
+    lat = pd.to_numeric(lat_s, errors="coerce").to_numpy(float)
+    for name, values, raw, bound in (("lon", lon, lon_s, 180.0), ("lat", lat, lat_s, 90.0)):
+        missing = has_coords & (raw == "").to_numpy()
+        error[missing & (error == "")] = f"{name} is missing"
+        bad = has_coords & ~missing & ~np.isfinite(values)
+        error[bad & (error == "")] = f"{name} is not a number"
+        out = has_coords & np.isfinite(values) & (np.abs(values) > bound)
+        error[out & (error == "")] = f"{name} is out of range (±{bound:g})"
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    ok = has_coords & (error == "")
+    for value in pd.unique(crs_values[ok]):
+        rows = ok & (crs_values == value).to_numpy()
+        try:
+            system = parse_lookup_crs(value, "crs") if value else default
+        except BadRequest as exc:
+            error[rows] = exc.message.replace("parameter 'crs'", "crs")
+            continue
+        x[rows], y[rows] = to_storage(lon[rows], lat[rows], system)
+    return has_coords, x, y
+
+
+def _batch_answer(frame: pd.DataFrame, layer: Layer, grid: np.ndarray, micro: np.ndarray, match: np.ndarray,
+                  score: np.ndarray, error: np.ndarray) -> bytes:
+    """The uploaded rows with :data:`BATCH_COLUMNS` added, as UTF-8 CSV with a byte-order mark."""
+    codes = layer.grids["code"].to_numpy(object)
+    communities = layer.grids["community_code"].to_numpy(object)
+    found = grid >= 0
+    out = frame.copy()
+    out["grid_code"] = np.where(found, codes[np.where(found, grid, 0)] if len(codes) else "", "")
+    has_micro = micro >= 0
+    out["micro_grid_code"] = np.where(has_micro, layer.micro_codes[np.where(has_micro, micro, 0)]
+                                      if len(layer.micro_codes) else "", "")
+    out["community_code"] = np.where(found, communities[np.where(found, grid, 0)] if len(codes) else "", "")
+    out["match"], out["score"], out["error"] = match, score, error
+    buffer = io.StringIO()
+    out.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue().encode("utf-8-sig")
 
 
 def to_storage(lon, lat, system: CoordSystem):

@@ -618,10 +618,11 @@ auth = Blueprint("auth", __name__, template_folder="templates")
 
 def _safe_next(value: str | None) -> str:
     # Only same-site paths: '/x' yes; '//evil.example', 'https://…' and '\\evil' would be open redirects.
+    # With none, /home sends each role to its own work (server/web/navigation.py).
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
+        return "/home"
     parts = urlsplit(value)
-    return "/" if parts.scheme or parts.netloc else value
+    return "/home" if parts.scheme or parts.netloc else value
 
 
 def _login_page(next_url: str, *, error: str | None = None, status: int = 200, username: str = "",

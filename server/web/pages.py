@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from server import engine_of
 from server.api import params
-from server.errors import NotFound
-from server.store import models as m
+from server.services import areas
 from server.store.db import database_status
 from server.web.i18n import LANGUAGES, current_language, strings, translate
 
@@ -40,19 +38,47 @@ def base_layers(config: dict) -> list[dict]:
 
 def render_page(template: str, **context):
     """Render a page in the request's language and remember an explicit choice in a cookie."""
+    from server.web.auth import current_user
+    from server.web.navigation import landing_path, nav_links
+
     language = current_language()
+    user = current_user()
     response = make_response(render_template(
         template, lang=language, other_lang=[x for x in LANGUAGES if x != language][0],
-        t=lambda key: translate(key, language), strings=strings(language), **context))
+        t=lambda key: translate(key, language), strings=strings(language), nav=nav_links(user),
+        home=landing_path(user), **context))
     if request.args.get("lang") in LANGUAGES:
         response.set_cookie("lang", language, max_age=365 * 24 * 3600, samesite="Lax")
     return response
+
+
+@pages.app_template_filter("tel")
+def tel(number: object) -> str:
+    """A phone number as a ``tel:`` link target: its digits and a leading +, nothing else."""
+    text = str(number or "").strip()
+    return ("+" if text.startswith("+") else "") + "".join(c for c in text if c.isdigit())
+
+
+@pages.app_context_processor
+def _audit_display() -> dict:
+    from server.web.audit_display import audit_row
+
+    return {"audit_row": audit_row}
 
 
 @pages.get("/")
 def county_map():
     """The county map: townships, communities, roads and rivers, sites and buildings."""
     return render_page("map.html", base_layers=base_layers(current_app.config))
+
+
+@pages.get("/home")
+def home():
+    """Each role's own work: where signing in leads (see :mod:`server.web.navigation`)."""
+    from server.web.auth import current_user
+    from server.web.navigation import landing_path
+
+    return redirect(landing_path(current_user()), 303)
 
 
 @pages.get("/healthz")
@@ -65,12 +91,7 @@ def healthz():
 @pages.get("/divisions")
 def divisions_home():
     """The overview of the first county (the one a county office works on)."""
-    with engine_of(current_app).connect() as conn:
-        county = conn.execute(select(m.AdminArea.code).where(m.AdminArea.level == "county")
-                              .order_by(m.AdminArea.code)).scalars().first()
-    if county is None:
-        raise NotFound("尚未导入任何区县：请运行 wangge demo load 或 wangge import areas / "
-                       "no county imported yet: run wangge demo load or wangge import areas")
+    county = areas.first_county(engine_of(current_app))
     return redirect(url_for("pages.area_overview", code=county, **request.args))
 
 
@@ -80,11 +101,9 @@ def area_overview(code: str):
     from server.web.auth import require_login
 
     require_login()
-    with engine_of(current_app).connect() as conn:
-        name = conn.execute(select(m.AdminArea.name).where(m.AdminArea.code == code)).scalar_one_or_none()
-    if name is None:
-        raise NotFound(f"没有代码为 {code} 的行政区 / no administrative area with code {code!r}")
-    return render_page("overview.html", area={"code": code, "name": name}, base_layers=base_layers(current_app.config))
+    area = areas.area(engine_of(current_app), code)
+    return render_page("overview.html", area={"code": code, "name": area["name"]},
+                       base_layers=base_layers(current_app.config))
 
 
 @pages.get("/communities/<code>/editor")
@@ -93,18 +112,8 @@ def community_editor(code: str):
     from server.web.auth import can, current_user, require_permission
 
     require_permission("read_draft", code)
-    with engine_of(current_app).connect() as conn:
-        community = conn.execute(select(m.AdminArea.name, m.AdminArea.level, m.AdminArea.parent_code)
-                                 .where(m.AdminArea.code == code)).one_or_none()
-        if community is None or community.level != "community":
-            raise NotFound(f"没有代码为 {code} 的社区 / no community with code {code!r}")
-        wanted = params.integer(request.args.get("division"), "division", minimum=1)
-        query = select(m.Division.id).where(m.Division.community_code == code)
-        division_id = conn.execute(query.where(m.Division.id == wanted) if wanted else
-                                   query.order_by(m.Division.version.desc())).scalars().first()
-    if division_id is None:
-        raise NotFound(f"社区 {code} 尚无网格划分：请先运行 wangge divide {code} / "
-                       f"community {code} has no division yet: run the engine first (wangge divide {code})")
-    editor = {"division": division_id, "community": {"code": code, "name": community.name},
+    wanted = params.integer(request.args.get("division"), "division", minimum=1)
+    community, division_id = areas.community_division(engine_of(current_app), code, wanted)
+    editor = {"division": division_id, "community": {"code": code, "name": community["name"]},
               "canEdit": can(current_user(), "edit_draft", code)}
     return render_page("editor.html", editor=editor, community=community, base_layers=base_layers(current_app.config))

@@ -43,7 +43,7 @@ def sign_in(page, base: str, user: str) -> None:
     page.fill("#username", user)
     page.fill("#password", f"{user}-demo-1")
     page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#current-user")
+    page.wait_for_selector("#current-user", state="attached")  # on a phone it sits in the folded menu
 
 
 def test_public_report_on_a_phone(page, editor_live_server, engine):

@@ -34,7 +34,9 @@ def auth_live_server(scratch_engine, scratch_db_url) -> Iterator[str]:
 
 
 def test_login_through_the_form_shows_the_user_in_the_header(auth_live_server, page):
-    page.goto(auth_live_server + "/login")
+    # next=/: the county map (this database is empty; with no next each role lands on its own work,
+    # see tests/journeys/test_ways_in.py).
+    page.goto(auth_live_server + "/login?next=/")
     assert page.text_content("h1") == "用户登录"
     assert page.locator("#login-link").count() == 0  # no sign-in link on the sign-in page itself
     # (A wrong password is answered 401, which Chromium logs as a console error and the page fixture

@@ -306,7 +306,7 @@ def test_disabling_or_changing_password_ends_existing_sessions(web, scratch_engi
 
 def test_next_must_stay_on_this_site(web):
     for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
-        assert login(web, "staff", PASSWORDS["staff"], next_url=evil).headers["Location"] == "/"
+        assert login(web, "staff", PASSWORDS["staff"], next_url=evil).headers["Location"] == "/home"
 
 
 def test_missing_fields_are_named(web):

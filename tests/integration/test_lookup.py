@@ -7,6 +7,7 @@ import io
 from datetime import date, timedelta
 
 import pytest
+import shapely
 from shapely import box
 from sqlalchemy import insert, text
 
@@ -259,6 +260,29 @@ def test_outside_a_small_county_distance_in_metres(scratch_client):
     error = _error(scratch_client.get("/api/v1/lookup/point?lon=120.005&lat=31.02"), 404)
     assert error["details"]["nearest"]["code"] == "320499001001001"
     assert 1100 < error["details"]["nearest"]["distance_m"] < 1120
+
+
+def test_a_community_with_no_division_says_so(scratch_client, scratch_county):
+    """Issue 12 #9: a place in a community with no division gets no other community's grid as "nearest"."""
+    with scratch_county.begin() as conn:
+        conn.execute(insert(m.AdminArea).values(
+            code="320499001002", name="和平社区", level="community", parent_code="320499001000", kind="urban",
+            geom=geom_value(box(120.02, 31.0, 120.04, 31.01))))
+        conn.execute(insert(m.Address).values(
+            source_id="A-T1", address="和平路225号", road="和平路", number=225, households=1,
+            community_code="320499001002", geom=geom_value(shapely.Point(120.021, 31.005))))
+    error = _error(scratch_client.get("/api/v1/lookup/point?lon=120.021&lat=31.005"), 404)
+    assert "nearest" not in error["details"]
+    assert error["details"]["division_in_force"] is False
+    assert error["details"]["community"] == {"code": "320499001002", "name": "和平社区"}
+    assert error["message"].startswith("该位置所在的和平社区尚无生效的网格划分")
+    body = scratch_client.get("/api/v1/lookup/address?q=和平路225号").get_json()
+    first = body["results"][0]
+    assert first["address"] == "和平路225号" and first["grid"] is None
+    assert first["division_in_force"] is False and first["community"]["name"] == "和平社区"
+    # Inside a community that has its division, a place outside the grids still gets the nearest grid.
+    error = _error(scratch_client.get("/api/v1/lookup/point?lon=120.005&lat=31.02"), 404)
+    assert error["details"]["nearest"]["code"] == "320499001001001"
 
 
 # -- batch ------------------------------------------------------------------------------------------

@@ -79,7 +79,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("server.web.auth", "server.store.models.ROLES"),
     ("server.web.auth", "server.store.models.User"),
     ("server.web.pages", "server.store.db.database_status"),
-    ("server.web.pages", "server.store.models"),
 }
 
 

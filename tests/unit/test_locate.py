@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from shapely.geometry import LineString, MultiPolygon, Point, box
 
 from gis.errors import InputError
-from gis.locate import GridLocator
+from gis.locate import GridLocator, NearestGrid
 
 CRS = "EPSG:4547"
 DEMO = Path(__file__).resolve().parents[2] / "data" / "boundaries" / "demo"
@@ -255,3 +255,21 @@ def test_geographic_crs_demo_areas() -> None:
     y = np.concatenate([y, rng.uniform(miny, maxy, 5000)])
     loc = GridLocator(areas)
     np.testing.assert_array_equal(loc.locate(x, y), covers_reference(areas, x, y))
+
+
+def test_nearest_grid_in_metres() -> None:
+    """NearestGrid measures in metres (a Gauss-Krüger zone), not degrees; inside a grid the distance is 0."""
+    grids = gpd.GeoSeries([box(120.0, 31.0, 120.01, 31.01), box(120.02, 31.0, 120.03, 31.01)], crs=4490)
+    nearest = NearestGrid(grids)
+    # 0.01° of latitude north of the first box: about 1,109 m (one degree of latitude is ~110.9 km here).
+    pos, metres = nearest.nearest(120.005, 31.02)
+    assert pos == 0 and 1100 < metres < 1120
+    # In the 0.01° gap between the boxes, a third of the way across: the first, ~320 m away.
+    pos, metres = nearest.nearest(120.0133, 31.005)
+    assert pos == 0 and 310 < metres < 325
+    assert nearest.nearest(120.029, 31.005) == (1, 0.0)
+
+
+def test_nearest_grid_needs_degrees() -> None:
+    with pytest.raises(InputError):
+        NearestGrid(gpd.GeoSeries([box(0, 0, 10, 10)], crs=4547))

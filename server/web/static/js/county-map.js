@@ -2,13 +2,13 @@
 // All data comes from the REST API; base tiles only if the server is configured with some.
 (function () {
   "use strict";
-  const config = JSON.parse(document.getElementById("config").textContent);
+  const config = wangge.config();
   const T = config.strings;
   const statusEl = document.getElementById("status");
 
-  const map = L.map("map", { preferCanvas: true, zoomControl: true });
+  const map = wangge.map("map");
   window.wanggeMap = map;  // for scripted use and the browser tests
-  const baseLayers = wangge.addBaseLayers(map, config.baseLayers);
+  const baseLayers = map.baseLayers;
   baseLayers[T.plain_background] = L.layerGroup();
 
   const palette = { urban: "#3e7cb1", rural: "#6a9f58" };
@@ -100,7 +100,9 @@
       }
     });
     [T.communities, T.barriers, T.sites, T.buildings, T.townships].forEach(function (k) { layers[k].addTo(map); });
-    L.control.layers(baseLayers, layers, { collapsed: false }).addTo(map);
+    const control = L.control.layers(baseLayers, layers, { collapsed: false }).addTo(map);
+    // Leaflet titles its (here hidden) toggle in English.
+    control.getContainer().querySelectorAll("[title]").forEach(function (el) { el.title = T.map_layers; });
     L.control.scale({ imperial: false }).addTo(map);
     const e = summary.extent;
     map.fitBounds([[e[1], e[0]], [e[3], e[2]]]);

@@ -72,6 +72,21 @@
     return m;
   }
 
+  // The header's menu button (phones): opens and closes the links; a tap elsewhere or Esc closes them.
+  function menu() {
+    const bar = document.querySelector(".topbar");
+    const button = document.getElementById("menu-toggle");
+    if (!bar || !button) { return; }
+    function set(open) {
+      bar.classList.toggle("open", open);
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+    button.addEventListener("click", function (ev) { ev.stopPropagation(); set(!bar.classList.contains("open")); });
+    document.addEventListener("click", function (ev) { if (!bar.contains(ev.target)) { set(false); } });
+    document.addEventListener("keydown", function (ev) { if (ev.key === "Escape") { set(false); } });
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", menu); } else { menu(); }
+
   window.wangge = { request: request, getJSON: function (url) { return request("GET", url); },
                     escapeHtml: escapeHtml, fmt: fmt, addBaseLayers: addBaseLayers, config: config, map: map };
 }());
