@@ -1,6 +1,6 @@
 """Province scale: divide a generated multi-county area on a Dask LocalCluster with 1 and with 2 workers.
 
-The area comes from ``data/boundaries/province.py --counties N`` (about 41,000 households per county;
+The area comes from ``data/boundaries/area.py --counties N`` (about 41,000 households per county;
 25 counties ≈ 1 million households), imported into a scratch database of the embedded cluster. Each run
 divides every community with ``wangge``'s Dask job (``divide_many``, ``--force`` so nothing is skipped)
 and reports:
@@ -36,8 +36,8 @@ DATABASE = "wangge_bench_province"
 
 def area_files(counties: int, seed: int) -> Path:
     """The generated area (cached under var/): generated once per size and seed."""
+    from area import generate_area
     from generate import write_county
-    from province import generate_area
 
     folder = ROOT / "var" / "bench" / f"province-{counties}-{seed}"
     if not (folder / "demo_county.gpkg").exists():

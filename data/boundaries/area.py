@@ -8,7 +8,7 @@ Gauss-Krüger zones of 117°E and 120°E (a division must compute each community
 
 Usage::
 
-    python data/boundaries/province.py --counties 25 [--seed 2026] [--scale 1.0] --out var/province
+    python data/boundaries/area.py --counties 25 [--seed 2026] [--scale 1.0] --out var/province
 
 About 41,000 households per county at scale 1: 25 counties ≈ 1 million households.
 """
