@@ -37,7 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.api.lookup import lookup
     from server.api.params import check_path_ids
     from server.api.review import review_api, review_pages
-    from server.web import auth
+    from server.web import admin, auth, security
     from server.web.ogc import ogc
     from server.web.pages import pages
     from server.web.tiles import tiles
@@ -55,6 +55,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     app.url_value_preprocessor(check_path_ids)
     auth.init_app(app)  # sessions, CSRF, sign-in pages; after the generic handlers it refines (401 → /login)
+    admin.init_app(app)  # /admin/users and /account/password
+    security.init_app(app)  # JSON and NUL guards (first of the hooks) and the security headers
     return app
 
 

@@ -162,7 +162,7 @@ def editor_db_url(databases: Databases) -> str:
     """The demo county loaded and divided once, with the demo users; tests copy drafts before editing."""
     from server.services.demo import load_demo
     from server.store.db import make_engine
-    from server.web.auth import ensure_demo_users
+    from server.services.users import ensure_demo_users
 
     url = databases.fresh("wangge_test_editor")
     for line in load_demo(url, DEMO_DIR, file=False):
@@ -184,7 +184,7 @@ def editor_app(editor_db_url: str):
 def editor_tokens(editor_app) -> dict[str, str]:
     """An API token per demo user name (admin, reviewer, editor, operator, staff)."""
     from server import engine_of
-    from server.web.auth import DEMO_USERS, create_token
+    from server.services.users import DEMO_USERS, create_token
 
     with engine_of(editor_app).begin() as conn:
         return {name: create_token(conn, name, "tests") for name, *_ in DEMO_USERS}

@@ -2,7 +2,7 @@
 
 Every edit the map editor makes goes through ``POST /api/v1/divisions/{id}/edits``, the same endpoint
 any script can call. Reads of an approved division are public; drafts need ``read_draft`` and edits
-``edit_draft`` on the community (see :mod:`server.web.auth`).
+``edit_draft`` on the community (see :mod:`server.services.permissions`).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def community_divisions(code: str):
         if not store.area_exists(conn, code):
             raise NotFound(f"no administrative area with code {code!r}")
         versions = division_versions(conn, code)
-    from server.web.auth import can
+    from server.services.permissions import can
 
     if not can(current_user(), "read_draft", code):
         versions = [v for v in versions if v["status"] == "approved"]

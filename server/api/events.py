@@ -20,7 +20,8 @@ from server.encoding import to_json
 from server.errors import BadRequest, Forbidden, WanggeError
 from server.services import events as ev
 from server.services.lookup import parse_date
-from server.web.auth import can, require_login, require_permission
+from server.services.permissions import can
+from server.web.auth import require_login, require_permission
 
 events_api = Blueprint("events_api", __name__, url_prefix="/api/v1")
 events_pages = Blueprint("events_pages", __name__)

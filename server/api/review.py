@@ -2,7 +2,7 @@
 and the pages that use them (the review queue and page, the public notice board, the audit viewer).
 
 Checks come in one order everywhere, so each answer is predictable: the division must exist (404),
-the caller must be signed in (401) and allowed on its community (403, :func:`server.web.auth.can`), the
+the caller must be signed in (401) and allowed on its community (403, :func:`server.services.permissions.can`), the
 body must be well formed (400), and the division must be in the status the step moves from (409).
 
 =====================================  =============================================================
@@ -29,8 +29,9 @@ from sqlalchemy import select
 from server import engine_of
 from server.errors import BadRequest, Forbidden
 from server.services import review
+from server.services.permissions import can, scope_prefix
 from server.store import models as m
-from server.web.auth import can, current_user, require_login, require_permission, scope_prefix
+from server.web.auth import current_user, require_login, require_permission
 
 review_api = Blueprint("review_api", __name__, url_prefix="/api/v1")
 review_pages = Blueprint("review_pages", __name__)

@@ -26,7 +26,7 @@ def user_add(username: str, role: str, scope_code: str | None, display_name: str
              password: str | None) -> None:
     """Add USERNAME with ROLE and scope (recorded in the audit log as cli:<you>)."""
     from server.errors import Conflict
-    from server.web.auth import create_user, validate_scope
+    from server.services.users import create_user, validate_scope
 
     try:  # before asking for a password, so a typo in the scope costs no typing
         validate_scope(role, scope_code)
@@ -46,7 +46,7 @@ def user_add(username: str, role: str, scope_code: str | None, display_name: str
 @user.command("list")
 def user_list() -> None:
     """List users: name, role, scope, active."""
-    from server.web.auth import list_users
+    from server.services.users import list_users
 
     with migrated_engine() as (engine, _), engine.connect() as conn:
         users = list_users(conn)
@@ -64,7 +64,7 @@ def user_list() -> None:
 @click.option("--label", help="What the token is for (shown in the audit log), e.g. 'nightly import'.")
 def user_token(username: str, label: str | None) -> None:
     """Issue an API token for USERNAME and print it once (only its hash is kept)."""
-    from server.web.auth import create_token
+    from server.services.users import create_token
 
     with migrated_engine() as (engine, _):
         try:

@@ -20,9 +20,9 @@ from server.services.divisions import divide_many
 from server.services.events import ensure_demo_events, ensure_demo_matters
 from server.services.importer import import_demo
 from server.services.review import approve, ensure_demo_staff, submit
+from server.services.users import ensure_demo_users
 from server.store import models as m
 from server.store.db import make_engine
-from server.web.auth import ensure_demo_users
 
 log = logging.getLogger(__name__)
 

@@ -46,8 +46,8 @@ from server.errors import BadRequest, Conflict, NotFound
 from server.services.divisions import divisions_in_force
 from server.services.editing import checks_for_client, export_division, load_draft, rebuild_micro_grids
 from server.store import models as m
+from server.store.audit import audit
 from server.store.features import SRID
-from server.web.auth import audit
 
 log = logging.getLogger(__name__)
 

@@ -15,21 +15,10 @@ from sqlalchemy import select, update
 from server import create_app, engine_of
 from server.cli import main
 from server.store.models import ApiToken, AuditLog, User
-from server.web.auth import (
-    ACTIONS,
-    audit,
-    can,
-    create_token,
-    create_user,
-    ensure_demo_users,
-    login_throttle,
-    require,
-    require_login,
-    require_permission,
-    scope_contains,
-    scope_level,
-    validate_scope,
-)
+from server.services.permissions import ACTIONS, can, scope_contains, scope_level, validate_scope
+from server.services.users import create_token, create_user, ensure_demo_users
+from server.store.audit import audit
+from server.web.auth import login_throttle, require, require_login, require_permission
 
 PASSWORDS = {"admin": "admin-demo-1", "reviewer": "reviewer-demo-1", "editor": "editor-demo-1",
              "operator": "operator-demo-1", "staff": "staff-demo-1"}
@@ -167,9 +156,9 @@ def fast_password_hashing(monkeypatch):
     # the cost parameters are argon2's business, the flow is ours.
     from argon2 import PasswordHasher
 
-    import server.web.auth
+    import server.services.users
 
-    monkeypatch.setattr(server.web.auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(server.services.users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture
@@ -317,7 +306,7 @@ def test_missing_fields_are_named(web):
 # -- throttling -----------------------------------------------------------------------------------
 
 def test_five_failures_for_one_user_name_refuse_the_sixth_try_with_429(web, auth_app, scratch_engine):
-    now = [1000.0]
+    now = [1800.0]  # the start of a 15-minute window (windows are aligned to the clock, shared by all workers)
     login_throttle(auth_app).clock = lambda: now[0]
     for _ in range(5):
         assert login(web, "reviewer", "wrong-password").status_code == 401
@@ -326,7 +315,7 @@ def test_five_failures_for_one_user_name_refuse_the_sixth_try_with_429(web, auth
     assert "登录失败次数过多" in response.get_data(as_text=True) and "15 分钟" in response.get_data(as_text=True)
     assert int(response.headers["Retry-After"]) == 900
     assert audit_rows(scratch_engine, "login_throttled")
-    now[0] += 15 * 60  # the window slides past the failures
+    now[0] += 15 * 60  # the next window starts afresh
     assert login(web, "reviewer", PASSWORDS["reviewer"]).status_code == 303
 
 
