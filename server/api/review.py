@@ -27,6 +27,7 @@ from flask import Blueprint, current_app, jsonify, request, send_file
 from sqlalchemy import select
 
 from server import engine_of
+from server.api import params
 from server.errors import BadRequest, Forbidden
 from server.services import review
 from server.services.permissions import can, scope_prefix
@@ -167,15 +168,12 @@ def queue():
 
 def _audit_query() -> dict:
     args = request.args
-    page, per_page = args.get("page", "1"), args.get("per_page", "50")
-    if not page.isdigit() or int(page) < 1:
-        raise BadRequest(f"parameter 'page' must be a whole number from 1, got {page!r}")
-    if not per_page.isdigit() or not 1 <= int(per_page) <= 500:
-        raise BadRequest(f"parameter 'per_page' must be a whole number from 1 to 500, got {per_page!r}")
+    page = params.integer(args.get("page"), "page", minimum=1, default=1)
+    per_page = params.integer(args.get("per_page"), "per_page", minimum=1, maximum=500, default=50)
     return {"user": args.get("user") or None, "action": args.get("action") or None,
             "entity": args.get("entity") or None, "entity_id": args.get("entity_id") or None,
             "since": review.parse_date(args.get("from"), "from"), "until": review.parse_date(args.get("to"), "to"),
-            "page": int(page), "per_page": int(per_page)}
+            "page": page, "per_page": per_page}
 
 
 @review_api.get("/audit")

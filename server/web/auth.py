@@ -241,6 +241,8 @@ _LOGIN_PATHS = frozenset({"/login"})
 
 
 def _csrf_protect() -> None:
+    if request.routing_exception is not None:
+        return  # no such route or method: the 404/405 (with Allow) says more than a 401 would
     if request.method in _SAFE_METHODS or request.path in CSRF_EXEMPT_PATHS:
         return
     if _bearer_token() is not None:

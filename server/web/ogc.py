@@ -22,6 +22,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 from sqlalchemy import Connection, text
 
 from server import engine_of
+from server.api.params import INT_MAX
 from server.encoding import to_json
 from server.services.divisions import divisions_in_force
 from server.store import features as store
@@ -168,8 +169,8 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
 
 
 def _integer(name: str, value: str, minimum: int) -> int:
-    if not re.fullmatch(r"[0-9]+", value.strip()) or int(value) < minimum:
-        raise invalid(name, f"must be an integer ≥ {minimum}; got {value!r}")
+    if not re.fullmatch(r"[0-9]{1,10}", value.strip()) or not minimum <= int(value) <= INT_MAX:
+        raise invalid(name, f"must be an integer from {minimum} to {INT_MAX}; got {value!r}")
     return int(value)
 
 
