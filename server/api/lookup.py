@@ -16,10 +16,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import closing
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Response, current_app, request
 
 from server.api import params
 from server.errors import BadRequest, TooManyRequests
@@ -113,16 +116,16 @@ def _chunks(stream, encoding: str) -> Iterator[bytes]:
 
 
 def _count_rows(stream, encoding: str, max_rows: int) -> int:
-    rows = _csv_rows(stream, encoding)
-    header = next(rows, None)
-    if header is None or not "".join(header).strip():
-        raise BadRequest("parameter 'file' is empty")
-    count = 0
-    for _ in rows:
-        count += 1
-        if count > max_rows:
-            raise BadRequest(f"parameter 'file' has more than {max_rows:,} rows; at most {max_rows:,} per batch "
-                             f"(WANGGE_LOOKUP_BATCH_MAX_ROWS)")
+    with closing(_csv_rows(stream, encoding)) as rows:  # closed (reader detached) before any raise
+        header = next(rows, None)
+        if header is None or not "".join(header).strip():
+            raise BadRequest("parameter 'file' is empty")
+        count = 0
+        for _ in rows:
+            count += 1
+            if count > max_rows:
+                raise BadRequest(f"parameter 'file' has more than {max_rows:,} rows; at most {max_rows:,} per "
+                                 f"batch (WANGGE_LOOKUP_BATCH_MAX_ROWS)")
     return count
 
 
@@ -136,29 +139,42 @@ def lookup_batch():
     crs = request.form.get("crs")
     parse_lookup_crs(crs)  # a bad crs is a 400 now, not a broken stream later
     service = lookup_service(current_app)
-    stream = upload.stream
-    encoding = _encoding_of(stream)
-    if _count_rows(stream, encoding, current_app.config["LOOKUP_BATCH_MAX_ROWS"]) == 0:
-        chunks = iter([_header_only(stream, encoding)])
-    else:
-        chunks = _chunks(stream, encoding)
-    first = service.batch(next(chunks), crs, on)  # header problems are a 400 before anything is sent
+    # A file of our own on disk: werkzeug closes the upload when the request ends, before the answer has
+    # been streamed.
+    stream = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the answer is done
+    try:
+        shutil.copyfileobj(upload.stream, stream, 1 << 20)
+        encoding = _encoding_of(stream)
+        if _count_rows(stream, encoding, current_app.config["LOOKUP_BATCH_MAX_ROWS"]) == 0:
+            chunks = iter([_header_only(stream, encoding)])
+        else:
+            chunks = _chunks(stream, encoding)
+        first = service.batch(next(chunks), crs, on)  # header problems are a 400 before anything is sent
+    except BaseException:
+        stream.close()
+        raise
 
     def body() -> Iterator[bytes]:
-        yield first
-        for chunk in chunks:
-            answer = service.batch(chunk, crs, on)
-            yield answer[answer.index(b"\n") + 1:]  # the header (and BOM) once, at the top
+        try:
+            yield first
+            for chunk in chunks:
+                answer = service.batch(chunk, crs, on)
+                yield answer[answer.index(b"\n") + 1:]  # the header (and BOM) once, at the top
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()  # its text reader lets go of the file first
+            stream.close()
     name = (upload.filename or "lookup.csv").rsplit("/", 1)[-1]
     stem = name[:-4] if name.lower().endswith(".csv") else name
     # An ASCII fallback name plus the RFC 5987 form keeps Chinese file names intact.
     disposition = f"attachment; filename=\"grids.csv\"; filename*=UTF-8''{quote(stem + '-grids.csv')}"
-    return Response(stream_with_context(body()), mimetype="text/csv", headers={"Content-Disposition": disposition})
+    return Response(body(), mimetype="text/csv", headers={"Content-Disposition": disposition})
 
 
 def _header_only(stream, encoding: str) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(next(_csv_rows(stream, encoding)))
+    with closing(_csv_rows(stream, encoding)) as rows:
+        csv.writer(buffer, lineterminator="\n").writerow(next(rows))
     return buffer.getvalue().encode()
 
 
