@@ -14,10 +14,10 @@ from sqlalchemy import select, text, update
 
 from server import create_app, engine_of
 from server.cli import main
-from server.store.models import ApiToken, AuditLog, User
 from server.services.permissions import ACTIONS, can, scope_contains, scope_level, validate_scope
 from server.services.users import create_token, create_user, ensure_demo_users
 from server.store.audit import audit
+from server.store.models import ApiToken, AuditLog, User
 from server.web.auth import login_throttle, require, require_login, require_permission
 
 PASSWORDS = {"admin": "admin-demo-1", "reviewer": "reviewer-demo-1", "editor": "editor-demo-1",
