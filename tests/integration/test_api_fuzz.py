@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
+from schemathesis import GenerationMode
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -22,7 +23,7 @@ from server.api.openapi import openapi_document
 from tests.conftest import DEMO_DIR
 
 #: Generated cases per operation and caller (anonymous, token).
-FUZZ_EXAMPLES = 12
+FUZZ_EXAMPLES = 6
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
@@ -60,6 +61,8 @@ def fuzz_server(fuzz_app) -> Iterator[str]:
 # The document is built without an app (it is plain data), so pytest collects one test per operation; the
 # test server is given to every call as its base URL. A test checks that the served document is this one.
 schema = schemathesis.openapi.from_dict(openapi_document())
+# Valid and invalid input both (wrong types, out-of-range numbers, NUL in text): neither may cause a 5xx.
+schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], allow_x00=True)
 FUZZ_SETTINGS = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True, database=None,
                          suppress_health_check=list(HealthCheck))
 
