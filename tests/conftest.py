@@ -161,8 +161,8 @@ def live_server(app) -> Iterator[str]:
 def editor_db_url(databases: Databases) -> str:
     """The demo county loaded and divided once, with the demo users; tests copy drafts before editing."""
     from server.services.demo import load_demo
-    from server.store.db import make_engine
     from server.services.users import ensure_demo_users
+    from server.store.db import make_engine
 
     url = databases.fresh("wangge_test_editor")
     for line in load_demo(url, DEMO_DIR, file=False):

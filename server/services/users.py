@@ -19,8 +19,11 @@ from sqlalchemy import Connection, Engine
 from server.errors import Conflict, NotFound
 from server.services.permissions import validate_scope
 from server.store import users as store
-from server.store.audit import audit
+from server.store.audit import audit, set_actor_source
 from server.store.models import User
+
+# The web layer records who acts through these (it imports services, never the store).
+__all__ = ["DEMO_USERS", "User", "audit", "set_actor_source"]
 
 _hasher = PasswordHasher()
 _dummy_hash: str | None = None
@@ -73,6 +76,50 @@ token_hash = secret_hash
 def password_fingerprint(password_hash: str) -> str:
     """A short digest of the hash kept with a session: a password change ends sessions made before it."""
     return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+def user_by_name(conn: Connection, username: str) -> User | None:
+    """The user called ``username`` (with its password hash), or None."""
+    return store.user_by_name(conn, username)
+
+
+def user_for_token(conn: Connection, token: str) -> User | None:
+    """The active user of a live API token (marking it used), or None."""
+    return store.user_of_token(conn, secret_hash(token))
+
+
+def user_for_session(conn: Connection, sid: str, idle: timedelta, touch_after: timedelta) -> User | None:
+    """The active user of a live browser session (see :func:`server.store.users.session_user`), or None."""
+    return store.session_user(conn, secret_hash(sid), idle, touch_after)
+
+
+def open_session(conn: Connection, user: User, sid: str, ip: str | None, user_agent: str | None) -> None:
+    """Record a new browser session of ``user`` under the random id ``sid``."""
+    store.insert_session(conn, user.id, secret_hash(sid), ip, user_agent)
+
+
+def close_session(conn: Connection, sid: str) -> None:
+    """End the browser session ``sid``."""
+    store.delete_session(conn, secret_hash(sid))
+
+
+def sign_in(conn: Connection, username: str, password: str, address: str) -> tuple[User | None, bool]:
+    """Check a user name and password: ``(user, password right)``, audited either way.
+
+    A password hashed with weaker parameters than today's is rehashed on the way.
+    """
+    user = store.user_by_name(conn, username)
+    ok = verify_password(user.password_hash if user else None, password)
+    if ok and user.active:
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+            store.set_password_hash(conn, user.id, user.password_hash)
+        audit(conn, "login", "app_user", user.id, None, {"ip": address}, user=user)
+    else:
+        reason = "inactive" if ok else ("wrong_password" if user else "unknown_user")
+        audit(conn, "login_failed", "app_user", user.id if user else None, None,
+              {"username": username, "ip": address, "reason": reason}, actor="anonymous")
+    return user, ok
 
 
 def _require_user(conn: Connection, username: str) -> User:

@@ -11,11 +11,9 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, redirect, request, url_for
 
 from server import engine_of
-from server.api.params import column_text, identifier, text
+from server.api.params import identifier, text
 from server.errors import Conflict, NotFound
 from server.services import users as users_service
-from server.store.models import User
-from server.store.users import user_by_name
 from server.web.auth import end_session, require_login, require_permission, start_session
 
 admin = Blueprint("admin", __name__)
@@ -55,7 +53,7 @@ def users_page():
 
 
 def _username(value: str) -> str:
-    return column_text(value, "username", User.username, required=True)
+    return text(value, "username", max_length=64, required=True)  # app_user.username is String(64)
 
 
 @admin.post("/admin/users/<username>/<action>")
@@ -120,7 +118,7 @@ def password_change():
     if error:
         return _render("password.html", status=400, error=error, done=False)
     with engine_of(current_app).connect() as conn:
-        start_session(user_by_name(conn, user.username))  # a new id and fingerprint for the new hash
+        start_session(users_service.user_by_name(conn, user.username))  # a new id and fingerprint for the new hash
     lang = {"lang": request.args["lang"]} if request.args.get("lang") else {}
     return redirect(url_for("admin.password_page", done=1, **lang), 303)
 

@@ -43,11 +43,9 @@ from sqlalchemy import Engine
 
 from server.errors import BadRequest, Forbidden, Unauthorized
 from server.services import users as users_service
+from server.services.limits import RateLimiter
 from server.services.permissions import ACTIONS, ROLE_ACTIONS, can, normalise_role, scope_contains, scope_level
-from server.store import users as users_store
-from server.store.audit import audit, set_actor_source
-from server.store.limits import RateLimiter
-from server.store.models import User
+from server.services.users import User, audit, set_actor_source
 
 #: A session's last-seen time is written at most this often (one write a minute, not one per request).
 SESSION_TOUCH = timedelta(minutes=1)
@@ -67,9 +65,9 @@ def _bearer_token() -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def _session_hash() -> str | None:
+def _session_id() -> str | None:
     sid = session.get("sid")
-    return users_service.secret_hash(sid) if isinstance(sid, str) and sid else None
+    return sid if isinstance(sid, str) and sid else None
 
 
 def _load_user() -> User | None:
@@ -77,17 +75,17 @@ def _load_user() -> User | None:
     if token is not None:
         # A bearer request is judged by its token alone, never by a cookie it may also carry.
         with _engine().begin() as conn:
-            user = users_store.user_of_token(conn, users_service.secret_hash(token))
+            user = users_service.user_for_token(conn, token)
         if user is None:
             raise Unauthorized("the API token is not recognised (mistyped, expired, revoked, or its user is "
                                "disabled)")
         return user
-    sid_hash = _session_hash()
-    if sid_hash is None:
+    sid = _session_id()
+    if sid is None:
         return None  # anonymous: no database round trip
     idle = current_app.permanent_session_lifetime
     with _engine().begin() as conn:
-        user = users_store.session_user(conn, sid_hash, idle, SESSION_TOUCH)
+        user = users_service.user_for_session(conn, sid, idle, SESSION_TOUCH)
     if user is None or session.get("pwfp") != users_service.password_fingerprint(user.password_hash):
         session.pop("sid", None)  # ended, idle, user disabled or password changed since sign-in
         session.pop("pwfp", None)
@@ -330,29 +328,11 @@ def _throttled(next_url: str, username: str, address: str, wait: float):
     return response
 
 
-def _check_credentials(username: str, password: str, address: str) -> tuple[User | None, bool]:
-    # (user, password right), audited either way; rehashes a password made with weaker parameters.
-    with _engine().begin() as conn:
-        user = users_store.user_by_name(conn, username)
-        ok = users_service.verify_password(user.password_hash if user else None, password)
-        if ok and user.active:
-            if users_service.needs_rehash(user.password_hash):
-                user.password_hash = users_service.hash_password(password)
-                users_store.set_password_hash(conn, user.id, user.password_hash)
-            audit(conn, "login", "app_user", user.id, None, {"ip": address}, user=user)
-        else:
-            reason = "inactive" if ok else ("wrong_password" if user else "unknown_user")
-            audit(conn, "login_failed", "app_user", user.id if user else None, None,
-                  {"username": username, "ip": address, "reason": reason}, actor="anonymous")
-    return user, ok
-
-
 def start_session(user: User) -> None:
     """Start a fresh server-side session for ``user`` (new id and CSRF token: no session fixation)."""
     sid = secrets.token_urlsafe(32)
     with _engine().begin() as conn:
-        users_store.insert_session(conn, user.id, users_service.secret_hash(sid), client_address(),
-                                   request.headers.get("User-Agent"))
+        users_service.open_session(conn, user, sid, client_address(), request.headers.get("User-Agent"))
     session.clear()
     session.permanent = True
     session["sid"] = sid
@@ -375,7 +355,8 @@ def login():
     wait = throttle.retry_after(keys)
     if wait > 0:
         return _throttled(next_url, username, address, wait)
-    user, ok = _check_credentials(username, password, address)
+    with _engine().begin() as conn:
+        user, ok = users_service.sign_in(conn, username, password, address)
     if not (ok and user.active):
         throttle.count(keys)
         if ok:  # the right password for a disabled account: say so, it reveals nothing to a guesser
@@ -388,10 +369,10 @@ def login():
 
 def end_session() -> None:
     """End this request's session on the server and in the cookie."""
-    sid_hash = _session_hash()
-    if sid_hash is not None:
+    sid = _session_id()
+    if sid is not None:
         with _engine().begin() as conn:
-            users_store.delete_session(conn, sid_hash)
+            users_service.close_session(conn, sid)
     session.clear()
     g.wangge_user = None
 

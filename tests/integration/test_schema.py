@@ -16,6 +16,7 @@ EXPECTED_TABLES = {
     "division", "division_transition", "division_revision", "grid", "grid_atom", "micro_grid", "micro_grid_parcel",
     "grid_code", "review_comment",
     "staff", "staff_assignment", "matter_category", "event", "event_history", "app_user", "api_token",
+    "user_session", "rate_limit",
     "audit_log",
 }
 
