@@ -37,12 +37,14 @@ def test_admin_disables_a_user_resets_a_password_and_revokes_a_token(journey, jo
 
     # The disabled user is refused at the door; the reset password works.
     staff = journey("admin-users-staff", "desktop")
-    staff.expect_error("/login")  # the refused sign-in answers 403 on purpose
+    staff.expect_error("/login")  # the refused sign-in answers 403 on purpose (request and console)
+    staff.expect_error("status of 403")
     staff.sign_in("staff")
     assert "已停用" in staff.page.inner_text("#login-error")
     staff.step("staff-refused")
     operator = journey("admin-users-operator", "desktop")
     operator.sign_in("operator", "operator-new-7")
+    operator.goto("/account/password")
     assert operator.page.locator("#current-user").count() == 1
     operator.step("operator-signed-in-with-new-password")
 
@@ -54,6 +56,7 @@ def test_a_user_changes_their_own_password(journey):
     j.page.wait_for_selector("#password-form")
     j.step("password-form")
     j.expect_error("/account/password")  # the wrong current password answers 400 on purpose
+    j.expect_error("status of 400")
     j.page.fill("#current", "not-my-password")
     j.page.fill("#new-password", "reviewer-new-9")
     j.page.fill("#confirm", "reviewer-new-9")
