@@ -20,6 +20,9 @@ The loop (city regs art. 18-19; Binzhou art. 11-12; how-to §6)::
   stops the clock: "承办单位应当在规定时限内予以办理并反馈办理结果", city regs art. 18, so the time limit
   binds the handler up to its feedback), 核查 ``verify`` (on-site check) or ``reject``
   (not solved: back to handling, the clock runs on), 结案 ``close``.
+* Separation of duties (分离职责): whoever fed back (reported the work done) may not verify or reject
+  it; another person checks it on the spot (DOMAIN.md: "the one who handles a matter does not verify
+  it"). The state remembers who fed back (``handled_by``).
 * 退回 ``return``: a unit sends back what is outside its remit; the sender re-dispatches it (a new
   clock, often with another category) or cancels it.
 * Timers (system actions, no status change): ``warn`` when 20 % or less of the working time is left
@@ -105,6 +108,7 @@ class EventState:
     closed_at: datetime | None = None
     warned_at: datetime | None = None
     escalated_at: datetime | None = None
+    handled_by: int | None = None  # the user who fed back (None: not fed back, or by the system)
 
     @property
     def overdue(self) -> bool:
@@ -116,13 +120,30 @@ class EventState:
         return self.status in CLOCK_RUNNING and self.deadline_at is not None and now >= self.deadline_at
 
 
-def allowed_actions(status: str, role: str) -> list[str]:
-    """The user actions ``role`` may take on an event in ``status`` (for buttons)."""
-    return [name for name in USER_ACTIONS if status in ACTIONS[name].sources and role in ACTIONS[name].roles]
+#: Actions the one who fed back may not take (the check on the spot is someone else's).
+CHECKS = frozenset({"verify", "reject"})
+
+
+def same_person(state: EventState, actor: int | None) -> bool:
+    """Whether ``actor`` is the one who fed back the work (and so may not check it)."""
+    return actor is not None and state.handled_by is not None and actor == state.handled_by
+
+
+def allowed_actions(status: str, role: str, *, state: EventState | None = None,
+                    actor: int | None = None) -> list[str]:
+    """The user actions ``role`` (user ``actor``) may take on an event in ``status`` (for buttons).
+
+    With ``state`` and ``actor``, the checks are left out for the one who fed back.
+    """
+    names = [name for name in USER_ACTIONS if status in ACTIONS[name].sources and role in ACTIONS[name].roles]
+    if state is not None and same_person(state, actor):
+        names = [name for name in names if name not in CHECKS]
+    return names
 
 
 def transition(state: EventState, action: str, actor_role: str, now: datetime, *,
-               calendar: WorkCalendar | None = None, limit: TimeLimit | None = None) -> EventState:
+               calendar: WorkCalendar | None = None, limit: TimeLimit | None = None,
+               actor: int | None = None) -> EventState:
     """The state after ``actor_role`` does ``action`` at ``now``.
 
     Parameters
@@ -137,12 +158,16 @@ def transition(state: EventState, action: str, actor_role: str, now: datetime, *
         The moment of the action (tests pass frozen times).
     calendar, limit
         ``dispatch`` only: the working calendar and the matter's time limit the deadline is counted from.
+    actor
+        The acting user's id (None for the public and the system): recorded on ``feedback``, and
+        refused on ``verify``/``reject`` when it is the one who fed back.
 
     Raises
     ------
     InputError
         An unknown action or status, an action not allowed from this status or for this role, a
-        dispatch without a time limit, or a timer that is not due; the message names the transition.
+        dispatch without a time limit, a check by the one who fed back, or a timer that is not due;
+        the message names the transition.
     """
     spec = ACTIONS.get(action)
     if spec is None:
@@ -155,6 +180,9 @@ def transition(state: EventState, action: str, actor_role: str, now: datetime, *
     if actor_role not in spec.roles:
         raise InputError(f"role {actor_role} may not {action} ({spec.label}) an event; that needs "
                          f"{' or '.join(sorted(spec.roles))}", field="action")
+    if action in CHECKS and same_person(state, actor):
+        raise InputError(f"the one who fed back may not {action} ({spec.label}) the same event: another person "
+                         "checks it (separation of duties)", field="action")
     target = spec.target or state.status
     if action == "dispatch":
         if calendar is None or limit is None:
@@ -163,11 +191,11 @@ def transition(state: EventState, action: str, actor_role: str, now: datetime, *
         deadline = calendar.add_working_time(now, limit.amount, limit.unit)
         # A re-dispatch (after a return) is a fresh start: new clock, no old warning or escalation.
         return replace(state, status=target, dispatched_at=now, deadline_at=deadline, handled_at=None,
-                       warned_at=None, escalated_at=None)
+                       warned_at=None, escalated_at=None, handled_by=None)
     if action == "feedback":
-        return replace(state, status=target, handled_at=now)
+        return replace(state, status=target, handled_at=now, handled_by=actor)
     if action == "reject":
-        return replace(state, status=target, handled_at=None)
+        return replace(state, status=target, handled_at=None, handled_by=None)
     if action == "close":
         return replace(state, status=target, closed_at=now)
     if action == "warn":

@@ -7,12 +7,13 @@ database-backed ``wangge divide`` both call :func:`divide_community`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pyogrio
+import pyproj
 import shapely
 
 from gis.atoms import AtomLayer, build_atoms
@@ -46,6 +47,7 @@ class CommunityDivision:
     summary: dict
     findings: list[Finding]
     units: UnitSplit | None = None  # buildings as tessellated: towers over the band maximum cut into units
+    crs: pyproj.CRS | None = None  # the metric CRS the frames are in (each community has its own zone)
 
 
 def divide_community(boundary: shapely.Geometry, barriers: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame,
@@ -138,7 +140,8 @@ def _read_input_layer(path: Path, layer: str) -> gpd.GeoDataFrame:
     return frame
 
 
-def _check_households(buildings: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
+def check_households(buildings: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
+    """``buildings`` with whole ``households`` (≥ 0) and ``population``, or an InputError naming the row."""
     if "households" not in buildings.columns:
         raise InputError(f"missing required column 'households' (columns present: "
                          f"{', '.join(c for c in buildings.columns if c != 'geometry')})",
@@ -170,7 +173,7 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
         raise InputError("file not found", source=str(in_path))
     layers = {name: _read_input_layer(in_path, name) for name in FILE_LAYERS}
     # Optional: compound and exclusive-site outlines (kind, id), as in the database's site layer.
-    sites_m = None
+    sites = None
     if "sites" in [name for name, _ in pyogrio.list_layers(in_path)]:
         sites = _read_input_layer(in_path, "sites")
         if "kind" not in sites.columns:
@@ -178,50 +181,72 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
                              source=f"{in_path.name}:sites", field="kind")
         if "id" not in sites.columns:
             sites = sites.assign(id=[f"site{i}" for i in range(1, len(sites) + 1)])
-        sites_m = sites.to_crs(metric_crs_for_frame(layers["area"]))
-    input_crs = layers["area"].crs
-    buildings = _check_households(layers["buildings"], f"{in_path.name}:buildings")
-    area = layers["area"]
-    if area.empty:
-        raise InputError("layer 'area' has no community polygon", source=f"{in_path.name}:area")
-    for row, geom in enumerate(area.geometry, start=1):
-        if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
-            raise InputError(f"expected a non-empty polygon, got {getattr(geom, 'geom_type', None)}",
-                             source=f"{in_path.name}:area", row=row, field="geometry")
-    metric = metric_crs_for_frame(area)
-    area_m = area.to_crs(metric)
-    buildings_m = buildings.to_crs(metric)
-    barriers_m = layers["barriers"].to_crs(metric)
-    if "kind" not in barriers_m.columns:
-        barriers_m["kind"] = "road"
-
-    results = []
-    for row, community in enumerate(area_m.itertuples(), start=1):
-        code = str(getattr(community, "code", None) or f"{row:012d}")
-        kind = str(getattr(community, "kind", None) or "urban")
-        boundary = shapely.make_valid(community.geometry)
-        inside = buildings_m[buildings_m.representative_point().within(boundary)]
-        lines = barriers_m[barriers_m.intersects(boundary)]
-        log.info("dividing community %s (%d buildings)", code, len(inside))
-        own_sites = None if sites_m is None else sites_m[sites_m.representative_point().within(boundary)]
-        results.append(divide_community(boundary, lines, inside, own_sites, community_code=code, kind=kind, band=band,
-                                        micro_band=micro_band, seed=seed))
-    write_layers(out_path, _output_layers(results, input_crs))
+    buildings = check_households(layers["buildings"], f"{in_path.name}:buildings")
+    results = divide_frames(layers["area"], buildings, layers["barriers"], sites, band=band, micro_band=micro_band,
+                            seed=seed, source=in_path.name)
+    write_layers(out_path, output_layers(results, layers["area"].crs))
     return results
 
 
-def _output_layers(results: list[CommunityDivision], crs) -> dict[str, gpd.GeoDataFrame]:
+def divide_frames(area: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame,
+                  sites: gpd.GeoDataFrame | None = None, *, band: Band | None = None, micro_band: Band | None = None,
+                  seed: int = 0, source: str = "input") -> list[CommunityDivision]:
+    """Divide every community of ``area`` (optional columns ``code``, ``kind``), each in its own metric zone.
+
+    A province spans several 3-degree Gauss-Krüger zones, so each community is projected to the zone
+    of its own centre (:func:`gis.crs.metric_crs_for_frame`) rather than one zone for the whole input;
+    :func:`output_layers` brings the results back to one CRS. Frames may be in any CRS (each declares one).
+    """
+    if area.empty:
+        raise InputError("layer 'area' has no community polygon", source=f"{source}:area")
+    for row, geom in enumerate(area.geometry, start=1):
+        if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+            raise InputError(f"expected a non-empty polygon, got {getattr(geom, 'geom_type', None)}",
+                             source=f"{source}:area", row=row, field="geometry")
+    barriers = barriers if "kind" in barriers.columns else barriers.assign(kind="road")
+    # Membership is decided in one CRS (the area's) before each community is projected to its zone.
+    buildings = buildings.to_crs(area.crs)
+    barriers = barriers.to_crs(area.crs)
+    sites = None if sites is None else sites.to_crs(area.crs)
+    points = buildings.representative_point()
+    results = []
+    for row, community in enumerate(area.itertuples(), start=1):
+        code = str(getattr(community, "code", None) or f"{row:012d}")
+        kind = str(getattr(community, "kind", None) or "urban")
+        outline = gpd.GeoDataFrame(geometry=[shapely.make_valid(community.geometry)], crs=area.crs)
+        metric = metric_crs_for_frame(outline)
+        boundary = outline.to_crs(metric).geometry.iloc[0]
+        inside = buildings[points.within(outline.geometry.iloc[0])].to_crs(metric)
+        lines = barriers[barriers.intersects(outline.geometry.iloc[0])].to_crs(metric)
+        own_sites = None if sites is None else \
+            sites[sites.representative_point().within(outline.geometry.iloc[0])].to_crs(metric)
+        log.info("dividing community %s (%d buildings) in %s", code, len(inside), metric.name)
+        result = divide_community(boundary, lines, inside, own_sites, community_code=code, kind=kind, band=band,
+                                  micro_band=micro_band, seed=seed)
+        results.append(replace(result, crs=metric))
+    return results
+
+
+def output_layers(results: list[CommunityDivision], crs) -> dict[str, gpd.GeoDataFrame]:
+    """Grids, micro-grids, atoms (each community's brought from its zone to ``crs``) and the report."""
     grids, micro, atoms, report = [], [], [], []
+
+    def to_output(frame: pd.DataFrame, r: CommunityDivision) -> gpd.GeoDataFrame:
+        frame = gpd.GeoDataFrame(frame, geometry="geometry")
+        return (frame.set_crs(r.crs, allow_override=True) if r.crs is not None else frame).to_crs(crs)
+
     for r in results:
         g = r.division.grids.assign(code=r.division.grids["label"].map(r.grid_codes), community_code=r.community_code)
         q = r.quality.set_index("label") if "label" in r.quality.columns else r.quality
         g = g.join(q[["in_band", "contiguous", "polsby_popper", "barrier_share", "area_m2"]], on="label")
-        grids.append(g[["code", "community_code", "kind", "subtype", "households", "population", "n_atoms",
-                        "in_band", "contiguous", "polsby_popper", "barrier_share", "area_m2", "geometry"]])
-        micro.append(r.micro_grids.drop(columns="label").assign(community_code=r.community_code))
-        atoms.append(r.atoms.atoms.assign(grid_code=r.atoms.atoms["atom_id"].map(r.division.labels)
-                                          .map(r.grid_codes), community_code=r.community_code)
-                     [["community_code", "atom_id", "kind", "households", "population", "grid_code", "geometry"]])
+        grids.append(to_output(g[["code", "community_code", "kind", "subtype", "households", "population", "n_atoms",
+                                  "in_band", "contiguous", "polsby_popper", "barrier_share", "area_m2", "geometry"]],
+                               r))
+        micro.append(to_output(r.micro_grids.drop(columns="label").assign(community_code=r.community_code), r))
+        atoms.append(to_output(r.atoms.atoms.assign(grid_code=r.atoms.atoms["atom_id"].map(r.division.labels)
+                                                    .map(r.grid_codes), community_code=r.community_code)
+                               [["community_code", "atom_id", "kind", "households", "population", "grid_code",
+                                 "geometry"]], r))
         for f in r.findings:
             report.append({"community_code": r.community_code, "severity": f.severity, "code": f.code,
                            "grid_code": r.grid_codes.get(f.grid) if f.grid is not None else None,
@@ -230,9 +255,8 @@ def _output_layers(results: list[CommunityDivision], crs) -> dict[str, gpd.GeoDa
         report.append({"community_code": r.community_code, "severity": "info", "code": "summary",
                        "grid_code": None, "message": ", ".join(f"{k}={v}" for k, v in summary.items())})
 
-    def to_input(frames: list) -> gpd.GeoDataFrame:
-        return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True)).to_crs(crs)
+    def joined(frames: list) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
 
     report_frame = gpd.GeoDataFrame(pd.DataFrame(report), geometry=[None] * len(report), crs=crs)
-    return {"grids": to_input(grids), "micro_grids": to_input(micro), "atoms": to_input(atoms),
-            "report": report_frame}
+    return {"grids": joined(grids), "micro_grids": joined(micro), "atoms": joined(atoms), "report": report_frame}

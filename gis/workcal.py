@@ -16,6 +16,18 @@ Conventions
   "the same time of day on the N-th working day after", the usual reading of the rule.
 * Datetimes may be naive (taken as local calendar time, answered naive) or aware (converted to the
   calendar's time zone, answered aware in that zone).
+
+Where the holidays come from (:func:`calendar_from_config`, the app's calendar)
+--------------------------------------------------------------------------------
+1. The State Council's schedule as the maintained ``chinese-calendar`` package carries it: holidays
+   and make-up working days (调休) of every year it covers (an *official* year).
+2. A local JSON file on top (``WORK_CALENDAR``): a county's own days off, or a year's schedule loaded
+   before the package has it (list that year in ``official_years``). The file wins where they disagree.
+3. A year that neither covers (deadlines run into next year before its schedule is published in
+   November): the statutory holidays computed by the ``holidays`` package (New Year, Spring Festival,
+   Qingming, Labour Day, Dragon Boat, Mid-Autumn, National Day; lunar dates converted), without
+   make-up working days, which cannot be guessed. :meth:`WorkCalendar.estimated_years` names those
+   years so that the admin is warned.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -35,6 +48,31 @@ DEFAULT_WEEKDAYS = frozenset(range(5))  # Monday = 0 … Friday = 4
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 #: A calendar with no working day in this many days is refused (it would never reach a deadline).
 MAX_SEARCH_DAYS = 3660
+#: Keys of a calendar file / mapping.
+CALENDAR_KEYS = ("holidays", "workdays", "hours", "weekdays", "timezone", "official_years", "national_schedule",
+                 "note")
+
+
+@lru_cache(maxsize=1)
+def national_schedule() -> tuple[frozenset[date], frozenset[date], frozenset[int]]:
+    """The State Council's holidays, make-up working days and the years they cover (``chinese-calendar``)."""
+    from chinese_calendar import constants
+
+    holidays = frozenset(constants.holidays)
+    workdays = frozenset(constants.workdays)
+    return holidays, workdays, frozenset(d.year for d in holidays)
+
+
+@lru_cache(maxsize=64)
+def statutory_holidays(year: int) -> frozenset[date]:
+    """The statutory public holidays (法定节假日) of ``year``, computed (``holidays``' China calendar).
+
+    Only the days the law names (lunar ones converted); no bridging days and no make-up working days:
+    those come with each year's schedule and cannot be computed.
+    """
+    import holidays
+
+    return frozenset(holidays.China(years=year, observed=False))
 
 
 def _parse_time(value: object, what: str) -> time:
@@ -83,6 +121,10 @@ class WorkCalendar:
         Working weekdays (Monday = 0).
     timezone
         The zone the calendar's days and hours are in.
+    official_years
+        Years whose official schedule ``holidays``/``workdays`` hold (package or file).
+    estimate_other_years
+        For any other year, take the computed statutory holidays (:func:`statutory_holidays`) as well.
     """
 
     holidays: frozenset[date] = frozenset()
@@ -90,6 +132,8 @@ class WorkCalendar:
     periods: tuple[tuple[time, time], ...] = DEFAULT_PERIODS
     weekdays: frozenset[int] = DEFAULT_WEEKDAYS
     timezone: str = DEFAULT_TIMEZONE
+    official_years: frozenset[int] = frozenset()
+    estimate_other_years: bool = False
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -125,10 +169,10 @@ class WorkCalendar:
         InputError
             Naming the key whose value is wrong.
         """
-        unknown = set(data) - {"holidays", "workdays", "hours", "weekdays", "timezone", "note"}
+        unknown = set(data) - set(CALENDAR_KEYS)
         if unknown:
-            raise InputError(f"unknown working calendar keys {sorted(unknown)}; known: holidays, workdays, hours, "
-                             "weekdays, timezone", field=sorted(unknown)[0])
+            raise InputError(f"unknown working calendar keys {sorted(unknown)}; known: {', '.join(CALENDAR_KEYS)}",
+                             field=sorted(unknown)[0])
         kwargs: dict = {"holidays": _parse_dates(data.get("holidays", ()), "holidays"),
                         "workdays": _parse_dates(data.get("workdays", ()), "workdays")}
         if "hours" in data:
@@ -141,7 +185,29 @@ class WorkCalendar:
             kwargs["weekdays"] = frozenset(int(d) for d in data["weekdays"])
         if "timezone" in data:
             kwargs["timezone"] = str(data["timezone"])
+        if "official_years" in data:
+            try:
+                kwargs["official_years"] = frozenset(int(y) for y in data["official_years"])
+            except (TypeError, ValueError):
+                raise InputError(f"official_years must be a list of years; got {data['official_years']!r}",
+                                 field="official_years") from None
         return cls(**kwargs)
+
+    @classmethod
+    def china(cls, local: Mapping | None = None) -> WorkCalendar:
+        """The national schedule (``chinese-calendar``) with the ``local`` mapping on top (it wins).
+
+        Years neither covers get the computed statutory holidays (see the module docstring).
+        ``{"national_schedule": false}`` in ``local`` leaves the package out: the mapping alone counts.
+        """
+        own = cls.from_mapping(local or {})
+        if local is not None and local.get("national_schedule", True) is False:
+            return own
+        holidays, workdays, years = national_schedule()
+        holidays = (holidays - own.workdays) | own.holidays
+        workdays = (workdays - own.holidays) | own.workdays
+        return cls(holidays=holidays, workdays=workdays, periods=own.periods, weekdays=own.weekdays,
+                   timezone=own.timezone, official_years=years | own.official_years, estimate_other_years=True)
 
     @classmethod
     def load(cls, path: str | Path | None) -> WorkCalendar:
@@ -173,7 +239,17 @@ class WorkCalendar:
         """Whether ``day`` is a working day (make-up days work, holidays do not)."""
         if day in self.workdays:
             return True
-        return day.weekday() in self.weekdays and day not in self.holidays
+        if day.weekday() not in self.weekdays or day in self.holidays:
+            return False
+        if self.estimate_other_years and day.year not in self.official_years:
+            return day not in statutory_holidays(day.year)
+        return True
+
+    def estimated_years(self, start: date, end: date) -> list[int]:
+        """Years from ``start`` to ``end`` whose holidays are computed, not official (no 调休 known)."""
+        if not self.estimate_other_years:
+            return []
+        return [y for y in range(start.year, end.year + 1) if y not in self.official_years]
 
     def amount_to_timedelta(self, amount: float, unit: str) -> timedelta:
         """A time limit as working time; ``unit`` is ``working_hours`` or ``working_days``.
@@ -290,9 +366,17 @@ class WorkCalendar:
 
 
 def calendar_from_config(value: object) -> WorkCalendar:
-    """The calendar a configuration value names: a path to a JSON file, a mapping, or empty for the defaults."""
+    """The app's calendar: the national schedule with a local override on top (:meth:`WorkCalendar.china`).
+
+    ``value`` is a path to a JSON file (see :meth:`WorkCalendar.from_mapping`), a mapping, a ready
+    calendar, or empty for the national schedule alone.
+    """
     if isinstance(value, WorkCalendar):
         return value
     if isinstance(value, Mapping):
-        return WorkCalendar.from_mapping(value)
-    return WorkCalendar.load(value or None)
+        return WorkCalendar.china(value)
+    if not value:
+        return WorkCalendar.china()
+    path = Path(str(value))
+    WorkCalendar.load(path)  # the file's errors, named with its path
+    return WorkCalendar.china(json.loads(path.read_text(encoding="utf-8")))

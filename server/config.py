@@ -23,6 +23,9 @@ TILE_PROVIDERS = ("none", "osm", "tianditu", "custom")
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # None → the embedded cluster under VAR_DIR
+    # Optional streaming replica for public reads (lookup, notice boards, OGC API, tiles, event status);
+    # every write, and every read an editor or reviewer makes, goes to DATABASE_URL.
+    "DATABASE_READ_URL": None,
     "VAR_DIR": str(PROJECT_ROOT / "var"),
     "EMBEDDED_PORT": 54329,  # only names the Unix socket file; the embedded cluster listens on no TCP port
     "HOST": "127.0.0.1",
@@ -85,7 +88,7 @@ def load_config(overrides: dict[str, Any] | None = None, environ: dict[str, str]
     env = os.environ if environ is None else environ
     config = dict(DEFAULTS)
     for key in DEFAULTS:
-        name = key if key == "DATABASE_URL" else f"WANGGE_{key}"
+        name = key if key in ("DATABASE_URL", "DATABASE_READ_URL") else f"WANGGE_{key}"
         if env.get(name):
             config[key] = env[name]
     config.update(overrides or {})
@@ -111,8 +114,9 @@ def load_config(overrides: dict[str, Any] | None = None, environ: dict[str, str]
         config["SECRET_KEY"] = install_secret_key(Path(config["VAR_DIR"]))
     for key in ("SECURE_COOKIES", "PUBLIC_APPROVED_ONLY"):
         config[key] = str(config[key]).strip().lower() not in _FALSE_WORDS
-    if config["DATABASE_URL"]:
-        config["DATABASE_URL"] = normalise_database_url(config["DATABASE_URL"])
+    for key in ("DATABASE_URL", "DATABASE_READ_URL"):
+        if config[key]:
+            config[key] = normalise_database_url(config[key])
     return config
 
 

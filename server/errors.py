@@ -102,6 +102,9 @@ def _wants_json() -> bool:
 
 
 def _answer(status: int, code: str, message: str, details: dict | None = None):
+    if request.path == "/ogc" or request.path.startswith("/ogc/"):
+        # OGC API clients parse the OGC exception JSON, never the API envelope nor an HTML page.
+        return jsonify({"code": code, "description": message}), status
     if _wants_json():
         body = {"error": {"code": code, "message": message}}
         if details:

@@ -3,7 +3,7 @@
 Thin routes over :mod:`server.services.lookup`; no sign-in needed — published staff contacts are the only personal
 data these answers hold. Anonymous callers are limited per client address (``WANGGE_LOOKUP_LIMIT``,
 ``WANGGE_LOOKUP_BATCH_LIMIT``, counted in PostgreSQL so the limit holds across workers); signed-in users and
-API tokens are not.
+API tokens are not (the hook is :func:`server.web.auth.limit_anonymous_clients`).
 
 The batch lookup streams: the upload (spooled to disk by werkzeug above 500 kB, and refused above
 ``WANGGE_MAX_UPLOAD_MB``) is counted, then looked up and answered :data:`BATCH_CHUNK_ROWS` rows at a
@@ -25,29 +25,13 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, request
 
 from server.api import params
-from server.errors import BadRequest, TooManyRequests
+from server.errors import BadRequest
 from server.services.lookup import lookup_service, parse_coordinate, parse_date, parse_lookup_crs
 
 lookup = Blueprint("lookup", __name__)
 
 #: Rows looked up and written per step of a batch (bounds the memory of one request).
 BATCH_CHUNK_ROWS = 5000
-_LIMITED = {"lookup.lookup_point": "lookup", "lookup.lookup_address": "lookup", "lookup.lookup_batch": "lookup_batch"}
-
-
-@lookup.before_request
-def _limit_anonymous_clients():
-    from server.web.auth import client_address, current_user, rate_limiter
-
-    name = _LIMITED.get(request.endpoint or "")
-    if name is None or current_user() is not None:
-        return
-    wait = rate_limiter(name).hit(client_address())
-    if wait > 0:
-        raise TooManyRequests(f"查询过于频繁，请 {int(wait) + 1} 秒后再试 / too many lookups from this address; "
-                              f"try again in {int(wait) + 1} s", retry_after=wait)
-
-
 @lookup.get("/api/v1/lookup/point")
 def lookup_point():
     """The grid, micro-grid, community, township and published staff at one point."""

@@ -247,6 +247,18 @@ _AREA = _param("area", "area or grid code (default: the user's county)", {"type"
 _PERIOD = [_param("from", "reported on or after this day", {"type": "string", "format": "date"}),
            _param("to", "reported on or before this day", {"type": "string", "format": "date"})]
 _SIGNED_IN = {"401": _ERROR, "403": _ERROR}
+# A report with photos: the same fields as a multipart form, plus up to 3 files in "photos".
+_REPORT_FORM = {"type": "object", "required": ["description"], "properties": {
+    **_REPORT["properties"], "photos": {"type": "array", "maxItems": 3, "items": {"type": "string", "format": "binary"},
+                                        "description": "JPEG or PNG, at most 5 MB each; EXIF is removed"}}}
+_REPORT_BODY = {"required": True, "content": {"application/json": {"schema": _REPORT},
+                                              "multipart/form-data": {"schema": _REPORT_FORM}}}
+_TRACKING = _path_param("tracking_code", "the tracking code given to the reporter (10 characters)",
+                        {"type": "string"})
+_POSITION = _path_param("position", "photo number, 1 to 3", {"type": "integer"})
+_IMAGE = {"description": "the photo (re-encoded, no metadata)",
+          "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                      "image/png": {"schema": {"type": "string", "format": "binary"}}}}
 EVENT_PATHS = {
     "/api/v1/matters": {
         "get": {"summary": "The matter list (事项清单, published): 大类 and 小类, time limits, responsible units",
@@ -266,8 +278,10 @@ EVENT_PATHS = {
         "summary": "A resident reports a problem (no sign-in, no CSRF token; limited per IP)",
         "description": "Routed to the grid in force at the point (or standard address), its community and staff. "
                        "400 names the field at fault (error.details.field): a point in no grid, an unknown or "
-                       "exited category. 429 with Retry-After beyond PUBLIC_REPORT_LIMIT reports per IP.",
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _REPORT}}},
+                       "exited category, a photo that is not a JPEG or PNG of at most 5 MB (nothing is stored). "
+                       "429 with Retry-After beyond PUBLIC_REPORT_LIMIT reports per IP. The answer carries "
+                       "tracking_code, the reporter's key to GET /api/v1/public/events/{tracking_code}.",
+        "requestBody": _REPORT_BODY,
         "responses": {"201": {**_JSON, "description": "the event code, its grid, community and published staff"},
                       "400": _ERROR, "429": _ERROR}}},
     "/api/v1/events": {
@@ -283,7 +297,7 @@ EVENT_PATHS = {
                                _param("limit", "at most this many (1-5000, default 500)", {"type": "integer"})],
                 "responses": {"200": _JSON, "400": _ERROR, **_SIGNED_IN}},
         "post": {"summary": "A signed-in user (grid staff) reports an event in their area",
-                 "requestBody": {"required": True, "content": {"application/json": {"schema": _REPORT}}},
+                 "requestBody": _REPORT_BODY,
                  "responses": {"201": _JSON, "400": _ERROR, **_SIGNED_IN}}},
     "/api/v1/events/{event_id}": {"get": {
         "summary": "One event with its history (every step: who, when, from which status to which, note)",
@@ -313,8 +327,25 @@ EVENT_PATHS = {
         "responses": {"200": {"description": "statistics", "content": {
             "application/json": {"schema": {"type": "object"}}, "text/csv": {"schema": {"type": "string"}}}},
             "400": _ERROR, **_SIGNED_IN}}},
+    "/api/v1/public/events/{tracking_code}": {"get": {
+        "summary": "Follow a report by its tracking code: status, category, community, photos and the steps taken",
+        "description": "No sign-in. No personal data of others: no names, no notes, no staff.",
+        "parameters": [_TRACKING], "responses": {"200": _JSON, "400": _ERROR, "404": _ERROR}}},
+    "/api/v1/public/events/{tracking_code}/photos/{position}": {"get": {
+        "summary": "A photo of the report with this tracking code", "parameters": [_TRACKING, _POSITION],
+        "responses": {"200": _IMAGE, "400": _ERROR, "404": _ERROR}}},
+    "/api/v1/events/{event_id}/photos/{position}": {"get": {
+        "summary": "A photo of an event in the user's scope", "parameters": [_EVENT_ID, _POSITION],
+        "responses": {"200": _IMAGE, "400": _ERROR, **_SIGNED_IN, "404": _ERROR}}},
+    "/api/v1/events/calendar": {"get": {
+        "summary": "The working calendar: the years in the next 60 days whose holidays are computed (no official "
+                   "State Council schedule loaded yet)",
+        "responses": {"200": _JSON, **_SIGNED_IN}}},
     "/report": {"get": {"summary": "The public report-a-problem page (HTML)",
                         "responses": {"200": {"description": "HTML page"}}}},
+    "/track/{tracking_code}": {"get": {"summary": "The page that follows a report by its tracking code (HTML)",
+                                       "parameters": [_TRACKING],
+                                       "responses": {"200": {"description": "HTML page"}}}},
 }
 
 

@@ -12,6 +12,7 @@ table cannot disagree).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -53,6 +54,31 @@ def integer(value: Any, field: str, *, minimum: int = 0, maximum: int = INT_MAX,
         raise _fail(field, f"须在 {minimum} 到 {maximum} 之间，收到 {value}",
                     f"must be between {minimum} and {maximum}; got {value}")
     return value
+
+
+def number(value: Any, field: str, *, minimum: float, maximum: float, required: bool = False,
+           exclusive_minimum: bool = False) -> float | None:
+    """A finite number in ``[minimum, maximum]`` (``(minimum, maximum]`` with ``exclusive_minimum``) from a
+    query string or a JSON number; ``None``/``""`` gives ``None`` unless ``required``. Booleans are refused.
+    """
+    if value is None or value == "":
+        if required:
+            raise _fail(field, "不能为空", "is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _fail(field, f"须为数字，收到 {value!r}", f"must be a number; got {value!r}")
+    try:
+        parsed = float(value)
+    except ValueError:
+        raise _fail(field, f"须为数字，收到 {value!r}", f"must be a number; got {value!r}") from None
+    low_ok = parsed > minimum if exclusive_minimum else parsed >= minimum
+    if not math.isfinite(parsed) or not low_ok or parsed > maximum:
+        if exclusive_minimum:
+            raise _fail(field, f"须大于 {minimum:g} 且不超过 {maximum:g}，收到 {value!r}",
+                        f"must be a number greater than {minimum:g} and at most {maximum:g}; got {value!r}")
+        raise _fail(field, f"须在 {minimum:g} 到 {maximum:g} 之间，收到 {value!r}",
+                    f"must be a number between {minimum:g} and {maximum:g}; got {value!r}")
+    return parsed
 
 
 def identifier(value: Any, field: str) -> int:

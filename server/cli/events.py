@@ -24,7 +24,7 @@ def matters_load(path: Path | None) -> None:
     Columns: code, category (大类), subcategory (小类), time_limit, time_unit (working_hours|working_days),
     responsible_unit, admitted_on, exited_on.
     """
-    from server.services.events import MATTERS_CSV, load_matters
+    from server.services.matters import MATTERS_CSV, load_matters
     from server.store.audit import cli_actor
 
     with migrated_engine() as (engine, _):
@@ -39,7 +39,7 @@ def matters_load(path: Path | None) -> None:
 @click.option("--all", "include_exited", is_flag=True, help="Also matters that left the list.")
 def matters_list(include_exited: bool) -> None:
     """Print the matter list."""
-    from server.services.events import list_matters
+    from server.services.matters import list_matters
 
     with migrated_engine() as (engine, _), engine.connect() as conn:
         for item in list_matters(conn, include_exited=include_exited):
@@ -63,6 +63,7 @@ def events_sweep(now_text: str | None) -> None:
     Run it from cron every few minutes; pages also sweep lazily when they are read.
     """
     from gis.workcal import calendar_from_config
+    from server.services import event_timers
     from server.services import events as ev
 
     with migrated_engine() as (engine, config):
@@ -72,7 +73,7 @@ def events_sweep(now_text: str | None) -> None:
         except (InputError, ValueError) as exc:
             fail(str(exc))
         share = float(config.get("EVENT_WARNING_SHARE") or 0.2)
-        done = ev.sweep(engine, now, calendar, share)
+        done = event_timers.sweep(engine, now, calendar, share)
     click.echo(f"{len(done['warned'])} warned, {len(done['escalated'])} escalated"
                + "".join(f"\n  warned {c}" for c in done["warned"])
                + "".join(f"\n  escalated {c}" for c in done["escalated"]))

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from server.errors import Conflict
 from server.services.divisions import divide_many
-from server.services.events import ensure_demo_events, ensure_demo_matters
+from server.services.event_demo import ensure_demo_events
 from server.services.importer import import_demo
+from server.services.matters import ensure_demo_matters
 from server.services.review import approve, ensure_demo_staff, submit
 from server.services.users import ensure_demo_users
 from server.store import models as m

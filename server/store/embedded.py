@@ -188,6 +188,26 @@ class EmbeddedPostgres:
                        "-o", f"-p {self.port}", "-w", "-t", str(int(timeout)), "start"])
         self.ensure_database(DB_NAME)
 
+    def follow(self, primary: EmbeddedPostgres, timeout: float = 60.0) -> None:
+        """Make this cluster a streaming replica of ``primary`` and start it (read-only, hot standby).
+
+        The first time, ``pg_basebackup -R -X stream`` copies the primary over its socket and writes the
+        standby settings; the copy listens on this cluster's own socket folder and port.
+        """
+        bindir = postgres_bindir()
+        if not self.initialised():
+            self._prepare_folders()
+            log.info("copying %s into a streaming replica in %s", primary.data_dir, self.data_dir)
+            self._run([str(bindir / "pg_basebackup"), "-h", str(primary.socket_dir), "-p", str(primary.port),
+                       "-U", DB_USER, "-D", str(self.data_dir), "-R", "-X", "stream", "--checkpoint=fast"])
+            with open(self.data_dir / "postgresql.auto.conf", "a", encoding="utf-8") as conf:
+                conf.write(f"unix_socket_directories = '{self.socket_dir}'\n")
+        self._prepare_folders()
+        if not self.running():
+            self._clear_stale_pidfile()
+            self._run([str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
+                       "-o", f"-p {self.port}", "-w", "-t", str(int(timeout)), "start"])
+
     def ensure_database(self, name: str) -> None:
         """Create database ``name`` with PostGIS (and pg_trgm) unless it exists."""
         import psycopg  # the CLI uses this module without the web stack

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -446,9 +447,29 @@ class Event(Base):
     warned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # 20 % of the time left
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # overdue: backlog 挂账
     handler_unit: Mapped[str | None] = mapped_column(Text)  # the matter's responsible unit at dispatch
+    # Who fed back (reported the work done): that person may not verify it (separation of duties).
+    handled_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    # The reporter's key to follow the event on /track: random, so codes of others cannot be guessed.
+    tracking_code: Mapped[str | None] = mapped_column(String(16), unique=True)
     geom = mapped_column(_geom("POINT"))
     __table_args__ = (CheckConstraint(f"status IN {EVENT_STATUSES}", name="status_known"),
                       Index("ix_event_status", "status"))
+
+
+class EventPhoto(Base):
+    """A photo sent with a report: re-encoded JPEG or PNG with no metadata (EXIF stripped)."""
+
+    __tablename__ = "event_photo"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # 1, 2, 3: the order they were sent in
+    content_type: Mapped[str] = mapped_column(String(16))  # image/jpeg | image/png
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _created()
+    __table_args__ = (UniqueConstraint("event_id", "position", name="event_photo_position"),
+                      CheckConstraint("content_type IN ('image/jpeg', 'image/png')", name="photo_type_known"))
 
 
 class EventHistory(Base):

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, current_app, g, has_request_context, redirect, request, session, url_for
 from sqlalchemy import Engine
 
-from server.errors import BadRequest, Forbidden, Unauthorized
+from server.errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
 from server.services import users as users_service
 from server.services.limits import RateLimiter
 from server.services.permissions import ACTIONS, ROLE_ACTIONS, can, normalise_role, scope_contains, scope_level
@@ -285,6 +285,22 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+#: Anonymous endpoints and the limiter that counts their calls per client address.
+ANONYMOUS_LIMITS = {"lookup.lookup_point": "lookup", "lookup.lookup_address": "lookup",
+                    "lookup.lookup_batch": "lookup_batch"}
+
+
+def limit_anonymous_clients() -> None:
+    """Refuse an anonymous client over its limit on the endpoints of :data:`ANONYMOUS_LIMITS` (429)."""
+    name = ANONYMOUS_LIMITS.get(request.endpoint or "")
+    if name is None or request.routing_exception is not None or current_user() is not None:
+        return
+    wait = rate_limiter(name).hit(client_address())
+    if wait > 0:
+        raise TooManyRequests(f"查询过于频繁，请 {int(wait) + 1} 秒后再试 / too many lookups from this address; "
+                              f"try again in {int(wait) + 1} s", retry_after=wait)
+
+
 # -- pages: /login and /logout ----------------------------------------------------------------------
 
 auth = Blueprint("auth", __name__, template_folder="templates")
@@ -414,6 +430,7 @@ def init_app(app: Flask) -> None:
     )
     set_actor_source(_request_actor)
     app.before_request(_csrf_protect)
+    app.before_request(limit_anonymous_clients)
     app.register_error_handler(Unauthorized, _unauthorized)
     # Functions, not values: only templates that show the user pay for loading it.
     app.context_processor(lambda: {"current_user": current_user, "csrf_token": csrf_token})

@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, Response, current_app, url_for
-from sqlalchemy import text
 
-from server import engine_of
+from server import public_reads_of
+from server.caching import public_cache
 from server.encoding import to_json
-from server.store import features as store
+from server.services import publication
 from server.web.ogc import OgcException, invalid, published_divisions
 
 tiles = Blueprint("tiles", __name__, url_prefix="/tiles")
@@ -23,26 +23,6 @@ tiles = Blueprint("tiles", __name__, url_prefix="/tiles")
 MVT = "application/vnd.mapbox-vector-tile"
 MAX_ZOOM = 22
 EXTENT, BUFFER = 4096, 64
-#: Grids change when a division is approved, rarely within minutes; five minutes keeps maps fresh.
-CACHE_CONTROL = "public, max-age=300"
-
-_TILE_SQL = text("""
-    WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env,
-                           ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), 4490) AS lookup),
-    grids AS (
-        SELECT ST_AsMVTGeom(ST_Transform(g.geom, 3857), b.env, :extent, :buffer, true) AS geom,
-               g.code, g.name, g.households, g.type
-        FROM grid g CROSS JOIN bounds b
-        WHERE g.division_id = ANY(CAST(:divisions AS integer[])) AND g.geom && b.lookup),
-    communities AS (
-        SELECT ST_AsMVTGeom(ST_Transform(a.geom, 3857), b.env, :extent, :buffer, true) AS geom,
-               a.code, a.name, a.kind
-        FROM admin_area a CROSS JOIN bounds b
-        WHERE a.level = 'community' AND a.geom && b.lookup)
-    SELECT coalesce((SELECT ST_AsMVT(t.*, 'grids', :extent, 'geom') FROM grids t WHERE t.geom IS NOT NULL), '')
-        || coalesce((SELECT ST_AsMVT(t.*, 'communities', :extent, 'geom') FROM communities t
-                     WHERE t.geom IS NOT NULL), '')""")
-
 
 @tiles.errorhandler(OgcException)
 def _tile_error(exc: OgcException):
@@ -67,23 +47,21 @@ def parse_tile(z: str, x: str, y: str) -> tuple[int, int, int]:
 
 
 @tiles.get("/grids/<z>/<x>/<y>.pbf")
+@public_cache(300)  # grids change when a division is approved: five minutes keeps maps fresh
 def grid_tile(z: str, x: str, y: str):
     """One vector tile with the layers ``grids`` and ``communities``; 204 when the tile holds nothing."""
     zoom, column, row = parse_tile(z, x, y)
-    with engine_of(current_app).connect() as conn:
-        tile = conn.execute(_TILE_SQL, {"z": zoom, "x": column, "y": row, "margin": BUFFER / EXTENT,
-                                        "extent": EXTENT, "buffer": BUFFER,
-                                        "divisions": published_divisions(conn)}).scalar_one()
-    response = Response(bytes(tile), status=200 if tile else 204, mimetype=MVT)
-    response.headers["Cache-Control"] = CACHE_CONTROL
-    return response
+    with public_reads_of(current_app).connect() as conn:
+        tile = publication.grid_tile(conn, zoom, column, row, published_divisions(conn), extent=EXTENT,
+                                     buffer=BUFFER)
+    return Response(tile, status=200 if tile else 204, mimetype=MVT)
 
 
 @tiles.get("/grids.json")
 def tilejson():
     """TileJSON 3.0 for map libraries (MapLibre, OpenLayers): the tile URL, zooms, bounds and layers."""
-    with engine_of(current_app).connect() as conn:
-        bounds = store.extent(conn) or [-180.0, -85.0511, 180.0, 85.0511]
+    with public_reads_of(current_app).connect() as conn:
+        bounds = publication.base_extent(conn) or [-180.0, -85.0511, 180.0, 85.0511]
     template = url_for("tiles.grid_tile", z="0", x="0", y="0", _external=True).replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf")
     return {"tilejson": "3.0.0", "name": "wangge grids", "scheme": "xyz", "tiles": [template],
             "minzoom": 0, "maxzoom": MAX_ZOOM, "bounds": bounds,

@@ -11,6 +11,7 @@ from server import engine_of
 from server.config import PROJECT_ROOT
 from server.services import events as ev
 from server.services.divisions import divisions_in_force
+from server.services.matters import ensure_demo_matters
 from server.store import models as m
 
 pytestmark = [pytest.mark.browser, pytest.mark.db]
@@ -23,7 +24,7 @@ STAFF_COMMUNITY = "320499001001"
 @pytest.fixture
 def engine(editor_app):
     engine = engine_of(editor_app)
-    ev.ensure_demo_matters(engine)
+    ensure_demo_matters(engine)
     ev.report_limiter(editor_app).clear()
     return engine
 
@@ -98,23 +99,33 @@ def test_staff_act_on_their_events(page, editor_live_server, editor_app, editor_
     for action in ("register", "dispatch"):
         assert client.post(f"/api/v1/events/{event['id']}/actions", json={"action": action},
                            headers=operator).status_code == 200
+    page.set_viewport_size(PHONE)  # grid staff work on a phone
     sign_in(page, editor_live_server, "staff")
     page.goto(editor_live_server + "/events/mine")
     page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30_000)
-    row = page.locator(f"#mine-rows tr[data-code='{event['code']}']")
-    assert row.get_attribute("data-status") == "dispatched"
-    assert "乱堆乱放" in row.text_content()
-    row.locator("button[data-action=handle]").click()
-    page.wait_for_selector(f"#mine-rows tr[data-code='{event['code']}'][data-status=handling]")
-    row = page.locator(f"#mine-rows tr[data-code='{event['code']}']")
-    row.locator(".ev-note").fill("已清理杂物")
-    row.locator("button[data-action=feedback]").click()
-    page.wait_for_selector(f"#mine-rows tr[data-code='{event['code']}'][data-status=handled]")
-    page.wait_for_selector("#mine-history")
-    assert "已清理杂物" in page.text_content("#mine-history")
-    # Return needs a reason: the page says so instead of sending it.
-    row = page.locator(f"#mine-rows tr[data-code='{event['code']}']")
-    assert row.locator("button[data-action=return]").count() == 0  # not offered once handled
+    card = f"#mine-rows .ev-item[data-code='{event['code']}']"
+    item = page.locator(card)
+    assert item.get_attribute("data-status") == "dispatched"
+    assert "乱堆乱放" in item.text_content()
+    # A card, not a squeezed table: the title runs across the phone, the buttons are big enough to tap.
+    assert item.locator("h2").bounding_box()["width"] > PHONE["width"] * 0.7
+    assert item.locator("button[data-action=handle]").bounding_box()["height"] >= 40
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    assert page.locator(".ev-tabs a[href='/events/mine']").is_visible()  # the event pages' menu on a phone
+    tel = item.locator("a.ev-tel")
+    assert tel.count() == 1 and tel.get_attribute("href").startswith("tel:")
+    assert "T" not in item.locator(".ev-deadline time").text_content()  # a local time, not an ISO string
+    item.locator("button[data-action=handle]").click()
+    page.wait_for_selector(f"{card}[data-status=handling]")
+    page.locator(f"{card} .ev-note").fill("已清理杂物")
+    page.locator(f"{card} button[data-action=feedback]").click()
+    page.wait_for_selector(f"{card}[data-status=handled]")
+    page.wait_for_selector(f"{card} .ev-history")
+    assert "已清理杂物" in page.text_content(f"{card} .ev-history")
+    # Not offered once handled: return; and verify, because the one who fed back does not check it.
+    assert page.locator(f"{card} button[data-action=return]").count() == 0
+    assert page.locator(f"{card} button[data-action=verify]").count() == 0
+    assert "须由他人核查" in page.text_content(card)
     detail = client.get(f"/api/v1/events/{event['id']}", headers=operator).get_json()
     assert detail["status"] == "handled"
     assert [h["action"] for h in detail["history"]] == ["report", "register", "dispatch", "handle", "feedback"]

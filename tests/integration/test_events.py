@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import delete, func, insert, select, text
 
 from server import engine_of
+from server.services import event_demo, event_timers, matters
 from server.services import events as ev
 from server.services.divisions import divisions_in_force
 from server.store import models as m
@@ -45,7 +46,7 @@ def clock(monkeypatch) -> FrozenClock:
 
 @pytest.fixture
 def client(editor_app):
-    ev.ensure_demo_matters(engine_of(editor_app))
+    matters.ensure_demo_matters(engine_of(editor_app))
     ev.report_limiter(editor_app).clear()
     return editor_app.test_client()
 
@@ -168,7 +169,11 @@ def test_the_whole_loop_with_a_deadline_across_the_weekend(client, editor_tokens
     fed_back = act(client, staff, eid, "feedback", note="摊贩已劝离").get_json()
     assert fed_back["status"] == "handled" and fed_back["handled_at"] == "2026-12-07T10:00:00+08:00"
     clock.now = datetime(2026, 12, 7, 14, 0, tzinfo=CST)
-    assert act(client, staff, eid, "verify", note="现场核查无占道").get_json()["status"] == "verified"
+    # Separation of duties: the one who fed back does not verify; another person does.
+    assert "verify" not in fed_back["actions"] and fed_back["fed_back_by_me"] is True
+    refused = error(act(client, staff, eid, "verify", note="自己核查"), 403)
+    assert refused["details"]["rule"] == "separation_of_duties" and "反馈" in refused["message"]
+    assert act(client, operator, eid, "verify", note="现场核查无占道").get_json()["status"] == "verified"
     clock.now = datetime(2026, 12, 7, 15, 0, tzinfo=CST)
     closed = act(client, operator, eid, "close").get_json()
     assert closed["status"] == "closed" and closed["on_time"] is True and closed["actions"] == []
@@ -179,7 +184,7 @@ def test_the_whole_loop_with_a_deadline_across_the_weekend(client, editor_tokens
         ("feedback", "handling", "handled"), ("verify", "handled", "verified"), ("close", "verified", "closed")]
     detail = client.get(f"/api/v1/events/{eid}", headers=staff).get_json()
     assert [h["action"] for h in detail["history"]][-1] == "close"
-    assert "截止2026-12-07T11:30:00+08:00" in detail["history"][2]["note"]
+    assert "截止2026-12-07 11:30" in detail["history"][2]["note"]  # a local time people read, not ISO
     with engine.connect() as conn:
         audited = conn.execute(select(m.AuditLog.action).where(m.AuditLog.entity == "event",
                                                                m.AuditLog.entity_id == str(eid))
@@ -200,7 +205,7 @@ def test_return_to_sender_redispatch_and_cancel(client, editor_tokens, engine, c
     clock.now = FRIDAY_4PM + timedelta(minutes=5)
     returned = act(client, staff, eid, "return", note="不属于本单位职责")
     assert returned.get_json()["status"] == "returned"
-    assert error(act(client, staff, eid, "handle"), 409)["message"].startswith("cannot handle")
+    assert "cannot handle" in error(act(client, staff, eid, "handle"), 409)["message"]
     # Re-dispatched with another category: a fresh clock from the new dispatch, the new unit.
     clock.now = datetime(2026, 12, 7, 9, 0, tzinfo=CST)
     again = act(client, operator, eid, "dispatch", category="0401").get_json()
@@ -231,7 +236,7 @@ def test_warning_at_20_percent_left_and_escalation_when_overdue(client, editor_t
     code = client.get(f"/api/v1/events/{eid}", headers=operator).get_json()["code"]
 
     def sweep(at: datetime) -> dict:
-        done = ev.sweep(engine, at, calendar)
+        done = event_timers.sweep(engine, at, calendar)
         return {k: [c for c in v if c == code] for k, v in done.items()}
 
     # 20 % of 8 h is 1 h 36 min: left at 16:54 (36 min on Monday + 1 h on Tuesday).
@@ -256,9 +261,11 @@ def test_warning_at_20_percent_left_and_escalation_when_overdue(client, editor_t
     stats = client.get(f"/api/v1/events/stats?area={STAFF_COMMUNITY}", headers=operator).get_json()
     row = next(g for g in stats["grids"] if g["grid_code"] == point.code)
     assert row["overdue"] >= 1
-    # Handled late: closed, but not on time.
-    for action in ("handle", "feedback", "verify", "close"):
+    # Handled late: closed, but not on time (verified by someone other than the one who fed back).
+    for action in ("handle", "feedback"):
         assert act(client, operator, eid, action).status_code == 200
+    assert act(client, bearer(editor_tokens, "editor"), eid, "verify").status_code == 200
+    assert act(client, operator, eid, "close").status_code == 200
     assert client.get(f"/api/v1/events/{eid}", headers=operator).get_json()["on_time"] is False
 
 
@@ -303,7 +310,7 @@ def test_routing_to_the_grid_its_community_and_its_staff(client, engine, clock):
     assert event["community"]["code"] == grid.community_code and event["township"]["code"] == "320499101000"
     # Drafts only here: routed to the draft's grid, but its code and staff are not published to the public.
     assert event["grid"] is None and event["staff"] == []
-    shown = ev.report_event(engine, router, body, user=None, now=clock.now, calendar=ev.work_calendar(
+    shown = ev.report_event(engine, router, ev.Report(**body), user=None, now=clock.now, calendar=ev.work_calendar(
         client.application), public_approved_only=False)
     assert shown["grid"]["code"] == grid.code
     assert {s["name"] for s in shown["staff"]} == {"李网格长", "赵专职"}
@@ -445,8 +452,9 @@ def test_statistics_heat_and_csv(client, editor_tokens, engine, clock):
     operator, editor = bearer(editor_tokens, "operator"), bearer(editor_tokens, "editor")
     point = grid_points(engine, STAFF_COMMUNITY, 1)[0]
     eid = staff_report(client, editor_tokens, point)["id"]
-    for action in ("register", "dispatch", "handle", "feedback", "verify", "close"):
-        assert act(client, operator, eid, action).status_code == 200
+    for who, action in (("operator", "register"), ("operator", "dispatch"), ("operator", "handle"),
+                        ("operator", "feedback"), ("editor", "verify"), ("operator", "close")):
+        assert act(client, bearer(editor_tokens, who), eid, action).status_code == 200
     stats = client.get("/api/v1/events/stats", headers=editor).get_json()  # the editor's county by default
     assert stats["area"] == "320499000000"
     row = next(g for g in stats["grids"] if g["grid_code"] == point.code)
@@ -484,15 +492,119 @@ def test_cli_loads_matters_and_sweeps(runner, editor_db_url, tmp_path):
 
 
 def test_demo_events_cover_the_loop_and_are_idempotent(engine):
-    created = ev.ensure_demo_events(engine)
-    assert created in (0, len(ev.DEMO_EVENTS))
-    assert ev.ensure_demo_events(engine) == 0
+    created = event_demo.ensure_demo_events(engine)
+    assert created in (0, len(event_demo.DEMO_EVENTS))
+    assert event_demo.ensure_demo_events(engine) == 0
     with engine.connect() as conn:
         rows = conn.execute(select(m.Event.code, m.Event.status, m.Event.warned_at, m.Event.escalated_at,
                                    m.Event.assigned_staff_id)
-                            .where(m.Event.code.like(ev.DEMO_PREFIX + "%")).order_by(m.Event.code)).all()
+                            .where(m.Event.code.like(event_demo.DEMO_PREFIX + "%")).order_by(m.Event.code)).all()
     assert {r.status for r in rows} == {"reported", "registered", "cancelled", "dispatched", "handling", "handled",
                                         "closed", "returned"}
     assert any(r.escalated_at is not None and r.status == "dispatched" for r in rows)
     # One was warned when made; other tests' sweeps with clocks set later may have escalated it since.
     assert sum(r.warned_at is not None for r in rows) >= 2
+
+
+# -- photos and following a report by its code (issue 12, defect 10) -----------------------------------------
+
+def _jpeg_with_exif() -> bytes:
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (64, 48), (200, 120, 40))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0110] = "Model X"  # Model
+    exif[0x0112] = 6  # Orientation: rotate 90° to show
+    exif[0x8825] = {1: "N", 2: (31.0, 18.0, 0.0), 3: "E", 4: (120.0, 36.0, 0.0)}  # GPS of someone's home
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif)
+    return out.getvalue()
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGBA", (20, 10), (0, 128, 0, 255)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _form(point, *files) -> dict:
+    import io
+
+    return {"description": "井盖缺失，夜里很危险", "lon": str(point.lon), "lat": str(point.lat), "category": "0106",
+            "photos": [(io.BytesIO(data), name) for name, data in files]}
+
+
+def test_a_report_with_photos_strips_exif_and_refuses_anything_else(client, editor_tokens, engine, clock):
+    from PIL import Image
+
+    point = grid_points(engine, STAFF_COMMUNITY, 1)[0]
+    with engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(m.EventPhoto)).scalar_one()
+        events_before = conn.execute(select(func.count()).select_from(m.Event)).scalar_one()
+    gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00" \
+          b"\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+    refused = [
+        (_form(point, ("a.jpg", _jpeg_with_exif()), ("b.gif", gif)), "不是 JPEG 或 PNG"),
+        (_form(point, *[(f"{n}.png", _png()) for n in range(4)]), "最多 3 张"),
+        (_form(point, ("big.jpg", b"\xff\xd8" + b"0" * (5 * 1024 * 1024))), "5 MB"),
+        (_form(point, ("fake.jpg", b"not an image at all")), "不是可读的"),
+    ]
+    for form, words in refused:
+        err = error(client.post("/api/v1/public/events", data=form, content_type="multipart/form-data"), 400)
+        assert err["details"]["field"] == "photos" and words in err["message"], err
+    with engine.connect() as conn:  # nothing is stored: no photo, no event
+        assert conn.execute(select(func.count()).select_from(m.EventPhoto)).scalar_one() == before
+        assert conn.execute(select(func.count()).select_from(m.Event)).scalar_one() == events_before
+    answer = client.post("/api/v1/public/events", data=_form(point, ("home.jpg", _jpeg_with_exif()),
+                                                             ("map.png", _png())),
+                         content_type="multipart/form-data")
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    event = answer.get_json()
+    assert event["photos"] == 2 and len(event["tracking_code"]) == 10
+    tracked = client.get(f"/api/v1/public/events/{event['tracking_code']}").get_json()
+    assert [p["content_type"] for p in tracked["photo_list"]] == ["image/jpeg", "image/png"]
+    jpeg = client.get(tracked["photo_list"][0]["url"])
+    assert jpeg.status_code == 200 and jpeg.mimetype == "image/jpeg"
+    import io
+
+    cleaned = Image.open(io.BytesIO(jpeg.data))
+    assert not cleaned.getexif() and "exif" not in cleaned.info  # no GPS, maker, model or orientation left
+    assert cleaned.size == (48, 64)  # turned upright before the orientation tag was dropped
+    assert b"PhoneMaker" not in jpeg.data
+    staff_view = client.get(f"/api/v1/events/{event['id']}/photos/2", headers=bearer(editor_tokens, "operator"))
+    assert staff_view.status_code == 200 and staff_view.mimetype == "image/png"
+    assert client.get(f"/api/v1/events/{event['id']}/photos/2").status_code == 401  # staff photos need sign-in
+
+
+def test_the_reporter_follows_the_report_by_its_tracking_code(client, editor_tokens, engine, clock):
+    operator, staff, editor = (bearer(editor_tokens, u) for u in ("operator", "staff", "editor"))
+    point = grid_points(engine, STAFF_COMMUNITY, 1)[0]
+    event = client.post("/api/v1/public/events", json={"description": "路灯不亮，楼下302室王女士反映", "lon": point.lon,
+                                                      "lat": point.lat, "category": "0107"}).get_json()
+    eid, code = event["id"], event["tracking_code"]
+    act(client, operator, eid, "register")
+    act(client, operator, eid, "dispatch", note="请张晓网尽快处理")
+    act(client, staff, eid, "handle")
+    act(client, staff, eid, "feedback", note="已更换灯泡，联系人王女士 13800000000")
+    act(client, editor, eid, "verify")
+    tracked = client.get(f"/api/v1/public/events/{code.lower()}")  # codes are read out: case does not matter
+    assert tracked.status_code == 200
+    body = tracked.get_json()
+    assert body["status"] == "verified" and body["code"] == event["code"]
+    assert [s["action"] for s in body["history"]] == ["report", "register", "dispatch", "handle", "feedback",
+                                                      "verify"]
+    text_of_answer = tracked.get_data(as_text=True)
+    # No one's personal data: no staff or user names, no notes, no phone numbers.
+    for private in ("张晓网", "13800000000", "更换灯泡", "街道网格工作站", "示范县网格化中心", "0512-"):
+        assert private not in text_of_answer, private
+    assert all(set(s) == {"at", "action", "status"} for s in body["history"])
+    missing = error(client.get("/api/v1/public/events/ZZZZZZZZZZ"), 404)
+    assert missing["details"]["field"] == "code"
+    assert client.get(f"/track/{code}").status_code == 200

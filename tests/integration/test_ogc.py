@@ -27,6 +27,8 @@ pytestmark = pytest.mark.db
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas" / "ogcapi-features"
 CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CGCS2000 = "http://www.opengis.net/def/crs/EPSG/0/4490"
 IN_FORCE, PAST, DRAFT = slice(0, 8), slice(8, 10), slice(10, None)
 
 
@@ -188,7 +190,7 @@ def test_landing_page_links_everything(ogc, check):
     links = {link["rel"]: link for link in body["links"]}
     assert {"self", "service-desc", "conformance", "data"} <= set(links)
     assert links["service-desc"]["type"] == "application/vnd.oai.openapi+json;version=3.0"
-    assert "text/html" not in {link["type"] for link in body["links"]}  # no HTML, so none advertised
+    assert links["alternate"]["type"] == "text/html"  # the page for people
     for rel in ("conformance", "data", "service-desc"):
         assert ogc.get(urlparse(links[rel]["href"]).path).status_code == 200
 
@@ -196,7 +198,10 @@ def test_landing_page_links_everything(ogc, check):
 def test_conformance_lists_what_is_implemented(ogc, check):
     body = ogc.get("/ogc/conformance").get_json()
     check("confClasses", body)
-    assert set(body["conformsTo"]) == {CORE + "core", CORE + "geojson", CORE + "oas30"}
+    assert {CORE + "core", CORE + "geojson", CORE + "oas30", CORE + "html",
+            "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+            "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables"} <= set(body["conformsTo"])
+    assert any("CQL2" in note for note in body["notSupported"])  # what is left out is said
 
 
 def test_api_definition_is_valid_openapi_3_0(ogc):
@@ -213,9 +218,11 @@ def test_api_definition_is_valid_openapi_3_0(ogc):
         assert document["paths"][f"/collections/{collection}/items/{{featureId}}"]
 
 
-def test_only_json_is_offered(ogc, check):
+def test_json_everywhere_and_html_for_people_where_offered(ogc, check):
     assert ogc.get("/ogc/collections?f=json").status_code == 200
-    assert_exception(ogc.get("/ogc/collections?f=html"), 400, check, naming="f")
+    assert ogc.get("/ogc/collections?f=html").mimetype == "text/html"
+    assert_exception(ogc.get("/ogc/collections/grids/items?f=html"), 400, check, naming="f")
+    assert_exception(ogc.get("/ogc/collections?f=xml"), 400, check, naming="f")
 
 
 # -- collections ------------------------------------------------------------------------------------
@@ -236,7 +243,8 @@ def test_collections_have_extents_and_the_storage_note(ogc, ogc_engine, check):
     assert "temporal" not in by_id["communities"]["extent"]
     for collection in by_id.values():
         check("collection", collection)
-        assert "EPSG:4490" in collection["description"] and "WGS 84" in collection["description"]
+        assert "EPSG:4490" in collection["description"] and "CRS84" in collection["description"]
+        assert collection["crs"] == [CRS84, CGCS2000] and collection["storageCrs"] == CGCS2000
         rels = {link["rel"]: link["type"] for link in collection["links"]}
         assert rels["items"] == "application/geo+json"
         assert ogc.get(f"/ogc/collections/{collection['id']}").get_json() == collection
@@ -324,7 +332,7 @@ def test_bbox_matches_postgis(ogc, ogc_engine):
 @pytest.mark.parametrize("query, parameter", [
     ("bbox=1,2,3", "bbox"), ("bbox=a,b,c,d", "bbox"), ("bbox=0,10,1,5", "bbox"), ("bbox=0,0,200,1", "bbox"),
     ("bbox=nan,0,1,1", "bbox"), ("limit=0", "limit"), ("limit=-3", "limit"), ("limit=ten", "limit"),
-    ("offset=-1", "offset"), ("datetime=yesterday", "datetime"), ("datetime=2024-01-01/2025-01-01", "datetime"),
+    ("offset=-1", "offset"), ("datetime=yesterday", "datetime"), ("datetime=2025-01-01/2024-01-01", "datetime"),
     ("datetime=2024-06-01T12:00:00", "datetime"),
 ])
 def test_invalid_parameters_are_400_naming_them(ogc, check, query, parameter):
@@ -410,7 +418,7 @@ def test_gdal_oapif_driver_reads_the_service(ogc_server, ogc_engine):
     expected = published(ogc_engine)
     assert len(grids) == len(expected) > 10  # GDAL paged through the next links
     assert set(grids["code"]) == expected
-    assert grids.crs.to_epsg() == 4326  # CRS84 as GDAL names it
+    assert grids.crs.to_epsg() == 4490  # GDAL reads the storageCrs, CGCS2000, by default
     west, south, east, north = grids.total_bounds
     assert 119 < west < east < 121 and 31 < south < north < 33
     assert set(grids.geom_type) <= {"MultiPolygon", "Polygon"}
@@ -418,3 +426,138 @@ def test_gdal_oapif_driver_reads_the_service(ogc_server, ogc_engine):
     box = (west, south, (west + east) / 2, (south + north) / 2)
     some = pyogrio.read_dataframe(source, layer="grids", bbox=box)
     assert 0 < len(some) < len(grids) and set(some["code"]) <= expected
+
+
+# -- Part 2: CRS ------------------------------------------------------------------------------------------
+
+def test_cgcs2000_answers_latitude_first_with_a_content_crs_header(ogc):
+    plain = ogc.get("/ogc/collections/grids/items?limit=1")
+    assert plain.headers["Content-Crs"] == f"<{CRS84}>"
+    lon, lat = plain.get_json()["features"][0]["geometry"]["coordinates"][0][0][0]
+    national = ogc.get(f"/ogc/collections/grids/items?limit=1&crs={CGCS2000}")
+    assert national.status_code == 200 and national.headers["Content-Crs"] == f"<{CGCS2000}>"
+    assert national.get_json()["features"][0]["geometry"]["coordinates"][0][0][0] == [lat, lon]
+    # The next link keeps the CRS, and the short form is understood.
+    nxt = next(link["href"] for link in national.get_json()["links"] if link["rel"] == "next")
+    assert "crs=" in nxt
+    code = plain.get_json()["features"][0]["id"]
+    one = ogc.get(f"/ogc/collections/grids/items/{code}?crs=EPSG:4490")
+    assert one.headers["Content-Crs"] == f"<{CGCS2000}>"
+    assert one.get_json()["geometry"]["coordinates"][0][0][0] == [lat, lon]
+
+
+def test_bbox_in_cgcs2000_is_latitude_first(ogc):
+    box = ogc.get("/ogc/collections/grids/items?limit=1&bbox=119,31,121,33").get_json()["numberMatched"]
+    flipped = ogc.get(f"/ogc/collections/grids/items?limit=1&bbox=31,119,33,121&bbox-crs={CGCS2000}").get_json()
+    assert flipped["numberMatched"] == box > 0
+
+
+@pytest.mark.parametrize("query, parameter", [
+    ("crs=http://www.opengis.net/def/crs/EPSG/0/3857", "crs"), ("crs=EPSG:99999", "crs"),
+    ("bbox-crs=EPSG:4326&bbox=1,2,3,4", "bbox-crs"), ("foo=bar", "foo"), ("filter-lang=cql2-json", "filter-lang"),
+    ("offset=99999999999999999999", "offset"), ("code=a%00b", "code"), ("households=many", "households"),
+])
+def test_unsupported_crs_and_unknown_parameters_are_400(ogc, check, query, parameter):
+    assert_exception(ogc.get(f"/ogc/collections/grids/items?{query}"), 400, check, naming=parameter)
+
+
+def test_every_error_under_ogc_is_ogc_json(ogc, check):
+    assert_exception(ogc.get("/ogc/no/such/path"), 404, check)
+    assert_exception(ogc.open("/ogc/collections", method="TRACE"), 405, check)
+    assert_exception(ogc.get("/ogc/collections/grids/items/a%00b"), 400, check)
+    assert_exception(ogc.get("/ogc/collections/nothing/queryables"), 404, check)
+
+
+# -- Part 3: queryables, schema, filters --------------------------------------------------------------------
+
+@pytest.mark.parametrize("collection", ["grids", "micro_grids", "communities"])
+def test_queryables_and_schema_are_json_schema(ogc, collection):
+    for kind in ("queryables", "schema"):
+        response = ogc.get(f"/ogc/collections/{collection}/{kind}")
+        assert response.status_code == 200 and response.mimetype == "application/schema+json"
+        document = response.get_json()
+        Draft202012Validator.check_schema(document)
+        assert "code" in document["properties"] and document["properties"]["code"]["type"] == "string"
+
+
+def test_cql2_text_filters_simple_comparisons(ogc):
+    every, matched = all_items(ogc, "/ogc/collections/grids/items?limit=1000")
+    big = {f["id"] for f in every if f["properties"]["households"] > 400 and f["properties"]["type"] == "comprehensive"}
+    found, n = all_items(ogc, "/ogc/collections/grids/items?limit=1000&filter="
+                              "households > 400 AND type = 'comprehensive'")
+    assert {f["id"] for f in found} == big and n == len(big) < matched
+    named, _ = all_items(ogc, "/ogc/collections/grids/items?limit=1000&filter=name IS NULL")
+    assert {f["id"] for f in named} == {f["id"] for f in every if f["properties"]["name"] is None}
+    for bad in ("households > 'x'", "nothing = 1", "households > 1 OR code = '1'", "households"):
+        answer = ogc.get(f"/ogc/collections/grids/items?filter={bad}")
+        assert answer.status_code == 400 and "'filter'" in answer.get_json()["description"]
+
+
+def test_datetime_interval_serves_every_version_with_versioned_ids(ogc, ogc_engine):
+    features, matched = all_items(ogc, "/ogc/collections/grids/items?limit=1000&datetime=2024-06-01/..")
+    past_and_now = published(ogc_engine, "2024-06-01") | published(ogc_engine)
+    assert {f["properties"]["code"] for f in features} == past_and_now
+    ids = [f["id"] for f in features]
+    assert len(ids) == len(set(ids)) == matched and all("@v" in i for i in ids)
+    one = ogc.get(f"/ogc/collections/grids/items/{ids[0]}")
+    assert one.status_code == 200 and one.get_json()["id"] == ids[0]
+
+
+# -- compression, the HTML page, real clients -----------------------------------------------------------------
+
+def test_geojson_is_compressed(ogc):
+    raw = ogc.get("/ogc/collections/grids/items?limit=200")
+    packed = ogc.get("/ogc/collections/grids/items?limit=200", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    import gzip
+
+    assert json.loads(gzip.decompress(packed.data))["numberReturned"] == raw.get_json()["numberReturned"]
+    assert len(packed.data) < len(raw.data) / 4
+
+
+def test_landing_page_for_people_has_a_map_per_collection(ogc):
+    page = ogc.get("/ogc", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    for collection in ("grids", "micro_grids", "communities"):
+        assert f'id="ogc-map-{collection}"' in html
+    assert "开放地理数据接口" in html and "ogc-preview.js" in html
+
+
+def test_owslib_reads_collections_queryables_and_items(ogc_server, ogc_engine):
+    from owslib.ogcapi.features import Features
+
+    service = Features(f"{ogc_server}/ogc")
+    assert {c["id"] for c in service.collections()["collections"]} == {"grids", "micro_grids", "communities"}
+    queryables = service.collection_queryables("grids")
+    assert {"code", "households", "community_code"} <= set(queryables["properties"])
+    page = service.collection_items("grids", limit=5, crs=CGCS2000)
+    assert page["numberReturned"] == 5 and page["numberMatched"] == len(published(ogc_engine))
+    lat, lon = page["features"][0]["geometry"]["coordinates"][0][0][0]
+    assert 31 < lat < 33 and 119 < lon < 121
+
+
+@pytest.mark.parametrize("crs, authority", [("EPSG:4490", ("EPSG", "4490")), ("OGC:CRS84", ("OGC", "CRS84"))])
+def test_gdal_reads_every_collection_in_both_crs(ogc_server, ogc_engine, crs, authority):
+    import pyogrio
+
+    source = f"OAPIF:{ogc_server}/ogc"
+    for layer in ("grids", "micro_grids", "communities"):
+        frame = pyogrio.read_dataframe(source, layer=layer, CRS=crs)
+        assert frame.crs.to_authority() == authority, layer
+        assert len(frame) > 0
+        west, south, east, north = frame.total_bounds  # GDAL presents both in longitude, latitude order
+        assert 119 < west < east < 121 and 31 < south < north < 33
+    grids = pyogrio.read_dataframe(source, layer="grids", CRS=crs, where="households > 400")
+    assert 0 < len(grids) and (grids["households"] > 400).all()
+
+
+@pytest.mark.parametrize("path", ["/ogc/collections/grids/items?limit=5", "/ogc/collections",
+                                  "/tiles/grids/10/853/416.pbf"])
+def test_public_answers_carry_an_etag_and_answer_304_when_unchanged(ogc, path):
+    first = ogc.get(path)
+    assert first.status_code == 200 and first.headers["ETag"]
+    assert "public" in first.headers["Cache-Control"] and "max-age" in first.headers["Cache-Control"]
+    again = ogc.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and not again.data
+    assert ogc.get(path).headers["ETag"] == first.headers["ETag"]  # the same body, the same validator

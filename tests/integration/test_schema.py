@@ -15,7 +15,7 @@ EXPECTED_TABLES = {
     "admin_area", "barrier", "site", "building", "address", "atom_layer", "atom", "atom_edge", "parcel", "parcel_edge",
     "division", "division_transition", "division_revision", "grid", "grid_atom", "micro_grid", "micro_grid_parcel",
     "grid_code", "review_comment",
-    "staff", "staff_assignment", "matter_category", "event", "event_history", "app_user", "api_token",
+    "staff", "staff_assignment", "matter_category", "event", "event_history", "event_photo", "app_user", "api_token",
     "user_session", "rate_limit",
     "audit_log",
 }

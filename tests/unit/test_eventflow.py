@@ -144,3 +144,20 @@ def test_unknown_action_and_status():
         transition(_state("reported"), "approve", "admin", NOW)
     with pytest.raises(InputError, match="unknown event status"):
         transition(EventState(status="lost"), "register", "admin", NOW)
+
+
+def test_the_one_who_fed_back_may_not_verify_it():
+    now = datetime(2026, 12, 1, 10, 0)
+    state = transition(EventState(status="handling"), "feedback", "grid_staff", now, actor=7)
+    assert state.handled_by == 7
+    for action in ("verify", "reject"):
+        with pytest.raises(InputError, match="separation of duties"):
+            transition(state, action, "grid_staff", now, actor=7)
+    assert "verify" not in allowed_actions("handled", "grid_staff", state=state, actor=7)
+    assert "verify" in allowed_actions("handled", "township_operator", state=state, actor=8)
+    verified = transition(state, "verify", "township_operator", now, actor=8)
+    assert verified.status == "verified"
+    # A rejection sends it back to handling: the next feedback is a new one, by whoever gives it.
+    again = transition(transition(state, "reject", "county_editor", now, actor=9), "feedback", "grid_staff", now,
+                       actor=9)
+    assert again.handled_by == 9

@@ -64,3 +64,16 @@ def test_dates_bbox_limit():
         params.bbox("118,31,nan,32")
     assert params.limit("5000", cap=1000) == 1000
     assert params.limit(None, cap=1000, default=10) == 10
+
+
+def test_numbers_are_finite_and_in_range_naming_the_field():
+    assert params.number("120.5", "lon", minimum=-180, maximum=180) == 120.5
+    assert params.number(None, "lon", minimum=-180, maximum=180) is None
+    for bad in ("nan", "inf", 500, True, "east", [1]):
+        with pytest.raises(InputError) as err:
+            params.number(bad, "lon", minimum=-180, maximum=180)
+        assert err.value.field == "lon"
+    with pytest.raises(InputError, match="greater than 0"):
+        params.number(0, "time_limit", minimum=0, maximum=10, exclusive_minimum=True)
+    with pytest.raises(InputError, match="required"):
+        params.number("", "lat", minimum=-90, maximum=90, required=True)

@@ -118,7 +118,7 @@ def test_load_from_file(tmp_path):
     path.write_text(json.dumps({"note": "test", "holidays": ["2026-12-07"]}), encoding="utf-8")
     cal = calendar_from_config(str(path))
     assert cal.add_working_time(dt("2026-12-04", "16:00"), 4) == dt("2026-12-08", "11:30")
-    assert calendar_from_config(None) == WorkCalendar()
+    assert calendar_from_config(None) == WorkCalendar.china()
     path.write_text("{", encoding="utf-8")
     with pytest.raises(InputError, match="not JSON") as err:
         WorkCalendar.load(path)
@@ -135,3 +135,70 @@ def test_load_from_file(tmp_path):
 def test_subtract_working_time(end, amount, expected):
     assert CAL.subtract_working_time(end, amount) == expected
     assert CAL.working_time_between(expected, end) == timedelta(hours=amount)
+
+
+# -- the national schedule (defect 2 of issue 12) ------------------------------------------------------
+
+APP_CAL = calendar_from_config(None)
+
+
+@pytest.mark.parametrize(("start", "amount", "unit", "expected"), [
+    # National Day 2026: Oct 1-7 off, Sat 10 Oct a make-up working day (the issue's reproducer).
+    (dt("2026-09-30", "10:00"), 3, "working_days", dt("2026-10-10", "10:00")),
+    # Spring Festival 2026: Feb 15-23 off; Sat 14 Feb and Sat 28 Feb are make-up working days.
+    (dt("2026-02-13", "10:00"), 1, "working_days", dt("2026-02-14", "10:00")),  # Fri → the 调休 Saturday
+    (dt("2026-02-14", "16:30"), 2, "working_hours", dt("2026-02-24", "10:00")),  # over the whole festival
+    # A 调休 Sunday: Sun 4 Jan 2026 works after the New Year break.
+    (dt("2026-01-03", "10:00"), 1, "working_hours", dt("2026-01-04", "10:00")),
+    # Into 2027, a year with no official schedule yet: New Year's Day is computed as a holiday.
+    (dt("2026-12-30", "10:00"), 3, "working_days", dt("2027-01-05", "10:00")),
+    # Spring Festival 2027 computed from the lunar calendar: Feb 5 (eve) to Feb 8 off.
+    (dt("2027-02-04", "16:30"), 2, "working_hours", dt("2027-02-09", "10:00")),
+])
+def test_national_schedule_with_no_calendar_file(start, amount, unit, expected):
+    assert APP_CAL.add_working_time(start, amount, unit) == expected
+
+
+def test_a_make_up_saturday_works_and_a_holiday_weekday_does_not():
+    assert APP_CAL.is_working_day(dt("2026-10-10", "00:00").date())  # Saturday, 调休
+    assert APP_CAL.is_working_day(dt("2026-02-28", "00:00").date())  # Saturday, 调休
+    assert not APP_CAL.is_working_day(dt("2026-10-05", "00:00").date())  # Monday, National Day
+    assert not APP_CAL.is_working_day(dt("2026-02-17", "00:00").date())  # Tuesday, Spring Festival
+
+
+def test_years_without_an_official_schedule_are_named():
+    assert APP_CAL.estimated_years(dt("2026-12-07", "00:00").date(), dt("2027-03-01", "00:00").date()) == [2027]
+    assert APP_CAL.estimated_years(dt("2026-01-01", "00:00").date(), dt("2026-12-31", "00:00").date()) == []
+    assert CAL.estimated_years(dt("2027-01-01", "00:00").date(), dt("2027-12-31", "00:00").date()) == []
+
+
+def test_computed_statutory_holidays_agree_with_the_official_schedules():
+    # Every day the holidays package computes as statutory is off in the State Council's schedule, in
+    # every year both cover (a weekend statutory day is off either way).
+    import chinese_calendar
+
+    from gis.workcal import national_schedule, statutory_holidays
+
+    _, _, years = national_schedule()
+    assert len(years) >= 20
+    for year in sorted(years):
+        days = statutory_holidays(year)
+        assert len(days) >= 10, year
+        wrong = sorted(d for d in days if not chinese_calendar.is_holiday(d))
+        assert not wrong, f"{year}: computed holidays that are working days officially: {wrong}"
+
+
+def test_a_local_file_overrides_the_national_schedule(tmp_path):
+    path = tmp_path / "county.json"
+    # A county's own day off, a 2027 schedule loaded before the package has it, and a make-up day.
+    path.write_text(json.dumps({"holidays": ["2026-12-07", "2027-01-01..2027-01-03"], "workdays": ["2027-01-09"],
+                                "official_years": [2027]}), encoding="utf-8")
+    cal = calendar_from_config(str(path))
+    assert not cal.is_working_day(dt("2026-12-07", "00:00").date())
+    assert cal.is_working_day(dt("2027-01-09", "00:00").date())  # Saturday, from the file
+    assert not cal.is_working_day(dt("2026-10-05", "00:00").date())  # the package still counts
+    assert cal.estimated_years(dt("2027-01-01", "00:00").date(), dt("2027-06-01", "00:00").date()) == []
+    # 2027-02-08 is a computed Spring Festival day; with 2027 declared official by the file it works.
+    assert cal.is_working_day(dt("2027-02-08", "00:00").date())
+    plain = calendar_from_config({"national_schedule": False, "holidays": ["2026-12-07"]})
+    assert plain.is_working_day(dt("2026-10-05", "00:00").date())

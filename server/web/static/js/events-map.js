@@ -12,9 +12,8 @@
   const BREAKS = [0, 1, 2, 4, 7];
   const HEAT = ["#f7f7f7", "#fdd0a2", "#fdae6b", "#f16913", "#a63603"];
 
-  const map = L.map("events-map", { preferCanvas: true });
+  const map = wangge.map("events-map");
   window.wanggeEventsMap = map;  // for scripted use and the browser tests
-  W.baseLayers(map);
   L.control.scale({ imperial: false }).addTo(map);
   let gridLayer = null;
   let eventLayer = null;
