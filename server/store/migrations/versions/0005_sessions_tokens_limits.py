@@ -1,14 +1,14 @@
 """server-side sessions, token expiry and revocation, one rate-limit table shared by every worker
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-07 20:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0005'
-down_revision = '0004'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
