@@ -387,6 +387,9 @@ PAGE_PATHS = {
     "/events/mine": _page("Events assigned to me (grid staff)", signed_in=True),
     "/events/map": _page("The event map", signed_in=True),
     "/events/stats": _page("Event statistics per grid", signed_in=True),
+    "/track": _page("Follow a report by its tracking code (given as ?code=)",
+                    _param("code", "the tracking code printed when the report was made",
+                           {"type": "string", "maxLength": 16})),
 }
 TILE_PATHS = {
     "/tiles/grids/{z}/{x}/{y}.pbf": {"get": {
