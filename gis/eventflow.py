@@ -29,7 +29,7 @@ The loop (city regs art. 18-19; Binzhou art. 11-12; how-to §6)::
   (预警), ``escalate`` when overdue (超期: the event is reported to the level above and counted in the
   backlog 挂账 until closed).
 
-Roles are the roles of :mod:`server.web.auth` plus ``public`` (anonymous residents, who may only report)
+Roles are the roles of :mod:`server.services.permissions` plus ``public`` (anonymous residents, who may only report)
 and ``system`` (the sweep). Scope (which events a user may touch) is checked by the caller.
 """
 
@@ -153,7 +153,7 @@ def transition(state: EventState, action: str, actor_role: str, now: datetime, *
     action
         A name of :data:`ACTIONS`.
     actor_role
-        A role of :mod:`server.web.auth`, ``public`` or ``system``.
+        A role of :mod:`server.services.permissions`, ``public`` or ``system``.
     now
         The moment of the action (tests pass frozen times).
     calendar, limit

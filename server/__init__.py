@@ -44,7 +44,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.api.params import check_path_ids
     from server.api.review import review_api
     from server.api.staff import staff_api
-    from server.web import auth
+    from server.web import admin, auth, security
     from server.web.events import events_pages
     from server.web.ogc import ogc
     from server.web.pages import pages
@@ -67,6 +67,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     app.url_value_preprocessor(check_path_ids)
     auth.init_app(app)  # sessions, CSRF, sign-in pages; after the generic handlers it refines (401 → /login)
+    admin.init_app(app)  # /admin/users and /account/password
+    security.init_app(app)  # JSON and NUL guards (first of the hooks) and the security headers
     return app
 
 

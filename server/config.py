@@ -51,6 +51,21 @@ DEFAULTS: dict[str, Any] = {
     "WORK_CALENDAR": "",
     "EVENT_WARNING_SHARE": "0.2",
     "PUBLIC_REPORT_LIMIT": "10/3600",  # reports per client IP / seconds
+    # Rate limits, COUNT/SECONDS per key, counted in PostgreSQL so they hold across workers and
+    # instances: failed sign-ins per user name and per client address; anonymous lookups and batch
+    # lookups per client address.
+    "LOGIN_LIMIT": "5/900",
+    "LOOKUP_LIMIT": "600/60",
+    "LOOKUP_BATCH_LIMIT": "20/3600",
+    # Bounded work per request: the largest request body (uploads: imports, batch CSVs), the largest
+    # JSON body and its deepest nesting, and the rows one batch lookup may hold.
+    "MAX_UPLOAD_MB": 100,
+    "MAX_JSON_MB": 16,
+    "MAX_JSON_DEPTH": 64,
+    "LOOKUP_BATCH_MAX_ROWS": 200000,
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust (0: none; the client
+    # address is then the proxy's). Set 1 behind one nginx.
+    "PROXY_HOPS": 0,
     # Events are routed to the divisions in force including a community's latest draft while nothing is
     # approved (internal work must still reach a grid); true routes to approved divisions only.
     "EVENT_ROUTING_APPROVED_ONLY": "",
@@ -66,7 +81,8 @@ DEFAULTS: dict[str, Any] = {
     "IMPORT_TIME_LIMIT": 3600,
 }
 
-_INT_KEYS = {"EMBEDDED_PORT", "PORT", "MAX_FEATURES", "SESSION_HOURS"}
+_INT_KEYS = {"EMBEDDED_PORT", "PORT", "MAX_FEATURES", "SESSION_HOURS", "MAX_UPLOAD_MB", "MAX_JSON_MB",
+             "MAX_JSON_DEPTH", "LOOKUP_BATCH_MAX_ROWS", "PROXY_HOPS"}
 _FALSE_WORDS = {"", "0", "false", "no", "off"}
 
 
@@ -100,6 +116,12 @@ def load_config(overrides: dict[str, Any] | None = None, environ: dict[str, str]
         raise ValueError("WANGGE_TILES=tianditu needs WANGGE_TIANDITU_KEY (the Tianditu 'tk' key)")
     if config["TILES"] == "custom" and not config["TILE_URL"]:
         raise ValueError("WANGGE_TILES=custom needs WANGGE_TILE_URL, e.g. http://tiles.local/{z}/{x}/{y}.png")
+    for key in ("MAX_UPLOAD_MB", "MAX_JSON_MB", "MAX_JSON_DEPTH", "LOOKUP_BATCH_MAX_ROWS"):
+        if config[key] < 1:
+            raise ValueError(f"configuration WANGGE_{key} must be at least 1; got {config[key]}")
+    # Flask/werkzeug refuse a larger body with 413 before any view reads it.
+    if not config.get("MAX_CONTENT_LENGTH"):
+        config["MAX_CONTENT_LENGTH"] = config["MAX_UPLOAD_MB"] * 1024 * 1024
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = install_secret_key(Path(config["VAR_DIR"]))
     for key in ("SECURE_COOKIES", "PUBLIC_APPROVED_ONLY"):

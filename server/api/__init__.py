@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from server import engine_of
+from server.api import params
 from server.api.openapi import openapi_document
 from server.encoding import to_json
-from server.errors import BadRequest, NotFound
+from server.errors import NotFound
 from server.store import features as store
 from server.web.auth import require_login
 
@@ -18,30 +19,15 @@ def _geojson(collection: dict) -> Response:
     return Response(to_json(collection), mimetype="application/geo+json")
 
 
-def parse_bbox(value: str | None) -> list[float] | None:
-    """``west,south,east,north`` in degrees (EPSG:4490) → list, or BadRequest naming the parameter."""
-    if value is None or value == "":
-        return None
-    try:
-        parts = [float(p) for p in value.split(",")]
-    except ValueError:
-        raise BadRequest(f"parameter 'bbox' must be four numbers west,south,east,north; got {value!r}") from None
-    if len(parts) != 4:
-        raise BadRequest(f"parameter 'bbox' must be four numbers west,south,east,north; got {value!r}")
-    west, south, east, north = parts
-    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        raise BadRequest(f"parameter 'bbox' is not a valid lon/lat box (west ≤ east, south ≤ north): {value!r}")
-    return parts
-
-
-def parse_limit(value: str | None) -> int:
-    """A positive feature cap, at most MAX_FEATURES."""
+def _bbox_and_limit() -> tuple[list[float] | None, int]:
+    box = params.bbox(request.args.get("bbox"))
     cap = current_app.config["MAX_FEATURES"]
-    if value is None:
-        return cap
-    if not value.isdigit() or int(value) < 1:
-        raise BadRequest(f"parameter 'limit' must be a positive integer; got {value!r}")
-    return min(int(value), cap)
+    return (list(box) if box else None), params.limit(request.args.get("limit"), cap=cap)
+
+
+def _area_code(field: str) -> str | None:
+    # Area codes are 12 digits (grids 15, micro-grids 17): longer text cannot name one.
+    return params.text(request.args.get(field), field, max_length=17)
 
 
 @api.get("/openapi.json")
@@ -53,10 +39,8 @@ def openapi():
 @api.get("/v1/areas")
 def areas():
     """Administrative areas as GeoJSON, optionally one level or the children of one area."""
-    level = request.args.get("level")
-    if level is not None and level not in ("county", "township", "community"):
-        raise BadRequest(f"parameter 'level' must be county, township or community; got {level!r}")
-    parent = request.args.get("parent")
+    level = params.choice(request.args.get("level"), "level", ("county", "township", "community"))
+    parent = _area_code("parent")
     with engine_of(current_app).connect() as conn:
         if parent is not None and not store.area_exists(conn, parent):
             raise NotFound(f"no administrative area with code {parent!r}")
@@ -66,8 +50,8 @@ def areas():
 @api.get("/v1/buildings")
 def buildings():
     """Buildings as GeoJSON, filtered by community code and/or bbox."""
-    community = request.args.get("community")
-    bbox, limit = parse_bbox(request.args.get("bbox")), parse_limit(request.args.get("limit"))
+    community = _area_code("community")
+    bbox, limit = _bbox_and_limit()
     with engine_of(current_app).connect() as conn:
         if community is not None and not store.area_exists(conn, community):
             raise NotFound(f"no community with code {community!r}")
@@ -77,7 +61,7 @@ def buildings():
 @api.get("/v1/barriers")
 def barriers():
     """Roads, rivers, railways and walls as GeoJSON."""
-    bbox, limit = parse_bbox(request.args.get("bbox")), parse_limit(request.args.get("limit"))
+    bbox, limit = _bbox_and_limit()
     with engine_of(current_app).connect() as conn:
         return _geojson(store.barriers_geojson(conn, bbox=bbox, limit=limit))
 
@@ -85,7 +69,7 @@ def barriers():
 @api.get("/v1/sites")
 def sites():
     """Compounds and exclusive-grid sites as GeoJSON."""
-    bbox, limit = parse_bbox(request.args.get("bbox")), parse_limit(request.args.get("limit"))
+    bbox, limit = _bbox_and_limit()
     with engine_of(current_app).connect() as conn:
         return _geojson(store.sites_geojson(conn, bbox=bbox, limit=limit))
 

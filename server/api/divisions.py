@@ -2,7 +2,7 @@
 
 Every edit the map editor makes goes through ``POST /api/v1/divisions/{id}/edits``, the same endpoint
 any script can call. Reads of an approved division are public; drafts need ``read_draft`` and edits
-``edit_draft`` on the community (see :mod:`server.web.auth`). Each route parses its input with
+``edit_draft`` on the community (see :mod:`server.services.permissions`). Each route parses its input with
 :mod:`server.api.params`, checks the permission, makes one service call and answers.
 """
 
@@ -20,8 +20,9 @@ from server.encoding import to_json
 from server.errors import BadRequest
 from server.services import divisions as service
 from server.services import editing, uploads
+from server.services.permissions import can
 from server.store import models as m
-from server.web.auth import can, current_user, require_permission
+from server.web.auth import current_user, require_permission
 
 divisions_api = Blueprint("divisions_api", __name__, url_prefix="/api/v1")
 

@@ -1,19 +1,37 @@
 """Find the grid: ``/api/v1/lookup/*`` (point, batch, address) and the public ``/lookup`` page.
 
 Thin routes over :mod:`server.services.lookup`; no sign-in needed — published staff contacts are the only personal
-data these answers hold.
+data these answers hold. Anonymous callers are limited per client address (``WANGGE_LOOKUP_LIMIT``,
+``WANGGE_LOOKUP_BATCH_LIMIT``, counted in PostgreSQL so the limit holds across workers); signed-in users and
+API tokens are not (the hook is :func:`server.web.auth.limit_anonymous_clients`).
+
+The batch lookup streams: the upload (spooled to disk by werkzeug above 500 kB, and refused above
+``WANGGE_MAX_UPLOAD_MB``) is counted, then looked up and answered :data:`BATCH_CHUNK_ROWS` rows at a
+time, so a worker holds one chunk in memory, never the whole file. ``WANGGE_LOOKUP_BATCH_MAX_ROWS`` caps
+the rows of one batch.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import closing
+from urllib.parse import quote
+
 from flask import Blueprint, Response, current_app, request
 
+from server.api import params
 from server.errors import BadRequest
 from server.services.lookup import lookup_service, parse_coordinate, parse_date, parse_lookup_crs
 
 lookup = Blueprint("lookup", __name__)
 
-
+#: Rows looked up and written per step of a batch (bounds the memory of one request).
+BATCH_CHUNK_ROWS = 5000
 @lookup.get("/api/v1/lookup/point")
 def lookup_point():
     """The grid, micro-grid, community, township and published staff at one point."""
@@ -28,32 +46,120 @@ def lookup_point():
 @lookup.get("/api/v1/lookup/address")
 def lookup_address():
     """Standard addresses matching a typed query, best first, each with its grid and staff."""
-    q = request.args.get("q", "")
-    if not q.strip():
-        raise BadRequest("parameter 'q' is required: the address to search for")
-    value = request.args.get("limit", "10")
-    if not value.isdigit() or not 1 <= int(value) <= 50:
-        raise BadRequest(f"parameter 'limit' must be an integer from 1 to 50; got {value!r}")
+    q = params.text(request.args.get("q"), "q", max_length=200, required=True)
+    limit = params.integer(request.args.get("limit"), "limit", minimum=1, maximum=50, default=10)
     on = parse_date(request.args.get("date"))
-    return lookup_service(current_app).search(q, int(value), on)
+    return lookup_service(current_app).search(q, limit, on)
+
+
+def _encoding_of(stream) -> str:
+    # UTF-8 (with or without BOM) when every byte decodes, else GBK/GB18030; read in blocks, never whole.
+    for encoding, name in (("utf-8", "utf-8-sig"), ("gb18030", "gb18030")):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        stream.seek(0)
+        try:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+            return name
+        except UnicodeDecodeError:
+            continue
+        finally:
+            stream.seek(0)
+    raise BadRequest("parameter 'file' is neither UTF-8 nor GBK text")
+
+
+def _csv_rows(stream, encoding: str) -> Iterator[list[str]]:
+    stream.seek(0)
+    text = io.TextIOWrapper(stream, encoding=encoding, newline="")
+    try:
+        yield from csv.reader(text)
+    except csv.Error as exc:
+        raise BadRequest(f"parameter 'file' is not a readable CSV: {exc}") from None
+    finally:
+        text.detach()  # the upload's stream belongs to werkzeug
+
+
+def _chunks(stream, encoding: str) -> Iterator[bytes]:
+    # The CSV again, BATCH_CHUNK_ROWS rows (plus the header) at a time, as UTF-8 for the service.
+    rows = _csv_rows(stream, encoding)
+    header = next(rows, None)
+    buffer, writer, count = io.StringIO(), None, 0
+    for row in rows:
+        if writer is None:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(header)
+        writer.writerow(row)
+        count += 1
+        if count == BATCH_CHUNK_ROWS:
+            yield buffer.getvalue().encode()
+            writer, count = None, 0
+    if writer is not None:
+        yield buffer.getvalue().encode()
+
+
+def _count_rows(stream, encoding: str, max_rows: int) -> int:
+    with closing(_csv_rows(stream, encoding)) as rows:  # closed (reader detached) before any raise
+        header = next(rows, None)
+        if header is None or not "".join(header).strip():
+            raise BadRequest("parameter 'file' is empty")
+        count = 0
+        for _ in rows:
+            count += 1
+            if count > max_rows:
+                raise BadRequest(f"parameter 'file' has more than {max_rows:,} rows; at most {max_rows:,} per "
+                                 f"batch (WANGGE_LOOKUP_BATCH_MAX_ROWS)")
+    return count
 
 
 @lookup.post("/api/v1/lookup/batch")
 def lookup_batch():
-    """A CSV of points or addresses in, the same CSV with grid columns added out."""
+    """A CSV of points or addresses in, the same CSV with grid columns added out (streamed)."""
     upload = request.files.get("file")
     if upload is None:
         raise BadRequest("parameter 'file' is required: a CSV upload (multipart/form-data)")
     on = parse_date(request.form.get("date"))
-    max_rows = int(current_app.config.get("LOOKUP_BATCH_MAX_ROWS", 200_000))
-    body = lookup_service(current_app).batch(upload.read(), request.form.get("crs"), on, max_rows=max_rows)
+    crs = request.form.get("crs")
+    parse_lookup_crs(crs)  # a bad crs is a 400 now, not a broken stream later
+    service = lookup_service(current_app)
+    # A file of our own on disk: werkzeug closes the upload when the request ends, before the answer has
+    # been streamed.
+    stream = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the answer is done
+    try:
+        shutil.copyfileobj(upload.stream, stream, 1 << 20)
+        encoding = _encoding_of(stream)
+        if _count_rows(stream, encoding, current_app.config["LOOKUP_BATCH_MAX_ROWS"]) == 0:
+            chunks = iter([_header_only(stream, encoding)])
+        else:
+            chunks = _chunks(stream, encoding)
+        first = service.batch(next(chunks), crs, on)  # header problems are a 400 before anything is sent
+    except BaseException:
+        stream.close()
+        raise
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield first
+            for chunk in chunks:
+                answer = service.batch(chunk, crs, on)
+                yield answer[answer.index(b"\n") + 1:]  # the header (and BOM) once, at the top
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()  # its text reader lets go of the file first
+            stream.close()
     name = (upload.filename or "lookup.csv").rsplit("/", 1)[-1]
     stem = name[:-4] if name.lower().endswith(".csv") else name
     # An ASCII fallback name plus the RFC 5987 form keeps Chinese file names intact.
-    from urllib.parse import quote
-
     disposition = f"attachment; filename=\"grids.csv\"; filename*=UTF-8''{quote(stem + '-grids.csv')}"
-    return Response(body, mimetype="text/csv", headers={"Content-Disposition": disposition})
+    return Response(body(), mimetype="text/csv", headers={"Content-Disposition": disposition})
+
+
+def _header_only(stream, encoding: str) -> bytes:
+    buffer = io.StringIO()
+    with closing(_csv_rows(stream, encoding)) as rows:
+        csv.writer(buffer, lineterminator="\n").writerow(next(rows))
+    return buffer.getvalue().encode()
 
 
 @lookup.get("/lookup")

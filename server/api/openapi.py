@@ -373,6 +373,89 @@ EVENT_PATHS = {
 }
 
 
+_HTML = {"description": "HTML page (Chinese; ?lang=en for English)", "content": {"text/html": {}}}
+_REDIRECT = {"description": "See Other: to the next page (a sign-in form when signed out)",
+             "headers": {"Location": {"schema": {"type": "string"}}}}
+_LANG = _param("lang", "language of the page", {"type": "string", "enum": ["zh", "en"]})
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _page(summary: str, *parameters: dict, signed_in: bool = False) -> dict:
+    responses = {"200": _HTML, "400": _HTML, "404": _HTML}
+    if signed_in:
+        responses |= {"303": _REDIRECT, "403": _HTML}
+    return {"get": {"summary": summary, "parameters": [_LANG, *parameters], "responses": responses}}
+
+
+def _form_post(summary: str, properties: dict, *parameters: dict, required: list[str] | None = None) -> dict:
+    body = {"required": True, "content": {_FORM: {"schema": {
+        "type": "object", "properties": {"csrf_token": {"type": "string"}, **properties},
+        **({"required": required} if required else {})}}}}
+    return {"post": {"summary": summary, "parameters": list(parameters), "requestBody": body,
+                     "responses": {"303": _REDIRECT, "400": _HTML, "401": _ERROR, "403": _ERROR, "404": _ERROR,
+                                   "429": {**_HTML, "description": "too many failed sign-ins (Retry-After)"}}}}
+
+
+_CODE_PATH = _path_param("code", "12-digit area code", {"type": "string"})
+PAGE_PATHS = {
+    "/": _page("The county map"),
+    "/divisions": _page("Divisions of the communities (county overview)"),
+    "/areas/{code}/overview": _page("An area's communities and their divisions", _CODE_PATH),
+    "/communities/{code}/editor": _page("The division editor of a community (county editor, township operator)",
+                                        _CODE_PATH, signed_in=True),
+    "/review": _page("The review queue (municipal reviewer)", signed_in=True),
+    "/review/{division_id}": _page("One division under review", _DIVISION_ID, signed_in=True),
+    "/notice/{grid_code}": _page("The public notice board of a grid: outline, staff, supervision phone",
+                                 _path_param("grid_code", "15-digit grid code", {"type": "string"})),
+    "/admin/audit": _page("The audit log viewer (admin, reviewer)", signed_in=True),
+    "/events/mine": _page("Events assigned to me (grid staff)", signed_in=True),
+    "/events/map": _page("The event map", signed_in=True),
+    "/events/stats": _page("Event statistics per grid", signed_in=True),
+    "/track": _page("Follow a report by its tracking code (given as ?code=)",
+                    _param("code", "the tracking code printed when the report was made",
+                           {"type": "string", "maxLength": 16})),
+}
+TILE_PATHS = {
+    "/tiles/grids/{z}/{x}/{y}.pbf": {"get": {
+        "summary": "Grids and communities in force as Mapbox Vector Tiles (layers 'grids', 'communities'; "
+                   "XYZ scheme in EPSG:3857)",
+        "parameters": [_path_param("z", "zoom 0-22", {"type": "integer", "minimum": 0, "maximum": 22}),
+                       _path_param("x", "tile column", {"type": "integer", "minimum": 0}),
+                       _path_param("y", "tile row", {"type": "integer", "minimum": 0})],
+        "responses": {"200": {"description": "the tile (empty when no grid touches it)", "content": {
+            "application/vnd.mapbox-vector-tile": {"schema": {"type": "string", "format": "binary"}}}},
+            "204": {"description": "no grid touches the tile"},
+            "400": {"description": "a tile coordinate out of range (OGC exception: code, description)",
+                    "content": {"application/json": {"schema": {"type": "object",
+                                                                "required": ["code", "description"]}}}}}}},
+    "/tiles/grids.json": {"get": {"summary": "TileJSON 3.0 of the grid tiles", "responses": {"200": {
+        "description": "TileJSON", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["tilejson", "tiles"]}}}}}}},
+}
+AUTH_PATHS = {
+    "/login": {**_page("The sign-in form"),
+               **_form_post("Sign in with user name and password; on success a session cookie and a redirect to next",
+                            {"username": {"type": "string", "maxLength": 64}, "password": {"type": "string"},
+                             "next": {"type": "string", "description": "a path on this site"}},
+                            required=["username", "password"])},
+    "/logout": _form_post("End the session on the server and go to the map", {}),
+    "/account/password": {**_page("Change my password", signed_in=True),
+                          **_form_post("Change my password; my other sessions end",
+                                       {"current": {"type": "string"}, "password": {"type": "string"},
+                                        "confirm": {"type": "string"}}, required=["current", "password",
+                                                                                 "confirm"])},
+    "/admin/users": _page("Users, their sessions and API tokens (admin)", signed_in=True),
+    "/admin/users/{username}/{action}": _form_post(
+        "Disable, enable, set the password of (form field password) or end the sessions of a user (admin; audited)",
+        {"password": {"type": "string"}},
+        _path_param("username", "user name", {"type": "string", "maxLength": 64}),
+        _path_param("action", "what to do", {"type": "string", "enum": ["disable", "enable", "password",
+                                                                         "sessions"]})),
+    "/admin/tokens/{token_id}/revoke": _form_post("Revoke an API token (admin; audited)", {},
+                                                  _path_param("token_id", "token id", {"type": "integer"})),
+}
+
+
 def openapi_document() -> dict:
     """The document served at ``/api/openapi.json``."""
     return {
@@ -415,6 +498,9 @@ def openapi_document() -> dict:
             **EVENT_PATHS,
             **REVIEW_PATHS,
             **STAFF_PATHS,
+            **PAGE_PATHS,
+            **TILE_PATHS,
+            **AUTH_PATHS,
             "/api/openapi.json": {"get": {"summary": "This document",
                                           "responses": {"200": {"description": "OpenAPI 3.1 document"}}}},
             "/healthz": {"get": {"summary": "Liveness and database status",

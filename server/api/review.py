@@ -2,7 +2,7 @@
 
 Every route: parse (:mod:`server.api.params`) → permission → one service call → response. Checks come in
 one order everywhere, so each answer is predictable: the division must exist (404), the caller must be
-signed in (401) and allowed on its community (403, :func:`server.web.auth.can`), the body must be well
+signed in (401) and allowed on its community (403, :func:`server.services.permissions.can`), the body must be well
 formed (400), and the division must be in the status the step moves from (409). The pages are in
 :mod:`server.web.review`.
 
@@ -33,7 +33,8 @@ from server import engine_of
 from server.api import params
 from server.errors import Forbidden
 from server.services import review
-from server.web.auth import can, current_user, require_login, require_permission, scope_prefix
+from server.services.permissions import can, scope_prefix
+from server.web.auth import current_user, require_login, require_permission
 
 review_api = Blueprint("review_api", __name__, url_prefix="/api/v1")
 #: Longest comment or return reason (characters): a page of text, as the review page's fields allow.

@@ -12,7 +12,8 @@ from server import engine_of
 from server.api import params
 from server.errors import BadRequest, Forbidden
 from server.services import staff as service
-from server.web.auth import can, require_login, scope_prefix
+from server.services.permissions import can, scope_prefix
+from server.web.auth import require_login
 
 staff_api = Blueprint("staff_api", __name__, url_prefix="/api/v1/staff")
 

@@ -25,7 +25,7 @@ def matters_load(path: Path | None) -> None:
     responsible_unit, admitted_on, exited_on.
     """
     from server.services.matters import MATTERS_CSV, load_matters
-    from server.web.auth import cli_actor
+    from server.store.audit import cli_actor
 
     with migrated_engine() as (engine, _):
         try:

@@ -22,9 +22,9 @@ from server.services.importer import import_demo
 from server.services.matters import ensure_demo_matters
 from server.services.review import approve, submit
 from server.services.staff import ensure_demo_roster
+from server.services.users import ensure_demo_users
 from server.store import models as m
 from server.store.db import make_engine
-from server.web.auth import ensure_demo_users
 
 log = logging.getLogger(__name__)
 

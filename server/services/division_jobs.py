@@ -26,6 +26,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from distributed import WorkerPlugin
+
 from server.services.divisions import DivideOutcome, die_with_parent, divide_and_store
 from server.store.db import make_engine
 
@@ -83,7 +85,7 @@ def divide_task(url: str, code: str, options: dict) -> DivideOutcome:
         engine.dispose()
 
 
-class _DieWithParent:
+class DieWithParent(WorkerPlugin):
     """Worker plugin: a local worker process ends when the process that started the cluster dies."""
 
     name = "wangge-die-with-parent"
@@ -91,7 +93,8 @@ class _DieWithParent:
     def __init__(self, parent_pid: int) -> None:
         self.parent_pid = parent_pid
 
-    def setup(self, worker) -> None:  # noqa: D102 (the WorkerPlugin interface)
+    def setup(self, worker) -> None:
+        """Arm the parent-death signal in the worker's process."""
         die_with_parent(self.parent_pid)
 
 
@@ -107,7 +110,7 @@ def _client(scheduler: str | None, workers: int):
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                            silence_logs=logging.ERROR)
     client = Client(cluster)
-    client.register_plugin(_DieWithParent(os.getpid()))
+    client.register_plugin(DieWithParent(os.getpid()))
     return client, cluster
 
 

@@ -14,7 +14,7 @@ from server.services.divisions import divisions_in_force
 from server.services.event_timers import sweep
 from server.services.matters import ensure_demo_matters, usable_matter
 from server.store import events as store
-from server.web.auth import audit
+from server.store.audit import audit
 
 log = logging.getLogger(__name__)
 

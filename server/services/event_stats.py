@@ -11,9 +11,9 @@ from sqlalchemy import Connection
 from gis.errors import InputError
 from server.errors import Forbidden, NotFound
 from server.services.divisions import divisions_in_force
+from server.services.permissions import can, scope_level, scope_prefix
 from server.store import events as store
 from server.store import models as m
-from server.web.auth import can, scope_level, scope_prefix
 
 STATS_COLUMNS = ("grid_code", "grid_name", "community_code", "community_name", "events", "registered", "closed",
                  "closure_rate", "on_time", "on_time_rate", "overdue", "open")

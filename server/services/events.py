@@ -12,7 +12,7 @@ Time: every function takes ``now`` explicitly; web routes pass :func:`clock`, wh
 freeze time. Times are stored as ``timestamptz`` and answered in the calendar's zone.
 
 Who may act (scope; the role check is :mod:`gis.eventflow`'s): admin everywhere; any other signed-in
-user on events whose grid (or community) lies in their scope (:func:`server.web.auth.scope_contains`), so
+user on events whose grid (or community) lies in their scope (:func:`server.services.permissions.scope_contains`), so
 grid staff act only on their own grids' events. The public may only report, and follow its own reports.
 """
 
@@ -21,8 +21,6 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-import time
-from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -47,9 +45,11 @@ from server.errors import BadRequest, Conflict, Forbidden, NotFound
 from server.services import photos as photo_rules
 from server.services import staff
 from server.services.matters import usable_matter
+from server.services.permissions import can, normalise_role, scope_contains, scope_prefix
 from server.store import events as store
 from server.store import models as m
-from server.web.auth import audit, can, normalise_role, scope_contains, scope_prefix
+from server.store.audit import audit
+from server.store.limits import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -120,51 +120,6 @@ def warning_share(app) -> float:
     return share
 
 
-class RateLimiter:
-    """At most ``limit`` hits per key within ``window`` seconds, in memory (per process, like the login throttle).
-
-    Parameters
-    ----------
-    limit, window
-        Hits allowed per sliding window of seconds.
-    clock
-        Monotonic seconds; tests pass a fake.
-    """
-
-    def __init__(self, limit: int, window: float, clock=time.monotonic) -> None:
-        self.limit, self.window, self.clock = limit, window, clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    @classmethod
-    def from_setting(cls, value: str) -> RateLimiter:
-        """From ``"COUNT/SECONDS"`` (``PUBLIC_REPORT_LIMIT``)."""
-        count, _, seconds = str(value).partition("/")
-        try:
-            limit, window = int(count), float(seconds)
-        except ValueError:
-            raise ValueError(f"configuration WANGGE_PUBLIC_REPORT_LIMIT must be COUNT/SECONDS, e.g. 10/3600; "
-                             f"got {value!r}") from None
-        return cls(limit, window)
-
-    def hit(self, key: str) -> float:
-        """Count one hit for ``key`` and return 0, or return the seconds to wait (the hit is not counted)."""
-        now = self.clock()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return hits[0] + self.window - now
-            hits.append(now)
-            return 0.0
-
-    def clear(self) -> None:
-        """Forget every hit."""
-        with self._lock:
-            self._hits.clear()
-
-
 _ROUTER_LOCK = threading.Lock()
 _FALSE_WORDS = {"", "0", "false", "no", "off"}
 
@@ -196,11 +151,14 @@ def event_router(app):
 
 
 def report_limiter(app) -> RateLimiter:
-    """The app's limiter of anonymous reports per client IP."""
-    limiter = app.extensions.get("wangge.report_limiter")
+    """The app's limiter of anonymous reports per client IP (``PUBLIC_REPORT_LIMIT``), shared by all workers."""
+    limiter = app.extensions.get("wangge.limit.public_report")
     if limiter is None:
-        limiter = RateLimiter.from_setting(app.config.get("PUBLIC_REPORT_LIMIT", "10/3600"))
-        app.extensions["wangge.report_limiter"] = limiter
+        from server import engine_of
+
+        limiter = RateLimiter.from_setting(engine_of(app), "public_report",
+                                           app.config.get("PUBLIC_REPORT_LIMIT", "10/3600"), "PUBLIC_REPORT_LIMIT")
+        app.extensions["wangge.limit.public_report"] = limiter
     return limiter
 
 

@@ -21,7 +21,7 @@ from server.config import PROJECT_ROOT
 from server.errors import Conflict, NotFound
 from server.store import events as store
 from server.store import models as m
-from server.web.auth import audit
+from server.store.audit import audit
 
 MATTERS_CSV = PROJECT_ROOT / "data" / "matters" / "matters.csv"
 MATTER_COLUMNS = ("code", "category", "subcategory", "time_limit", "time_unit", "responsible_unit", "admitted_on",

@@ -56,7 +56,7 @@ from server.services import staff
 from server.services.divisions import divisions_in_force
 from server.services.editing import export_division, load_draft, rebuild_micro_grids
 from server.store import review as store
-from server.web.auth import audit
+from server.store.audit import audit
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,10 @@ from sqlalchemy import Connection
 from gis import staffing
 from gis.errors import InputError
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
+from server.services.permissions import can, scope_prefix
 from server.store import models as m
 from server.store import staff as store
-from server.web.auth import audit, can, scope_prefix
+from server.store.audit import audit
 
 ROLES = m.STAFF_ROLES
 EMPLOYMENTS = m.EMPLOYMENTS

@@ -578,6 +578,36 @@ class ApiToken(Base):
     label: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # None only for tokens issued before tokens expired; every new token gets an expiry.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UserSession(Base):
+    """A signed-in browser session; the cookie holds a random id whose SHA-256 is ``session_hash``.
+
+    Kept on the server so that signing out, disabling a user or an admin's "end sessions" ends it for
+    every copy of the cookie, and so every app instance and restart sees the same sessions.
+    """
+
+    __tablename__ = "user_session"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = _created()
+    last_seen_at: Mapped[datetime] = _created()
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(256))
+
+
+class RateLimit(Base):
+    """Hits per key and fixed time window, shared by every worker (login throttle, anonymous endpoints)."""
+
+    __tablename__ = "rate_limit"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds
+    window_end: Mapped[int] = mapped_column(BigInteger, index=True)  # epoch seconds; rows past it are dropped
+    hits: Mapped[int] = mapped_column(Integer)
 
 
 class AuditLog(Base):

@@ -1,374 +1,54 @@
-"""Users, roles, scopes and sign-in: the permission API every other module calls.
+"""Sign-in for the web: sessions, the request's user, CSRF, the login throttle and the login routes.
 
-Roles and scopes
-----------------
-A user has one role and, except ``admin``, one scope: the code of the area (or grid) the role applies
-to. Areas nest by code prefix (GB/T 2260 + 统计用区划代码, grids after Beijing DB11):
+The rules live elsewhere: roles, scopes and :func:`~server.services.permissions.can` in
+:mod:`server.services.permissions`; passwords, tokens and user records in :mod:`server.services.users`.
+This module applies them to requests.
 
-=========== ====== ===================================================
-level       prefix how a code of that level is recognised
-=========== ====== ===================================================
-province    2      12 digits, the last 10 are zeros (``320000000000``)
-city        4      12 digits, the last 8 are zeros (``320400000000``)
-county      6      12 digits, the last 6 are zeros (``320499000000``)
-township    9      12 digits, the last 3 are zeros (``320499001000``)
-community   12     12 digits, the last 3 are not all zeros
-grid        15     15 digits (community code + grid sequence)
-micro_grid  17     17 digits (grid code + micro-grid sequence)
-=========== ====== ===================================================
+Sessions
+--------
+Browsers sign in at ``/login``. The signed cookie (HttpOnly, SameSite=Lax, Secure with
+``WANGGE_SECURE_COOKIES``) holds a random session id; the server keeps the id's SHA-256 in
+``user_session``. Signing out, disabling the user, a password change or an admin's "end sessions"
+deletes the row, so every copy of the cookie stops working at once, on every app instance, and
+sessions survive a restart. A session ends after ``WANGGE_SESSION_HOURS`` idle hours.
 
-An area lies in a scope when its code starts with the scope's prefix (:func:`scope_contains`).
+Scripts send ``Authorization: Bearer <token>`` with a token from ``wangge user token`` (it expires,
+has a name, records when it was last used, and can be revoked). Every unsafe request (POST, PUT,
+PATCH, DELETE) that is not authenticated by a bearer token must carry the session's CSRF token, as
+form field ``csrf_token`` or header ``X-CSRF-Token`` (pages find it in ``<meta name="csrf-token">``).
+An unsafe request with no session at all is answered 401 (sign in first); one with a session but
+without its token 403 ``csrf_failed``.
 
-========================= =========================== ====================================================
-role                      scope                       may (:func:`can`)
-========================= =========================== ====================================================
-``admin``                 none (everywhere)           everything
-``municipal_reviewer``    a city                      read drafts, review (approve/return), read the audit
-                                                      log, read approved data, in the city; never edit
-``county_editor``         a county                    read and edit drafts, submit, read approved data
-``township_operator``     a township/street           read and edit drafts, read approved data
-``grid_staff``            a community or grid         read approved data of their grid(s) only
-anonymous                 —                           nothing here: only the published (public) data,
-                                                      which needs no permission check
-========================= =========================== ====================================================
-
-``reviewer`` is accepted everywhere as another name of ``municipal_reviewer`` (the name stored, fixed
-by the schema's check constraint).
-
-Sign-in
--------
-Browsers sign in at ``/login`` and get a signed session cookie (HttpOnly, SameSite=Lax, Secure with
-``WANGGE_SECURE_COOKIES``; it ends after ``WANGGE_SESSION_HOURS`` idle hours and when the password
-changes). Scripts send ``Authorization: Bearer <token>`` with a token from ``wangge user token``; only
-its SHA-256 is stored. Every unsafe request (POST, PUT, PATCH, DELETE) that is not authenticated by a
-bearer token must carry the session's CSRF token, as form field ``csrf_token`` or header
-``X-CSRF-Token`` (pages find it in ``<meta name="csrf-token">``).
-
-Failed sign-ins are throttled: after 5 failures for one user name, or from one IP address, within 15
-minutes, ``/login`` answers 429 until the oldest failure is 15 minutes old. The counts are kept in
-memory, per process: each gunicorn worker counts on its own (so with N workers an attacker gets at most
-5·N tries per window) and a restart forgets them. That bounds guessing well enough for argon2-hashed
-passwords without a table; behind a reverse proxy the IP is the proxy's unless the app is wrapped in
-``werkzeug.middleware.proxy_fix.ProxyFix``.
+Throttling
+----------
+Failed sign-ins count per user name and per client address in :class:`server.store.limits.RateLimiter`
+(PostgreSQL, shared by every worker): after ``WANGGE_LOGIN_LIMIT`` (5 per 900 s) failures for one of
+them, ``/login`` answers 429 with ``Retry-After`` until the window ends. Behind a reverse proxy the
+address is the proxy's unless ``WANGGE_PROXY_HOPS`` is set (see SECURITY.md).
 """
 
 from __future__ import annotations
 
 import functools
-import getpass
-import hashlib
 import hmac
-import json
 import math
 import secrets
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import Blueprint, Flask, current_app, g, has_request_context, redirect, request, session, url_for
-from sqlalchemy import Connection, Engine, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
-from server.errors import BadRequest, Conflict, Forbidden, Unauthorized
-from server.store.models import ROLES, ApiToken, AuditLog, User
+from server.errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
+from server.services import users as users_service
+from server.services.limits import RateLimiter
+from server.services.permissions import ACTIONS, ROLE_ACTIONS, can, normalise_role, scope_contains, scope_level
+from server.services.users import User, audit, set_actor_source
 
-# -- roles, levels and scopes -----------------------------------------------------------------------
-
-#: Other names accepted for a role; the value is the name stored.
-ROLE_ALIASES = {"reviewer": "municipal_reviewer"}
-
-#: Code prefix length of each level (see the module docstring).
-LEVEL_PREFIX = {"province": 2, "city": 4, "county": 6, "township": 9, "community": 12, "grid": 15,
-                "micro_grid": 17}
-
-#: The scope levels each role may have; admin has no scope.
-ROLE_SCOPE_LEVELS: dict[str, tuple[str, ...]] = {
-    "admin": (),
-    "municipal_reviewer": ("city",),
-    "county_editor": ("county",),
-    "township_operator": ("township",),
-    "grid_staff": ("community", "grid", "micro_grid"),
-}
-
-#: What :func:`can` decides. ``read_approved`` is approved data beyond the published view (household
-#: counts per building, unpublished staff contacts); the published view needs no check.
-ACTIONS = ("read_approved", "read_draft", "edit_draft", "submit", "review", "admin", "read_audit", "manage_staff")
-
-#: Which actions each role has inside its scope (admin: all, everywhere).
-ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset(ACTIONS),
-    "municipal_reviewer": frozenset({"read_approved", "read_draft", "review", "read_audit"}),
-    "county_editor": frozenset({"read_approved", "read_draft", "edit_draft", "submit", "manage_staff"}),
-    "township_operator": frozenset({"read_approved", "read_draft", "edit_draft", "manage_staff"}),
-    "grid_staff": frozenset({"read_approved"}),
-}
-
-
-def normalise_role(role: str) -> str:
-    """The stored name of ``role`` (``reviewer`` → ``municipal_reviewer``), or ValueError naming the roles."""
-    name = ROLE_ALIASES.get(role, role)
-    if name not in ROLES:
-        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)} (or reviewer)")
-    return name
-
-
-def scope_level(code: str) -> str:
-    """The level of an area or grid code, read from its length and trailing zeros.
-
-    Raises
-    ------
-    ValueError
-        When ``code`` is not 12, 15 or 17 digits, or is a 12-digit code with no province.
-    """
-    if not isinstance(code, str) or not code.isdigit() or len(code) not in (12, 15, 17):
-        raise ValueError(f"{code!r} is not an area code (12 digits), grid code (15) or micro-grid code (17)")
-    if len(code) == 15:
-        return "grid"
-    if len(code) == 17:
-        return "micro_grid"
-    if code[:2] == "00":
-        raise ValueError(f"{code!r} is not an area code: it names no province")
-    for level in ("province", "city", "county", "township"):
-        if set(code[LEVEL_PREFIX[level]:]) == {"0"}:
-            return level
-    return "community"
-
-
-def scope_prefix(scope_code: str) -> str:
-    """The code prefix every area inside ``scope_code`` shares (for ``LIKE prefix || '%'`` filters)."""
-    return scope_code[:LEVEL_PREFIX[scope_level(scope_code)]]
-
-
-def scope_contains(scope_code: str, area_code: str) -> bool:
-    """Whether the area (or grid) ``area_code`` lies inside the scope ``scope_code``.
-
-    Parameters
-    ----------
-    scope_code
-        An area, grid or micro-grid code; its level (from trailing zeros, see the module docstring)
-        fixes how many leading digits must match.
-    area_code
-        Any area, grid or micro-grid code. A scope contains itself and everything below it, nothing
-        above it: a county scope does not contain its city.
-
-    Raises
-    ------
-    ValueError
-        When either code is malformed (the message names it).
-    """
-    prefix = scope_prefix(scope_code)
-    scope_level(area_code)  # validates; a malformed area code is an error, not "outside"
-    return area_code.startswith(prefix)
-
-
-def validate_scope(role: str, scope_code: str | None) -> tuple[str, str | None]:
-    """Check that ``scope_code`` suits ``role``; return the stored role name and scope.
-
-    Raises
-    ------
-    ValueError
-        Naming the role and the scope levels it needs.
-    """
-    role = normalise_role(role)
-    levels = ROLE_SCOPE_LEVELS[role]
-    if not levels:
-        if scope_code:
-            raise ValueError(f"role {role} applies everywhere and takes no scope; got {scope_code!r}")
-        return role, None
-    if not scope_code:
-        raise ValueError(f"role {role} needs a scope: the code of a {' or '.join(levels)}")
-    level = scope_level(scope_code)
-    if level not in levels:
-        raise ValueError(f"role {role} needs the code of a {' or '.join(levels)}; {scope_code} is a {level}")
-    return role, scope_code
-
-
-def can(user: User | None, action: str, area_code: str | None = None) -> bool:
-    """Whether ``user`` may do ``action`` on data of ``area_code``.
-
-    Parameters
-    ----------
-    user
-        The user, or None for anonymous (who may do none of these; public data needs no check).
-        Inactive users may do nothing.
-    action
-        One of :data:`ACTIONS`.
-    area_code
-        The area, grid or micro-grid the data belongs to (for a division: its community code). None
-        asks about everything at once (the whole audit log, a county-wide list): only admin may.
-
-    Raises
-    ------
-    ValueError
-        For an unknown action or a malformed area code (programming errors, not "no").
-    """
-    if action not in ACTIONS:
-        raise ValueError(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
-    if area_code is not None:
-        scope_level(area_code)
-    if user is None or not user.active:
-        return False
-    role = ROLE_ALIASES.get(user.role, user.role)
-    if role == "admin":
-        return True
-    if action not in ROLE_ACTIONS.get(role, ()) or area_code is None or not user.scope_code:
-        return False
-    return scope_contains(user.scope_code, area_code)
-
-
-# -- passwords and tokens ---------------------------------------------------------------------------
-
-# argon2id with the library's defaults (RFC 9106 "low memory" profile: 64 MiB, 3 passes).
-_hasher = PasswordHasher()
-_dummy_hash: str | None = None
-MIN_PASSWORD_LENGTH = 8
-
-
-def hash_password(password: str) -> str:
-    """An argon2id hash of ``password`` (ValueError when it is shorter than 8 characters)."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters; got {len(password)}")
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """Whether ``password`` matches; takes as long for an unknown user (``password_hash`` None)."""
-    global _dummy_hash
-    if password_hash is None:
-        # Hash anyway so response time does not tell which user names exist.
-        _dummy_hash = _dummy_hash or _hasher.hash(secrets.token_hex(16))
-        password_hash, password = _dummy_hash, password + "\0"
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
-
-
-def token_hash(token: str) -> str:
-    """The SHA-256 (hex) stored for an API token; tokens are random, so no salt or slow hash is needed."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _fingerprint(password_hash: str) -> str:
-    # Kept in the session: a password change (new hash) ends every session made with the old one.
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
-
-
-# -- users (used by the CLI, the demo and tests) ----------------------------------------------------
-
-def create_user(conn: Connection, username: str, role: str, scope_code: str | None, password: str, *,
-                display_name: str | None = None, actor: str | None = None) -> int:
-    """Add a user and audit it; return the new id.
-
-    Raises
-    ------
-    ValueError
-        Bad user name, role, scope for the role, or a short password.
-    Conflict
-        The user name is taken.
-    """
-    username = username.strip()
-    if not username or len(username) > 64 or any(c.isspace() for c in username):
-        raise ValueError(f"user name must be 1-64 characters without spaces; got {username!r}")
-    role, scope_code = validate_scope(role, scope_code)
-    if conn.execute(select(User.id).where(User.username == username)).first():
-        raise Conflict(f"user {username!r} exists already")
-    values = {"username": username, "display_name": display_name, "role": role, "scope_code": scope_code,
-              "active": True}
-    user_id = conn.execute(insert(User).values(password_hash=hash_password(password), **values)
-                           .returning(User.id)).scalar_one()
-    audit(conn, "user_add", "app_user", user_id, None, values, actor=actor)
-    return user_id
-
-
-def create_token(conn: Connection, username: str, label: str | None = None, *, actor: str | None = None) -> str:
-    """Issue an API token for ``username`` and return it; only its hash is stored, so show it once."""
-    user_id = conn.execute(select(User.id).where(User.username == username)).scalar_one_or_none()
-    if user_id is None:
-        raise ValueError(f"no user {username!r}")
-    token = "wg_" + secrets.token_urlsafe(32)
-    token_id = conn.execute(insert(ApiToken).values(user_id=user_id, token_hash=token_hash(token), label=label)
-                            .returning(ApiToken.id)).scalar_one()
-    audit(conn, "token_create", "api_token", token_id, None, {"user_id": user_id, "label": label}, actor=actor)
-    return token
-
-
-def list_users(conn: Connection) -> list[dict]:
-    """Every user (no hashes), by user name."""
-    rows = conn.execute(select(User.id, User.username, User.display_name, User.role, User.scope_code, User.active,
-                               User.created_at).order_by(User.username))
-    return [dict(row._mapping) for row in rows]
-
-
-#: One demo user per role for the demo county (示范县 320499). DEMO ONLY: the passwords are public.
-DEMO_USERS: tuple[tuple[str, str, str | None, str, str], ...] = (
-    ("admin", "admin", None, "admin-demo-1", "系统管理员"),
-    ("reviewer", "municipal_reviewer", "320400000000", "reviewer-demo-1", "市网格化中心审核员"),
-    ("editor", "county_editor", "320499000000", "editor-demo-1", "示范县网格化中心"),
-    ("operator", "township_operator", "320499001000", "operator-demo-1", "街道网格工作站"),
-    ("staff", "grid_staff", "320499001001", "staff-demo-1", "网格员"),
-)
-
-
-def ensure_demo_users(engine: Engine) -> list[tuple[str, str, str | None, str]]:
-    """Create the demo users that do not exist yet; return ``(username, role, scope, password)`` of all.
-
-    Demo only: the passwords are fixed and published. Existing users are left as they are (a changed
-    password is not reset), so the list shows the demo password, not necessarily the current one.
-    """
-    with engine.begin() as conn:
-        existing = set(conn.execute(select(User.username)).scalars())
-        for username, role, scope, password, name in DEMO_USERS:
-            if username not in existing:
-                create_user(conn, username, role, scope, password, display_name=name, actor="demo")
-    return [(username, role, scope, password) for username, role, scope, password, _ in DEMO_USERS]
-
-
-# -- audit ------------------------------------------------------------------------------------------
-
-def cli_actor() -> str:
-    """The actor recorded for writes made outside a request: ``cli:<operating-system user>``."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (OSError, KeyError):  # no login name (containers without a passwd entry)
-        return "cli:unknown"
-
-
-def _jsonable(value: Any) -> Any:
-    # JSONB takes what json takes; dates, Decimals and the like become their str().
-    return None if value is None else json.loads(json.dumps(value, default=str, ensure_ascii=False))
-
-
-def audit(conn: Connection, action: str, entity: str, entity_id: Any, before: dict | None, after: dict | None,
-          *, user: User | None = None, actor: str | None = None) -> None:
-    """Append one row to ``audit_log`` in ``conn``'s transaction (so it commits or rolls back with the write).
-
-    Parameters
-    ----------
-    conn
-        The connection of the write being recorded (``session.connection()`` from an ORM session).
-    action, entity, entity_id
-        What was done to which row: ``('division_submit', 'division', 42)``.
-    before, after
-        The row's relevant values before and after (None for creation/deletion); JSON-serialisable,
-        other values are stored as their ``str()``. Never put passwords or tokens here.
-    user, actor
-        Who did it. By default the request's user (its user name as actor), or ``cli:<os user>``
-        outside a request.
-    """
-    if user is None and has_request_context():
-        user = current_user()
-    if actor is None:
-        actor = user.username if user is not None else ("anonymous" if has_request_context() else cli_actor())
-    conn.execute(insert(AuditLog).values(
-        user_id=user.id if user is not None else None, actor=actor, action=action, entity=entity,
-        entity_id=None if entity_id is None else str(entity_id), before=_jsonable(before), after=_jsonable(after)))
+#: A session's last-seen time is written at most this often (one write a minute, not one per request).
+SESSION_TOUCH = timedelta(minutes=1)
 
 
 # -- the request's user -----------------------------------------------------------------------------
@@ -385,24 +65,30 @@ def _bearer_token() -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
+def _session_id() -> str | None:
+    sid = session.get("sid")
+    return sid if isinstance(sid, str) and sid else None
+
+
 def _load_user() -> User | None:
     token = _bearer_token()
     if token is not None:
         # A bearer request is judged by its token alone, never by a cookie it may also carry.
-        with Session(_engine(), expire_on_commit=False) as db, db.begin():
-            row = db.execute(select(User, ApiToken.id).join(ApiToken, ApiToken.user_id == User.id)
-                             .where(ApiToken.token_hash == token_hash(token))).first()
-            if row is None or not row[0].active:
-                raise Unauthorized("the API token is not recognised (mistyped, revoked, or its user is disabled)")
-            db.execute(update(ApiToken).where(ApiToken.id == row[1]).values(last_used_at=func.now()))
-            return row[0]
-    user_id = session.get("uid")
-    if user_id is None:
+        with _engine().begin() as conn:
+            user = users_service.user_for_token(conn, token)
+        if user is None:
+            raise Unauthorized("the API token is not recognised (mistyped, expired, revoked, or its user is "
+                               "disabled)")
+        return user
+    sid = _session_id()
+    if sid is None:
         return None  # anonymous: no database round trip
-    with Session(_engine(), expire_on_commit=False) as db:
-        user = db.get(User, user_id)
-    if user is None or not user.active or session.get("pwfp") != _fingerprint(user.password_hash):
-        session.clear()  # deleted, disabled, or password changed since sign-in
+    idle = current_app.permanent_session_lifetime
+    with _engine().begin() as conn:
+        user = users_service.user_for_session(conn, sid, idle, SESSION_TOUCH)
+    if user is None or session.get("pwfp") != users_service.password_fingerprint(user.password_hash):
+        session.pop("sid", None)  # ended, idle, user disabled or password changed since sign-in
+        session.pop("pwfp", None)
         return None
     return user
 
@@ -418,6 +104,14 @@ def current_user() -> User | None:
     if "wangge_user" not in g:
         g.wangge_user = _load_user()
     return g.wangge_user
+
+
+def _request_actor() -> tuple[User | None, str] | None:
+    # The audit log's default actor: the request's user, "anonymous", or None outside a request (CLI).
+    if not has_request_context():
+        return None
+    user = current_user()
+    return user, (user.username if user is not None else "anonymous")
 
 
 def _describe(user: User) -> str:
@@ -540,75 +234,71 @@ def csrf_token() -> str:
 #: POSTs that read or report without any authority of the caller's session (the batch lookup, a public
 #: event report): a forged one gains the forger nothing, and scripts must be able to call them.
 CSRF_EXEMPT_PATHS = frozenset({"/api/v1/lookup/batch", "/api/v1/public/events"})
+#: Where a browser without any session may post (it got its token with the form).
+_LOGIN_PATHS = frozenset({"/login"})
 
 
 def _csrf_protect() -> None:
+    if request.routing_exception is not None:
+        return  # no such route or method: the 404/405 (with Allow) says more than a 401 would
     if request.method in _SAFE_METHODS or request.path in CSRF_EXEMPT_PATHS:
         return
     if _bearer_token() is not None:
         current_user()  # an invalid token is refused here, before the view runs
         return  # no cookie, no ambient authority to abuse: CSRF does not apply
-    sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD)
     expected = session.get(CSRF_FIELD)
+    if not expected and request.path not in _LOGIN_PATHS:
+        # No session at all: the caller is simply not signed in; 403 would send them looking for a token.
+        raise Unauthorized("sign in first (or send an API token as 'Authorization: Bearer <token>')")
+    sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD)
     if not sent or not expected or not hmac.compare_digest(sent, expected):
         raise CsrfError(f"the CSRF token is missing or wrong: reload the page, or send the session's token as "
                         f"form field '{CSRF_FIELD}' or header '{CSRF_HEADER}' (scripts: use an API token)")
 
 
-# -- login throttling -------------------------------------------------------------------------------
+# -- rate limits ------------------------------------------------------------------------------------
 
-class LoginThrottle:
-    """Failed sign-ins per key within a sliding window, in memory (per process; see the module docstring).
-
-    Parameters
-    ----------
-    limit
-        Failures within ``window`` after which a key is refused.
-    window
-        Seconds a failure counts.
-    clock
-        Monotonic seconds; tests pass a fake.
-    """
-
-    def __init__(self, limit: int = 5, window: float = 15 * 60, clock: Callable[[], float] = time.monotonic):
-        self.limit, self.window, self.clock = limit, window, clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()  # gthread workers serve several requests at once
-
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        times = self._failures.get(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if not times:
-            self._failures.pop(key, None)
-        return times
-
-    def retry_after(self, keys: Iterable[tuple[str, str]]) -> float:
-        """Seconds until every key may try again; 0 when none is blocked."""
-        now = self.clock()
-        with self._lock:
-            waits = [times[-self.limit] + self.window - now for key in keys
-                     if len(times := self._recent(key, now)) >= self.limit]
-        return max(waits, default=0.0)
-
-    def fail(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Count one failure against every key."""
-        now = self.clock()
-        with self._lock:
-            for key in keys:
-                times = self._recent(key, now)
-                times.append(now)
-                self._failures[key] = times
-
-    def clear(self, key: tuple[str, str]) -> None:
-        """Forget a key's failures (after a successful sign-in)."""
-        with self._lock:
-            self._failures.pop(key, None)
+#: The configuration key (``COUNT/SECONDS``) of each limiter.
+LIMIT_SETTINGS = {"login": "LOGIN_LIMIT", "public_report": "PUBLIC_REPORT_LIMIT", "lookup": "LOOKUP_LIMIT",
+                  "lookup_batch": "LOOKUP_BATCH_LIMIT"}
 
 
-def login_throttle(app: Flask | None = None) -> LoginThrottle:
-    """The app's throttle."""
-    return (app or current_app).extensions["wangge.login_throttle"]
+def rate_limiter(name: str, app: Flask | None = None) -> RateLimiter:
+    """The app's limiter ``name`` (see :data:`LIMIT_SETTINGS`), shared by every worker through the database."""
+    app = app or current_app
+    key = f"wangge.limit.{name}"
+    if key not in app.extensions:
+        from server import engine_of
+
+        setting = LIMIT_SETTINGS[name]
+        app.extensions[key] = RateLimiter.from_setting(engine_of(app), name, app.config[setting], setting)
+    return app.extensions[key]
+
+
+def login_throttle(app: Flask | None = None) -> RateLimiter:
+    """The app's throttle of failed sign-ins."""
+    return rate_limiter("login", app)
+
+
+def client_address() -> str:
+    """The client's address (the proxy's own unless ``WANGGE_PROXY_HOPS`` trusts its X-Forwarded-For)."""
+    return request.remote_addr or "unknown"
+
+
+#: Anonymous endpoints and the limiter that counts their calls per client address.
+ANONYMOUS_LIMITS = {"lookup.lookup_point": "lookup", "lookup.lookup_address": "lookup",
+                    "lookup.lookup_batch": "lookup_batch"}
+
+
+def limit_anonymous_clients() -> None:
+    """Refuse an anonymous client over its limit on the endpoints of :data:`ANONYMOUS_LIMITS` (429)."""
+    name = ANONYMOUS_LIMITS.get(request.endpoint or "")
+    if name is None or request.routing_exception is not None or current_user() is not None:
+        return
+    wait = rate_limiter(name).hit(client_address())
+    if wait > 0:
+        raise TooManyRequests(f"查询过于频繁，请 {int(wait) + 1} 秒后再试 / too many lookups from this address; "
+                              f"try again in {int(wait) + 1} s", retry_after=wait)
 
 
 # -- pages: /login and /logout ----------------------------------------------------------------------
@@ -645,61 +335,73 @@ def login_form():
     return _login_page(next_url)
 
 
+def _throttled(next_url: str, username: str, address: str, wait: float):
+    with _engine().begin() as conn:
+        audit(conn, "login_throttled", "app_user", None, None, {"username": username, "ip": address},
+              actor="anonymous")
+    response = _login_page(next_url, error="login_throttled", status=429, username=username,
+                           minutes=math.ceil(wait / 60))
+    response.headers["Retry-After"] = str(math.ceil(wait))
+    return response
+
+
+def start_session(user: User) -> None:
+    """Start a fresh server-side session for ``user`` (new id and CSRF token: no session fixation)."""
+    sid = secrets.token_urlsafe(32)
+    with _engine().begin() as conn:
+        users_service.open_session(conn, user, sid, client_address(), request.headers.get("User-Agent"))
+    session.clear()
+    session.permanent = True
+    session["sid"] = sid
+    session["pwfp"] = users_service.password_fingerprint(user.password_hash)
+    csrf_token()
+    g.wangge_user = user
+
+
 @auth.post("/login")
 def login():
     """Check the form's user name and password; on success start a fresh session and go to ``next``."""
     next_url = _safe_next(request.form.get("next"))
-    username = request.form.get("username", "").strip()
+    username = request.form.get("username", "").strip()[:64]
     password = request.form.get("password", "")
     if not username or not password:
         return _login_page(next_url, error="login_missing", status=400, username=username)
-    keys = [("user", username.casefold()), ("ip", request.remote_addr or "unknown")]
+    address = client_address()
+    keys = ["user:" + username.casefold(), "ip:" + address]
     throttle = login_throttle()
-    engine = _engine()
     wait = throttle.retry_after(keys)
     if wait > 0:
-        with engine.begin() as conn:
-            audit(conn, "login_throttled", "app_user", None, None, {"username": username, "ip": keys[1][1]},
-                  actor="anonymous")
-        response = _login_page(next_url, error="login_throttled", status=429, username=username,
-                               minutes=math.ceil(wait / 60))
-        response.headers["Retry-After"] = str(math.ceil(wait))
-        return response
-    with Session(engine, expire_on_commit=False) as db, db.begin():
-        user = db.execute(select(User).where(User.username == username)).scalar_one_or_none()
-        ok = verify_password(user.password_hash if user else None, password)
-        if ok and user.active:
-            if _hasher.check_needs_rehash(user.password_hash):  # parameters were raised since it was set
-                user.password_hash = _hasher.hash(password)
-            audit(db.connection(), "login", "app_user", user.id, None, {"ip": keys[1][1]}, user=user)
-        else:
-            reason = "inactive" if ok else ("wrong_password" if user else "unknown_user")
-            audit(db.connection(), "login_failed", "app_user", user.id if user else None, None,
-                  {"username": username, "ip": keys[1][1], "reason": reason}, actor="anonymous")
+        return _throttled(next_url, username, address, wait)
+    with _engine().begin() as conn:
+        user, ok = users_service.sign_in(conn, username, password, address)
     if not (ok and user.active):
-        throttle.fail(keys)
+        throttle.count(keys)
         if ok:  # the right password for a disabled account: say so, it reveals nothing to a guesser
             return _login_page(next_url, error="login_disabled", status=403, username=username)
         return _login_page(next_url, error="login_failed", status=401, username=username)
-    throttle.clear(keys[0])  # not the IP: one own account must not reset an attacker's per-IP count
-    session.clear()  # a new session (and CSRF token) at sign-in: no session fixation
-    session.permanent = True
-    session["uid"] = user.id
-    session["pwfp"] = _fingerprint(user.password_hash)
-    csrf_token()  # a fresh token for the new session
-    g.wangge_user = user
+    throttle.reset(keys[0])  # not the address: one own account must not reset an attacker's per-address count
+    start_session(user)
     return redirect(next_url, 303)
+
+
+def end_session() -> None:
+    """End this request's session on the server and in the cookie."""
+    sid = _session_id()
+    if sid is not None:
+        with _engine().begin() as conn:
+            users_service.close_session(conn, sid)
+    session.clear()
+    g.wangge_user = None
 
 
 @auth.post("/logout")
 def logout():
-    """End the session (CSRF-protected like every POST) and go to the map."""
+    """End the session on the server (CSRF-protected like every POST) and go to the map."""
     user = current_user()
     if user is not None:
         with _engine().begin() as conn:
             audit(conn, "logout", "app_user", user.id, None, None, user=user)
-    session.clear()
-    g.wangge_user = None
+    end_session()
     return redirect(url_for("pages.county_map"), 303)
 
 
@@ -727,16 +429,15 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SECURE=bool(app.config.get("SECURE_COOKIES")),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=int(app.config.get("SESSION_HOURS") or 8)),
     )
-    app.extensions["wangge.login_throttle"] = LoginThrottle()
+    set_actor_source(_request_actor)
     app.before_request(_csrf_protect)
+    app.before_request(limit_anonymous_clients)
     app.register_error_handler(Unauthorized, _unauthorized)
     # Functions, not values: only templates that show the user pay for loading it.
     app.context_processor(lambda: {"current_user": current_user, "csrf_token": csrf_token})
     app.register_blueprint(auth)
 
 
-__all__ = ["ACTIONS", "ROLE_ACTIONS", "ROLE_SCOPE_LEVELS", "LEVEL_PREFIX", "CsrfError", "LoginThrottle",
-           "audit", "can", "create_token", "create_user", "csrf_token", "current_user",
-           "ensure_demo_users", "hash_password", "init_app", "list_users", "normalise_role", "require",
-           "require_login", "require_permission", "scope_contains", "scope_level", "scope_prefix", "validate_scope",
-           "verify_password"]
+__all__ = ["ACTIONS", "CSRF_FIELD", "CSRF_HEADER", "CsrfError", "can", "client_address", "csrf_token",
+           "current_user", "end_session", "init_app", "login_throttle", "rate_limiter", "require", "require_login",
+           "require_permission", "start_session"]

@@ -109,7 +109,8 @@ def area_overview(code: str):
 @pages.get("/communities/<code>/editor")
 def community_editor(code: str):
     """The community editor: the latest version of its division (or ``?division=ID``) on the map."""
-    from server.web.auth import can, current_user, require_permission
+    from server.services.permissions import can
+    from server.web.auth import current_user, require_permission
 
     require_permission("read_draft", code)
     wanted = params.integer(request.args.get("division"), "division", minimum=1)

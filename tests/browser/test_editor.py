@@ -213,7 +213,7 @@ def test_split_a_grid_by_drawing_a_line(editor, editor_live_server, editor_app, 
 
 
 def _auth(app) -> dict:
-    from server.web.auth import create_token
+    from server.services.users import create_token
 
     with engine_of(app).begin() as conn:
         return {"Authorization": f"Bearer {create_token(conn, 'editor', 'browser tests')}"}

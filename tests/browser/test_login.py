@@ -21,7 +21,7 @@ def auth_live_server(scratch_engine, scratch_db_url) -> Iterator[str]:
     from werkzeug.serving import make_server
 
     from server import create_app, engine_of
-    from server.web.auth import ensure_demo_users
+    from server.services.users import ensure_demo_users
 
     ensure_demo_users(scratch_engine)
     app = create_app({"DATABASE_URL": scratch_db_url, "TILES": "none", "TESTING": True, "SECRET_KEY": "b" * 64})

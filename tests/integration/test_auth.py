@@ -10,26 +10,15 @@ import re
 
 import pytest
 from flask import jsonify
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from server import create_app, engine_of
 from server.cli import main
+from server.services.permissions import ACTIONS, can, scope_contains, scope_level, validate_scope
+from server.services.users import create_token, create_user, ensure_demo_users
+from server.store.audit import audit
 from server.store.models import ApiToken, AuditLog, User
-from server.web.auth import (
-    ACTIONS,
-    audit,
-    can,
-    create_token,
-    create_user,
-    ensure_demo_users,
-    login_throttle,
-    require,
-    require_login,
-    require_permission,
-    scope_contains,
-    scope_level,
-    validate_scope,
-)
+from server.web.auth import login_throttle, require, require_login, require_permission
 
 PASSWORDS = {"admin": "admin-demo-1", "reviewer": "reviewer-demo-1", "editor": "editor-demo-1",
              "operator": "operator-demo-1", "staff": "staff-demo-1"}
@@ -167,9 +156,9 @@ def fast_password_hashing(monkeypatch):
     # the cost parameters are argon2's business, the flow is ours.
     from argon2 import PasswordHasher
 
-    import server.web.auth
+    import server.services.users
 
-    monkeypatch.setattr(server.web.auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(server.services.users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture
@@ -317,7 +306,7 @@ def test_missing_fields_are_named(web):
 # -- throttling -----------------------------------------------------------------------------------
 
 def test_five_failures_for_one_user_name_refuse_the_sixth_try_with_429(web, auth_app, scratch_engine):
-    now = [1000.0]
+    now = [1800.0]  # the start of a 15-minute window (windows are aligned to the clock, shared by all workers)
     login_throttle(auth_app).clock = lambda: now[0]
     for _ in range(5):
         assert login(web, "reviewer", "wrong-password").status_code == 401
@@ -326,7 +315,7 @@ def test_five_failures_for_one_user_name_refuse_the_sixth_try_with_429(web, auth
     assert "登录失败次数过多" in response.get_data(as_text=True) and "15 分钟" in response.get_data(as_text=True)
     assert int(response.headers["Retry-After"]) == 900
     assert audit_rows(scratch_engine, "login_throttled")
-    now[0] += 15 * 60  # the window slides past the failures
+    now[0] += 15 * 60  # the next window starts afresh
     assert login(web, "reviewer", PASSWORDS["reviewer"]).status_code == 303
 
 
@@ -531,3 +520,170 @@ def test_cli_errors_are_named(runner, auth_app, scratch_db_url, args, message, s
     result = runner.invoke(main, args, env={"DATABASE_URL": scratch_db_url})
     assert result.exit_code == status
     assert message in result.output
+
+
+# -- server-side sessions (issue 11 §4) -------------------------------------------------------------
+
+def test_a_copied_cookie_stops_working_after_logout(web, auth_app):
+    login(web, "editor", PASSWORDS["editor"])
+    thief = auth_app.test_client()
+    thief.set_cookie("wangge_session", web.get_cookie("wangge_session").value)
+    assert thief.get("/api/v1/me").status_code == 200  # the copy works while the session lives ...
+    with web.session_transaction() as session:
+        token = session["csrf_token"]
+    assert web.post("/logout", data={"csrf_token": token}).status_code == 303
+    assert thief.get("/api/v1/me").status_code == 401  # ... and not after the owner signed out
+
+
+def test_sessions_survive_a_restart_and_work_across_instances(web, scratch_db_url):
+    login(web, "reviewer", PASSWORDS["reviewer"])
+    cookie = web.get_cookie("wangge_session").value
+    other = create_app({"DATABASE_URL": scratch_db_url, "TESTING": True, "SECRET_KEY": "t" * 64})
+    client = other.test_client()
+    client.set_cookie("wangge_session", cookie)
+    assert client.get("/api/v1/me").get_json()["username"] == "reviewer"
+    engine_of(other).dispose()
+
+
+def test_idle_sessions_end_on_the_server(web, scratch_engine):
+    from server.store.models import UserSession
+
+    login(web, "staff", PASSWORDS["staff"])
+    with scratch_engine.begin() as conn:
+        conn.execute(update(UserSession).values(last_seen_at=text("now() - interval '9 hours'")))
+    assert web.get("/api/v1/me").status_code == 401
+    with scratch_engine.connect() as conn:
+        assert conn.execute(select(UserSession.id)).first() is None  # the idle session was deleted
+
+
+def test_login_throttle_counts_across_workers(auth_app, scratch_db_url):
+    # A second app on the same database stands for a second gunicorn worker.
+    other = create_app({"DATABASE_URL": scratch_db_url, "TESTING": True, "SECRET_KEY": "t" * 64})
+    clients = [auth_app.test_client(), other.test_client()]
+    for i in range(5):
+        assert login(clients[i % 2], "operator", "wrong-password").status_code == 401
+    assert login(clients[1], "operator", PASSWORDS["operator"]).status_code == 429
+    assert login(clients[0], "operator", PASSWORDS["operator"]).status_code == 429
+    engine_of(other).dispose()
+
+
+# -- tokens: expiry, name, last use, revocation -----------------------------------------------------
+
+def test_tokens_expire(web, scratch_engine):
+    with scratch_engine.begin() as conn:
+        token = create_token(conn, "editor", "short-lived", days=1)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert web.get("/api/v1/me", headers=headers).status_code == 200
+    with scratch_engine.begin() as conn:
+        conn.execute(update(ApiToken).values(expires_at=text("now() - interval '1 second'")))
+    response = web.get("/api/v1/me", headers=headers)
+    assert response.status_code == 401 and "expired" in response.get_json()["error"]["message"]
+
+
+def test_cli_token_days_revoke_tokens_and_sessions(runner, web, scratch_engine, scratch_db_url):
+    env = {"DATABASE_URL": scratch_db_url}
+    issued = runner.invoke(main, ["user", "token", "editor", "--label", "sync", "--days", "7"], env=env)
+    assert issued.exit_code == 0, issued.output
+    token = re.search(r"^(wg_\S+)$", issued.output, re.M).group(1)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert web.get("/api/v1/me", headers=headers).status_code == 200
+    listed = runner.invoke(main, ["user", "tokens", "editor"], env=env)
+    assert listed.exit_code == 0 and re.search(r"editor\s+sync\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+\d{4}-\d\d-\d\d\s+live",
+                                                listed.output), listed.output
+    token_id = int(listed.output.splitlines()[1].split()[0])
+    revoked = runner.invoke(main, ["user", "revoke-token", str(token_id)], env=env)
+    assert revoked.exit_code == 0 and f"revoked token {token_id}" in revoked.output
+    assert web.get("/api/v1/me", headers=headers).status_code == 401
+    again = runner.invoke(main, ["user", "revoke-token", str(token_id)], env=env)
+    assert again.exit_code == 2 and "no live API token" in again.output
+    assert audit_rows(scratch_engine, "token_revoke")[-1]["actor"].startswith("cli:")
+
+    login(web, "editor", PASSWORDS["editor"])
+    sessions = runner.invoke(main, ["user", "sessions", "editor"], env=env)
+    assert sessions.exit_code == 0 and "started" in sessions.output and "127.0.0.1" in sessions.output
+    ended = runner.invoke(main, ["user", "sessions", "editor", "--end"], env=env)
+    assert ended.exit_code == 0 and "ended 1 session(s) of editor" in ended.output
+    assert web.get("/api/v1/me").status_code == 401
+
+
+def test_cli_disable_enable_and_password(runner, web, scratch_engine, scratch_db_url):
+    env = {"DATABASE_URL": scratch_db_url}
+    login(web, "operator", PASSWORDS["operator"])
+    disabled = runner.invoke(main, ["user", "disable", "operator"], env=env)
+    assert disabled.exit_code == 0 and "1 session(s) ended" in disabled.output
+    assert web.get("/api/v1/me").status_code == 401
+    assert login(web, "operator", PASSWORDS["operator"]).status_code == 403
+    assert runner.invoke(main, ["user", "enable", "operator"], env=env).exit_code == 0
+    changed = runner.invoke(main, ["user", "password", "operator"], input="new-secret-9\nnew-secret-9\n", env=env)
+    assert changed.exit_code == 0 and "new-secret-9" not in changed.output
+    assert login(web, "operator", PASSWORDS["operator"]).status_code == 401
+    assert login(web, "operator", "new-secret-9").status_code == 303
+    actions = [r["action"] for r in audit_rows(scratch_engine) if r["entity"] == "app_user"]
+    assert {"user_disable", "user_enable", "password_reset"} <= set(actions)
+    missing = runner.invoke(main, ["user", "disable", "nobody"], env=env)
+    assert missing.exit_code == 2 and "no user 'nobody'" in missing.output
+
+
+# -- /admin/users and /account/password -------------------------------------------------------------
+
+def _csrf(client) -> str:
+    with client.session_transaction() as session:
+        return session["csrf_token"]
+
+
+def test_admin_users_page_is_for_admins_only(auth_app):
+    anonymous = auth_app.test_client()
+    assert anonymous.get("/admin/users").status_code == 303  # to the login form
+    editor = auth_app.test_client()
+    login(editor, "editor", PASSWORDS["editor"])
+    assert editor.get("/admin/users").status_code == 403
+    assert editor.post("/admin/users/staff/disable", data={"csrf_token": _csrf(editor)}).status_code == 403
+
+
+def test_admin_disables_resets_ends_sessions_and_revokes_audited(auth_app, scratch_engine):
+    admin, staff = auth_app.test_client(), auth_app.test_client()
+    login(admin, "admin", PASSWORDS["admin"])
+    login(staff, "staff", PASSWORDS["staff"])
+    with scratch_engine.begin() as conn:
+        token = create_token(conn, "staff", "staff phone")
+    page = admin.get("/admin/users").get_data(as_text=True)
+    assert "用户管理" in page and 'id="user-staff"' in page and "staff phone" in page
+    csrf = _csrf(admin)
+    done = admin.post("/admin/users/staff/disable", data={"csrf_token": csrf})
+    assert done.status_code == 303 and "done=adm_done_disable" in done.headers["Location"]
+    assert staff.get("/api/v1/me").status_code == 401
+    assert "已停用用户" in admin.get(done.headers["Location"]).get_data(as_text=True)
+    admin.post("/admin/users/staff/enable", data={"csrf_token": csrf})
+    short = admin.post("/admin/users/staff/password", data={"csrf_token": csrf, "password": "short"})
+    assert "adm_error_password" in short.headers["Location"]
+    admin.post("/admin/users/staff/password", data={"csrf_token": csrf, "password": "reset-by-admin-1"})
+    assert login(auth_app.test_client(), "staff", "reset-by-admin-1").status_code == 303
+    with scratch_engine.connect() as conn:
+        token_id = conn.execute(select(ApiToken.id).where(ApiToken.label == "staff phone")).scalar_one()
+    assert admin.post(f"/admin/tokens/{token_id}/revoke", data={"csrf_token": csrf}).status_code == 303
+    assert auth_app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    self_disable = admin.post("/admin/users/admin/disable", data={"csrf_token": csrf})
+    assert "adm_error_self" in self_disable.headers["Location"]
+    rows = {r["action"]: r for r in audit_rows(scratch_engine)}
+    for action in ("user_disable", "user_enable", "password_reset", "token_revoke"):
+        assert rows[action]["actor"] == "admin", action
+    assert admin.post("/admin/users/staff/explode", data={"csrf_token": csrf}).status_code == 404
+
+
+def test_every_user_changes_their_own_password(auth_app, scratch_engine):
+    staff, other_device = auth_app.test_client(), auth_app.test_client()
+    login(staff, "staff", PASSWORDS["staff"])
+    login(other_device, "staff", PASSWORDS["staff"])
+    assert "修改密码" in staff.get("/account/password").get_data(as_text=True)
+    form = {"csrf_token": _csrf(staff), "current": "wrong-one", "password": "new-pass-123", "confirm": "new-pass-123"}
+    wrong = staff.post("/account/password", data=form)
+    assert wrong.status_code == 400 and "当前密码不正确" in wrong.get_data(as_text=True)
+    form.update(current=PASSWORDS["staff"], confirm="different-1")
+    assert "两次输入的新密码不一致" in staff.post("/account/password", data=form).get_data(as_text=True)
+    form.update(confirm="new-pass-123")
+    done = staff.post("/account/password", data=form)
+    assert done.status_code == 303 and "done=1" in done.headers["Location"]
+    assert staff.get("/api/v1/me").status_code == 200  # this device stays signed in
+    assert other_device.get("/api/v1/me").status_code == 401  # every other one is signed out
+    assert login(auth_app.test_client(), "staff", "new-pass-123").status_code == 303
+    assert audit_rows(scratch_engine, "password_change")[-1]["actor"] == "staff"

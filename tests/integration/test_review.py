@@ -42,7 +42,7 @@ def sql(app, query: str, **params):
 
 @pytest.fixture(scope="module")
 def tokens(editor_app, editor_tokens) -> dict[str, str]:
-    from server.web.auth import create_token, create_user
+    from server.services.users import create_token, create_user
 
     extra = {}
     with engine_of(editor_app).begin() as conn:
@@ -122,7 +122,7 @@ _REVIEWERS = {"admin": 200, "reviewer": 200}
 _COUNTY_READ = {"admin": 200, "reviewer": 200, "editor": 200, "operator": 200}
 #: endpoint -> status for each user; users not listed get 403, anonymous 401.
 EXPECTED = {
-    "submit": {"admin": 200, "editor": 200},  # township operators edit but do not submit (server.web.auth)
+    "submit": {"admin": 200, "editor": 200},  # township operators edit but do not submit (server.services.permissions)
     "approve": _REVIEWERS,
     "return": _REVIEWERS,
     "comments_post": {"admin": 201, "reviewer": 201, "editor": 201, "operator": 201},

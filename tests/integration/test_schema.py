@@ -17,6 +17,7 @@ EXPECTED_TABLES = {
     "grid_code", "review_comment", "grid_exemption",
     "staff", "staff_assignment", "staff_photo", "staff_policy",
     "matter_category", "event", "event_history", "event_photo", "app_user", "api_token",
+    "user_session", "rate_limit",
     "audit_log",
 }
 

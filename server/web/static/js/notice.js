@@ -8,5 +8,7 @@
   map.fitBounds(outline.getBounds(), { padding: [16, 16] });
   // Printing resizes the page: let Leaflet redraw the outline at the printed size.
   window.addEventListener("beforeprint", function () { map.invalidateSize(); map.fitBounds(outline.getBounds()); });
+  // The print button: wired here, since the page's CSP allows no inline handlers.
+  document.getElementById("print").addEventListener("click", function () { window.print(); });
   document.body.dataset.ready = "true";
 }());
