@@ -28,9 +28,9 @@ from server.config import load_config  # noqa: E402
 from server.services.divisions import divide_and_store  # noqa: E402
 from server.services.editing import load_draft  # noqa: E402
 from server.services.importer import import_file  # noqa: E402
+from server.services.users import create_token, ensure_demo_users  # noqa: E402
 from server.store.db import embedded_cluster, running_database  # noqa: E402
 from server.store.migrate import upgrade  # noqa: E402
-from server.services.users import create_token, ensure_demo_users  # noqa: E402
 
 DATABASE = "wangge_bench_editor"
 COMMUNITY = "320499001001"

@@ -1,16 +1,16 @@
-"""The REST API, ``/api/v1``: thin routes over :mod:`server.store.features`; documented in ``/api/openapi.json``."""
+"""The REST API, ``/api/v1``: thin routes over :mod:`server.services.areas`; documented in ``/api/openapi.json``."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
 from server import engine_of
+from server.access import require_login
 from server.api import params
 from server.api.openapi import openapi_document
 from server.encoding import to_json
 from server.errors import NotFound
-from server.store import features as store
-from server.web.auth import require_login
+from server.services import areas as base_data
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
@@ -42,9 +42,9 @@ def areas():
     level = params.choice(request.args.get("level"), "level", ("county", "township", "community"))
     parent = _area_code("parent")
     with engine_of(current_app).connect() as conn:
-        if parent is not None and not store.area_exists(conn, parent):
+        if parent is not None and not base_data.area_exists(conn, parent):
             raise NotFound(f"no administrative area with code {parent!r}")
-        return _geojson(store.areas_geojson(conn, level=level, parent=parent))
+        return _geojson(base_data.areas_geojson(conn, level=level, parent=parent))
 
 
 @api.get("/v1/buildings")
@@ -53,9 +53,9 @@ def buildings():
     community = _area_code("community")
     bbox, limit = _bbox_and_limit()
     with engine_of(current_app).connect() as conn:
-        if community is not None and not store.area_exists(conn, community):
+        if community is not None and not base_data.area_exists(conn, community):
             raise NotFound(f"no community with code {community!r}")
-        return _geojson(store.buildings_geojson(conn, community=community, bbox=bbox, limit=limit))
+        return _geojson(base_data.buildings_geojson(conn, community=community, bbox=bbox, limit=limit))
 
 
 @api.get("/v1/barriers")
@@ -63,7 +63,7 @@ def barriers():
     """Roads, rivers, railways and walls as GeoJSON."""
     bbox, limit = _bbox_and_limit()
     with engine_of(current_app).connect() as conn:
-        return _geojson(store.barriers_geojson(conn, bbox=bbox, limit=limit))
+        return _geojson(base_data.barriers_geojson(conn, bbox=bbox, limit=limit))
 
 
 @api.get("/v1/sites")
@@ -71,14 +71,14 @@ def sites():
     """Compounds and exclusive-grid sites as GeoJSON."""
     bbox, limit = _bbox_and_limit()
     with engine_of(current_app).connect() as conn:
-        return _geojson(store.sites_geojson(conn, bbox=bbox, limit=limit))
+        return _geojson(base_data.sites_geojson(conn, bbox=bbox, limit=limit))
 
 
 @api.get("/v1/summary")
 def summary():
     """Counts of base data and the extent of the loaded areas (for the map's first view)."""
     with engine_of(current_app).connect() as conn:
-        return {"counts": store.counts(conn), "extent": store.extent(conn)}
+        return base_data.summary(conn)
 
 
 @api.get("/v1/me")

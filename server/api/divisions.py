@@ -15,14 +15,13 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 
 from server import engine_of
+from server.access import current_user, require_permission
 from server.api import params
 from server.encoding import to_json
 from server.errors import BadRequest
 from server.services import divisions as service
 from server.services import editing, uploads
 from server.services.permissions import can
-from server.store import models as m
-from server.web.auth import current_user, require_permission
 
 divisions_api = Blueprint("divisions_api", __name__, url_prefix="/api/v1")
 
@@ -61,11 +60,11 @@ def _revision(value) -> int:
 def _attributes(body: dict) -> dict:
     attrs = {}
     if "name" in body:
-        attrs["name"] = params.column_text(body["name"], "name", m.Grid.name)
+        attrs["name"] = params.column_text(body["name"], "name", service.GRID_NAME)
     if "subtype" in body:
-        attrs["subtype"] = params.column_text(body["subtype"], "subtype", m.Grid.subtype)
+        attrs["subtype"] = params.column_text(body["subtype"], "subtype", service.GRID_SUBTYPE)
     if "type" in body:
-        attrs["type"] = params.choice(body["type"], "type", m.GRID_TYPES, default="comprehensive")
+        attrs["type"] = params.choice(body["type"], "type", service.GRID_TYPES, default="comprehensive")
     if "locked" in body:
         attrs["locked"] = params.boolean(body["locked"], "locked")
     return attrs
@@ -102,7 +101,7 @@ def _with_etag(payload: dict, revision: int) -> Response:
 @divisions_api.get("/areas/<code>/overview")
 def area_overview(code: str):
     """Communities below an area with the status of their latest division (the county overview map)."""
-    code = params.text(code, "code", max_length=m.AdminArea.code.type.length, required=True)
+    code = params.text(code, "code", max_length=service.AREA_CODE.type.length, required=True)
     with engine_of(current_app).connect() as conn:
         return _geojson(service.county_overview_geojson(conn, code))
 
@@ -110,7 +109,7 @@ def area_overview(code: str):
 @divisions_api.get("/communities/<code>/divisions")
 def community_divisions(code: str):
     """Every version of a community's division, newest first (drafts only for those who may read them)."""
-    code = params.text(code, "code", max_length=m.AdminArea.code.type.length, required=True)
+    code = params.text(code, "code", max_length=service.AREA_CODE.type.length, required=True)
     drafts = can(current_user(), "read_draft", code)
     with engine_of(current_app).connect() as conn:
         versions = service.division_versions(conn, code, drafts=drafts)

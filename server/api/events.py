@@ -21,6 +21,7 @@ from gis.errors import InputError
 from gis.eventflow import USER_ACTIONS
 from gis.workcal import UNITS
 from server import engine_of
+from server.access import require_login, require_permission
 from server.api import params
 from server.encoding import to_json
 from server.errors import WanggeError
@@ -28,7 +29,6 @@ from server.services import event_stats, event_timers, matters
 from server.services import events as ev
 from server.services.matters import MATTER_CODE, TEXT_COLUMNS
 from server.services.photos import MAX_BYTES, MAX_PHOTOS
-from server.web.auth import require_login, require_permission
 
 events_api = Blueprint("events_api", __name__, url_prefix="/api/v1")
 

@@ -160,11 +160,3 @@ def _header_only(stream, encoding: str) -> bytes:
     with closing(_csv_rows(stream, encoding)) as rows:
         csv.writer(buffer, lineterminator="\n").writerow(next(rows))
     return buffer.getvalue().encode()
-
-
-@lookup.get("/lookup")
-def lookup_page():
-    """The public page: search an address or tap the map, see the grid and whom to call."""
-    from server.web.pages import base_layers, render_page
-
-    return render_page("lookup.html", base_layers=base_layers(current_app.config))

@@ -30,11 +30,11 @@ import io
 from flask import Blueprint, current_app, jsonify, request, send_file
 
 from server import engine_of
+from server.access import current_user, require_login, require_permission
 from server.api import params
 from server.errors import Forbidden
 from server.services import review
 from server.services.permissions import can, scope_prefix
-from server.web.auth import current_user, require_login, require_permission
 
 review_api = Blueprint("review_api", __name__, url_prefix="/api/v1")
 #: Longest comment or return reason (characters): a page of text, as the review page's fields allow.

@@ -9,11 +9,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from server import engine_of
+from server.access import require_login
 from server.api import params
 from server.errors import BadRequest, Forbidden
 from server.services import staff as service
 from server.services.permissions import can, scope_prefix
-from server.web.auth import require_login
 
 staff_api = Blueprint("staff_api", __name__, url_prefix="/api/v1/staff")
 

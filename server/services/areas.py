@@ -6,6 +6,8 @@ from sqlalchemy import Engine
 
 from server.errors import NotFound
 from server.store import areas
+from server.store import features as base_data
+from server.store.db import database_status
 
 
 def first_county(engine: Engine) -> str:
@@ -49,3 +51,50 @@ def community_division(engine: Engine, code: str, wanted: int | None = None) -> 
         raise NotFound(f"社区 {code} 尚无网格划分，请先运行 wangge divide {code} / community {code} has no division "
                        f"yet: run the engine first (wangge divide {code})")
     return community, division_id
+
+
+# -- base data for the map pages and scripts (GeoJSON built by PostGIS) -----------------------------------
+
+def area_exists(conn, code: str) -> bool:
+    """Whether an administrative area with ``code`` was imported."""
+    return base_data.area_exists(conn, code)
+
+
+def areas_geojson(conn, *, level: str | None, parent: str | None) -> dict:
+    """Administrative areas as GeoJSON, by level and parent."""
+    return base_data.areas_geojson(conn, level=level, parent=parent)
+
+
+def _capped(collection: dict, limit: int) -> dict:
+    # The store was asked for one feature more than the limit: if it came, the list was cut, and says so.
+    features = collection["features"]
+    collection["capped"] = len(features) > limit
+    collection["limit"] = limit
+    collection["features"] = features[:limit]
+    collection["numberReturned"] = len(collection["features"])
+    return collection
+
+
+def buildings_geojson(conn, *, community: str | None, bbox, limit: int) -> dict:
+    """Buildings as GeoJSON, at most ``limit``; ``capped`` says whether there were more."""
+    return _capped(base_data.buildings_geojson(conn, community=community, bbox=bbox, limit=limit + 1), limit)
+
+
+def barriers_geojson(conn, *, bbox, limit: int) -> dict:
+    """Roads, rivers and walls as GeoJSON, at most ``limit``; ``capped`` says whether there were more."""
+    return _capped(base_data.barriers_geojson(conn, bbox=bbox, limit=limit + 1), limit)
+
+
+def sites_geojson(conn, *, bbox, limit: int) -> dict:
+    """Compounds and exclusive sites as GeoJSON, at most ``limit``; ``capped`` says whether there were more."""
+    return _capped(base_data.sites_geojson(conn, bbox=bbox, limit=limit + 1), limit)
+
+
+def summary(conn) -> dict:
+    """Row counts of the base data and its extent (CRS84)."""
+    return {"counts": base_data.counts(conn), "extent": base_data.extent(conn)}
+
+
+def health(engine: Engine) -> dict:
+    """PostgreSQL and PostGIS versions and the schema revision, or why the database cannot be reached."""
+    return database_status(engine)

@@ -43,6 +43,10 @@ from server.store.features import SRID, geom_value
 log = logging.getLogger(__name__)
 
 
+#: The columns the API checks grid attributes and area codes against (one definition: the model's).
+GRID_NAME, GRID_SUBTYPE, AREA_CODE, GRID_TYPES = m.Grid.name, m.Grid.subtype, m.AdminArea.code, m.GRID_TYPES
+
+
 @dataclass(frozen=True)
 class CommunityInputs:
     """What the engine needs for one community, in a metric CRS."""

@@ -29,187 +29,31 @@ address is the proxy's unless ``WANGGE_PROXY_HOPS`` is set (see SECURITY.md).
 
 from __future__ import annotations
 
-import functools
 import hmac
 import math
 import secrets
-from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, g, has_request_context, redirect, request, session, url_for
-from sqlalchemy import Engine
+from flask import Blueprint, Flask, current_app, g, redirect, request, session, url_for
 
-from server.errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
+from server.access import (  # noqa: F401  (the guards, re-exported for the pages)
+    AreaArg,
+    app_engine,
+    bearer_token,
+    current_user,
+    request_actor,
+    require,
+    require_login,
+    require_permission,
+    session_id,
+)
+from server.errors import Forbidden, TooManyRequests, Unauthorized
 from server.services import users as users_service
 from server.services.limits import RateLimiter
-from server.services.permissions import ACTIONS, ROLE_ACTIONS, can, normalise_role, scope_contains, scope_level
+from server.services.permissions import ACTIONS, can
 from server.services.users import User, audit, set_actor_source
-
-#: A session's last-seen time is written at most this often (one write a minute, not one per request).
-SESSION_TOUCH = timedelta(minutes=1)
-
-
-# -- the request's user -----------------------------------------------------------------------------
-
-def _engine() -> Engine:
-    from server import engine_of
-
-    return engine_of(current_app)
-
-
-def _bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
-
-
-def _session_id() -> str | None:
-    sid = session.get("sid")
-    return sid if isinstance(sid, str) and sid else None
-
-
-def _load_user() -> User | None:
-    token = _bearer_token()
-    if token is not None:
-        # A bearer request is judged by its token alone, never by a cookie it may also carry.
-        with _engine().begin() as conn:
-            user = users_service.user_for_token(conn, token)
-        if user is None:
-            raise Unauthorized("the API token is not recognised (mistyped, expired, revoked, or its user is "
-                               "disabled)")
-        return user
-    sid = _session_id()
-    if sid is None:
-        return None  # anonymous: no database round trip
-    idle = current_app.permanent_session_lifetime
-    with _engine().begin() as conn:
-        user = users_service.user_for_session(conn, sid, idle, SESSION_TOUCH)
-    if user is None or session.get("pwfp") != users_service.password_fingerprint(user.password_hash):
-        session.pop("sid", None)  # ended, idle, user disabled or password changed since sign-in
-        session.pop("pwfp", None)
-        return None
-    return user
-
-
-def current_user() -> User | None:
-    """The signed-in user of this request (session cookie or bearer token), or None for anonymous.
-
-    Raises
-    ------
-    Unauthorized
-        When a bearer token is sent and is not valid (a script should hear that, not be anonymous).
-    """
-    if "wangge_user" not in g:
-        g.wangge_user = _load_user()
-    return g.wangge_user
-
-
-def _request_actor() -> tuple[User | None, str] | None:
-    # The audit log's default actor: the request's user, "anonymous", or None outside a request (CLI).
-    if not has_request_context():
-        return None
-    user = current_user()
-    return user, (user.username if user is not None else "anonymous")
-
-
-def _describe(user: User) -> str:
-    return f"{user.username} ({user.role}" + (f", scope {user.scope_code})" if user.scope_code else ")")
-
-
-def _check_login() -> User:
-    user = current_user()
-    if user is None:
-        raise Unauthorized("sign in first (or send an API token as 'Authorization: Bearer <token>')")
-    return user
-
-
-def _as_decorator_or_check(check: Callable[[dict], Any]):
-    # Inside a request: check now and return the user. Outside (at import, decorating a view):
-    # return a decorator that checks on every call with the view's keyword arguments.
-    if has_request_context():
-        return check({})
-
-    def decorator(view):
-        @functools.wraps(view)
-        def wrapped(*args, **kwargs):
-            check(kwargs)
-            return view(*args, **kwargs)
-        return wrapped
-    return decorator
-
-
-def require_login():
-    """Demand a signed-in user: ``@require_login()`` on a view, or ``user = require_login()`` inside one.
-
-    Raises :class:`~server.errors.Unauthorized` (pages are redirected to ``/login?next=…``).
-    """
-    return _as_decorator_or_check(lambda kwargs: _check_login())
-
-
-AreaArg = str | Callable[[dict], str | None] | None
-
-
-def _area(area_code: AreaArg, kwargs: dict) -> str | None:
-    code = area_code(kwargs) if callable(area_code) else area_code
-    if code is not None:
-        try:
-            scope_level(code)
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-    return code
-
-
-def require(role_or_roles: str | Sequence[str], area_code: AreaArg = None):
-    """Demand one of the roles, with a scope containing ``area_code`` when given; admin always passes.
-
-    Use as ``@require('county_editor')`` on a view or ``user = require(['county_editor',
-    'township_operator'], division.community_code)`` inside one. As a decorator ``area_code`` may be a
-    function of the view's keyword arguments, e.g. ``lambda kw: kw['community']``.
-
-    Raises
-    ------
-    Unauthorized
-        Nobody is signed in.
-    Forbidden
-        Wrong role or area outside the scope; the message names what is needed and what the user has.
-    BadRequest
-        ``area_code`` is malformed.
-    """
-    roles = [role_or_roles] if isinstance(role_or_roles, str) else list(role_or_roles)
-    roles = [normalise_role(r) for r in roles]
-
-    def check(kwargs: dict) -> User:
-        user = _check_login()
-        code = _area(area_code, kwargs)
-        if user.role == "admin":
-            return user
-        if user.role in roles and (code is None or (user.scope_code and scope_contains(user.scope_code, code))):
-            return user
-        where = f" with a scope containing {code}" if code else ""
-        raise Forbidden(f"this needs role {' or '.join(roles)}{where}; you are {_describe(user)}",
-                        details={"roles": roles, "area_code": code, "role": user.role, "scope": user.scope_code})
-    return _as_decorator_or_check(check)
-
-
-def require_permission(action: str, area_code: AreaArg = None):
-    """Demand :func:`can` ``(current_user(), action, area_code)``; decorator or call, like :func:`require`."""
-    if action not in ACTIONS:
-        raise ValueError(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
-
-    def check(kwargs: dict) -> User:
-        user = _check_login()
-        code = _area(area_code, kwargs)
-        if can(user, action, code):
-            return user
-        allowed = [role for role, actions in ROLE_ACTIONS.items() if action in actions]
-        where = f" in {code}" if code else " everywhere"
-        raise Forbidden(f"'{action}'{where} needs role {' or '.join(allowed)} with a scope containing it; "
-                        f"you are {_describe(user)}",
-                        details={"action": action, "area_code": code, "role": user.role, "scope": user.scope_code})
-    return _as_decorator_or_check(check)
-
 
 # -- CSRF -------------------------------------------------------------------------------------------
 
@@ -243,7 +87,7 @@ def _csrf_protect() -> None:
         return  # no such route or method: the 404/405 (with Allow) says more than a 401 would
     if request.method in _SAFE_METHODS or request.path in CSRF_EXEMPT_PATHS:
         return
-    if _bearer_token() is not None:
+    if bearer_token() is not None:
         current_user()  # an invalid token is refused here, before the view runs
         return  # no cookie, no ambient authority to abuse: CSRF does not apply
     expected = session.get(CSRF_FIELD)
@@ -336,7 +180,7 @@ def login_form():
 
 
 def _throttled(next_url: str, username: str, address: str, wait: float):
-    with _engine().begin() as conn:
+    with app_engine().begin() as conn:
         audit(conn, "login_throttled", "app_user", None, None, {"username": username, "ip": address},
               actor="anonymous")
     response = _login_page(next_url, error="login_throttled", status=429, username=username,
@@ -348,7 +192,7 @@ def _throttled(next_url: str, username: str, address: str, wait: float):
 def start_session(user: User) -> None:
     """Start a fresh server-side session for ``user`` (new id and CSRF token: no session fixation)."""
     sid = secrets.token_urlsafe(32)
-    with _engine().begin() as conn:
+    with app_engine().begin() as conn:
         users_service.open_session(conn, user, sid, client_address(), request.headers.get("User-Agent"))
     session.clear()
     session.permanent = True
@@ -372,7 +216,7 @@ def login():
     wait = throttle.retry_after(keys)
     if wait > 0:
         return _throttled(next_url, username, address, wait)
-    with _engine().begin() as conn:
+    with app_engine().begin() as conn:
         user, ok = users_service.sign_in(conn, username, password, address)
     if not (ok and user.active):
         throttle.count(keys)
@@ -386,9 +230,9 @@ def login():
 
 def end_session() -> None:
     """End this request's session on the server and in the cookie."""
-    sid = _session_id()
+    sid = session_id()
     if sid is not None:
-        with _engine().begin() as conn:
+        with app_engine().begin() as conn:
             users_service.close_session(conn, sid)
     session.clear()
     g.wangge_user = None
@@ -399,7 +243,7 @@ def logout():
     """End the session on the server (CSRF-protected like every POST) and go to the map."""
     user = current_user()
     if user is not None:
-        with _engine().begin() as conn:
+        with app_engine().begin() as conn:
             audit(conn, "logout", "app_user", user.id, None, None, user=user)
     end_session()
     return redirect(url_for("pages.county_map"), 303)
@@ -429,7 +273,7 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SECURE=bool(app.config.get("SECURE_COOKIES")),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=int(app.config.get("SESSION_HOURS") or 8)),
     )
-    set_actor_source(_request_actor)
+    set_actor_source(request_actor)
     app.before_request(_csrf_protect)
     app.before_request(limit_anonymous_clients)
     app.register_error_handler(Unauthorized, _unauthorized)

@@ -7,7 +7,6 @@ from flask import Blueprint, current_app, make_response, redirect, render_templa
 from server import engine_of
 from server.api import params
 from server.services import areas
-from server.store.db import database_status
 from server.web.i18n import LANGUAGES, current_language, strings, translate
 
 pages = Blueprint("pages", __name__, static_folder="static", static_url_path="/static",
@@ -81,10 +80,16 @@ def home():
     return redirect(landing_path(current_user()), 303)
 
 
+@pages.get("/lookup")
+def lookup_page():
+    """The public page: search an address or tap the map, see the grid and whom to call."""
+    return render_page("lookup.html", base_layers=base_layers(current_app.config))
+
+
 @pages.get("/healthz")
 def healthz():
     """Liveness plus database status; 503 when the database cannot be reached."""
-    status = database_status(engine_of(current_app))
+    status = areas.health(engine_of(current_app))
     return {"status": "ok" if status["ok"] else "unavailable", "database": status}, (200 if status["ok"] else 503)
 
 
