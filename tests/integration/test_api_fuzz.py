@@ -20,7 +20,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from server.api.openapi import openapi_document
-from tests.conftest import DEMO_DIR
+from server.config import PROJECT_ROOT
+
+DEMO_DIR = PROJECT_ROOT / "data" / "boundaries" / "demo"
 
 #: Generated cases per operation and caller (anonymous, token).
 FUZZ_EXAMPLES = 6
