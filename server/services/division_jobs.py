@@ -76,7 +76,7 @@ class JobReport:
         return sum(int(o.summary.get("households", 0)) for o in self.divided)
 
 
-def divide_task(url: str, code: str, options: dict) -> DivideOutcome:
+def divide_task(code: str, url: str, options: dict) -> DivideOutcome:
     """One community, on a worker: its own engine, its own transaction (see :func:`divide_and_store`)."""
     engine = make_engine(url, pool_size=1)
     try:
