@@ -12,9 +12,6 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from server.errors import Conflict
 from server.services.division_jobs import divide_many
 from server.services.event_demo import ensure_demo_events
@@ -22,8 +19,8 @@ from server.services.importer import import_demo
 from server.services.matters import ensure_demo_matters
 from server.services.review import approve, submit
 from server.services.staff import ensure_demo_roster
-from server.services.users import ensure_demo_users
-from server.store import models as m
+from server.services.users import ensure_demo_users, user_by_name
+from server.store import divisions as divisions_store
 from server.store.db import make_engine
 
 log = logging.getLogger(__name__)
@@ -45,9 +42,8 @@ def load_demo(url: str, demo_dir: str | Path, *, workers: int = 2, file: bool = 
         for report in import_demo(engine, demo_dir):
             yield report.summary()
         with engine.connect() as conn:
-            communities = set(conn.execute(select(m.AdminArea.code).where(m.AdminArea.level == "community"))
-                              .scalars())
-            divided = set(conn.execute(select(m.Division.community_code)).scalars())
+            communities = divisions_store.community_codes(conn)
+            divided = divisions_store.divided_communities(conn)
     finally:
         engine.dispose()
     todo = sorted(communities - divided)
@@ -78,9 +74,8 @@ def load_demo(url: str, demo_dir: str | Path, *, workers: int = 2, file: bool = 
 
 def _file_demo_divisions(engine, outcomes) -> Iterator[str]:
     """Submit and approve (from 30 days ago) the new demo divisions that pass their checks."""
-    with Session(engine, expire_on_commit=False) as session:
-        editor, reviewer = (session.scalars(select(m.User).where(m.User.username == name)).one()
-                            for name in ("editor", "reviewer"))
+    with engine.connect() as conn:
+        editor, reviewer = (user_by_name(conn, name) for name in ("editor", "reviewer"))
     for outcome in outcomes:
         if outcome.community_code == EDITING_DEMO:
             yield f"{outcome.community_code}: kept as a draft to edit"

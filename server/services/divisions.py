@@ -25,20 +25,19 @@ from dataclasses import dataclass
 from datetime import date
 
 import geopandas as gpd
-import pandas as pd
 import shapely
-from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import Connection, Engine
 
 from gis.crs import metric_crs_for_frame
 from gis.errors import GisError, InputError
 from gis.partition import Band
-from gis.pipeline import BANDS, CommunityDivision, divide_community
+from gis.pipeline import BANDS, divide_community
 from gis.units import previous_members
 from server.errors import NotFound
 from server.store import divisions as divisions_store
 from server.store import features as store
 from server.store import models as m
-from server.store.features import SRID, geom_value
+from server.store.features import SRID
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ def communities_to_divide(conn: Connection, code: str) -> list[str]:
     InputError
         ``code`` is not a known administrative area, or it holds no community.
     """
-    level = conn.execute(select(m.AdminArea.level).where(m.AdminArea.code == code)).scalar_one_or_none()
+    level = divisions_store.area_level(conn, code)
     if level is None:
         raise InputError(f"no administrative area with code {code!r}; import areas first (wangge import areas ...)",
                          field="code")
@@ -95,13 +94,6 @@ def communities_to_divide(conn: Connection, code: str) -> list[str]:
     return list(codes)
 
 
-def _frame(conn: Connection, sql: str, params: dict, columns: list[str]) -> gpd.GeoDataFrame:
-    frame = gpd.read_postgis(text(sql), conn, geom_col="geom", params=params)
-    if frame.empty:  # read_postgis loses the CRS and columns of an empty result
-        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=gpd.GeoSeries([], crs=SRID), crs=SRID)
-    return frame.rename_geometry("geometry").set_crs(SRID, allow_override=True)
-
-
 def read_community(conn: Connection, code: str) -> CommunityInputs:
     """Outline, barriers, buildings and sites of one community, projected to a metric CRS.
 
@@ -110,8 +102,7 @@ def read_community(conn: Connection, code: str) -> CommunityInputs:
     InputError
         Unknown code, an area that is not a community, or a community with no households.
     """
-    row = conn.execute(select(m.AdminArea.name, m.AdminArea.level, m.AdminArea.kind,
-                              func.ST_AsBinary(m.AdminArea.geom)).where(m.AdminArea.code == code)).one_or_none()
+    row = divisions_store.community_header(conn, code)
     if row is None:
         raise InputError(f"no community with code {code!r}", field="code")
     name, level, kind, wkb = row
@@ -123,18 +114,7 @@ def read_community(conn: Connection, code: str) -> CommunityInputs:
     outline = gpd.GeoSeries([shapely.from_wkb(bytes(wkb))], crs=SRID)
     crs = metric_crs_for_frame(outline)
     boundary = shapely.make_valid(outline.to_crs(crs).iloc[0])
-    params = {"code": code}
-    buildings = _frame(conn, """
-        SELECT b.id, b.households, b.population, b.compound, b.site, b.units, b.geom
-        FROM building b WHERE b.community_code = :code ORDER BY b.id""", params,
-                       ["id", "households", "population", "compound", "site", "units"]).set_index("id")
-    barriers = _frame(conn, """
-        SELECT r.kind, r.geom FROM barrier r JOIN admin_area a ON a.code = :code
-        WHERE ST_Intersects(r.geom, a.geom) ORDER BY r.id""", params, ["kind"])
-    sites = _frame(conn, """
-        SELECT s.source_id AS id, s.kind, s.name, s.geom FROM site s JOIN admin_area a ON a.code = :code
-        WHERE s.community_code = :code OR ST_Intersects(s.geom, a.geom) ORDER BY s.id""", params,
-                   ["id", "kind", "name"])
+    buildings, barriers, sites = divisions_store.community_base_data(conn, code)
     if int(buildings["households"].sum()) == 0:
         raise InputError(f"community {code} has no households: import its buildings first", field="households")
     buildings = buildings.assign(population=buildings["population"].fillna(0).astype(int),
@@ -162,117 +142,12 @@ def reference_division(conn: Connection, code: str, on: date | None = None) -> i
 
 def previous_grids(conn: Connection, division_id: int | None) -> gpd.GeoDataFrame:
     """Coded grids of a stored division (``code``, geometry in EPSG:4490); empty for None."""
-    return _frame(conn, "SELECT code, geom FROM grid WHERE division_id = :division AND code IS NOT NULL ORDER BY code",
-                  {"division": -1 if division_id is None else division_id}, ["code"])
+    return divisions_store.coded_grids(conn, division_id)
 
 
 def retired_codes(conn: Connection, community_code: str) -> frozenset[str]:
     """Codes of the community that were retired: never given again."""
     return frozenset(divisions_store.retired_codes(conn, community_code))
-
-
-def _storage(frame: gpd.GeoDataFrame) -> gpd.GeoSeries:
-    return frame.geometry.to_crs(SRID)
-
-
-def _json_ready(values: dict) -> dict:
-    """Turn numpy scalars and NaN into plain JSON values."""
-    out = {}
-    for key, value in values.items():
-        if hasattr(value, "item"):
-            value = value.item()
-        if isinstance(value, float) and value != value:  # NaN
-            value = None
-        out[key] = value
-    return out
-
-
-def save_division(conn: Connection, result: CommunityDivision, *, settings: dict,
-                  parent_id: int | None = None, author_id: int | None = None) -> tuple[int, int]:
-    """Store the atom layer and a new draft version of the community's division.
-
-    Returns
-    -------
-    tuple
-        ``(division id, version)``.
-    """
-    layer = result.atoms
-    code = result.community_code
-    layer_id = conn.execute(insert(m.AtomLayer).values(community_code=code, params={
-        "max_atom_households": result.band.max, "n_atoms": len(layer.atoms), "n_parcels": len(layer.parcels)})
-        .returning(m.AtomLayer.id)).scalar_one()
-
-    atoms = layer.atoms
-    atom_rows = [{"layer_id": layer_id, "atom_no": int(a.atom_id), "kind": a.kind, "households": int(a.households),
-                  "population": int(a.population), "n_buildings": int(a.n_buildings), "site": a.site,
-                  "compound": a.compound, "block": None if pd.isna(a.block) else int(a.block),
-                  "geom": geom_value(g, multi=False)}
-                 for a, g in zip(atoms.itertuples(), _storage(atoms), strict=True)]
-    atom_pk = dict(conn.execute(insert(m.Atom).returning(m.Atom.atom_no, m.Atom.id, sort_by_parameter_order=True),
-                                atom_rows).all())
-    if len(layer.edges):
-        conn.execute(insert(m.AtomEdge), [
-            {"layer_id": layer_id, "a": int(e.a), "b": int(e.b), "length": float(e.length),
-             "barrier_length": float(e.barrier_length)} for e in layer.edges.itertuples()])
-    if len(layer.parcel_edges):
-        conn.execute(insert(m.ParcelEdge), [
-            {"layer_id": layer_id, "a": int(e.a), "b": int(e.b), "length": float(e.length),
-             "barrier_length": float(e.barrier_length)} for e in layer.parcel_edges.itertuples()])
-    parcels = layer.parcels
-    parcel_pk = dict(conn.execute(
-        insert(m.Parcel).returning(m.Parcel.parcel_no, m.Parcel.id, sort_by_parameter_order=True),
-        [{"layer_id": layer_id, "parcel_no": int(p.parcel_id), "atom_no": int(p.atom_id),
-          "households": int(p.households), "population": int(p.population), "geom": geom_value(g, multi=False)}
-         for p, g in zip(parcels.itertuples(), _storage(parcels), strict=True)]).all())
-
-    version = conn.execute(select(func.coalesce(func.max(m.Division.version), 0) + 1)
-                           .where(m.Division.community_code == code)).scalar_one()
-    division = result.division
-    report = {"summary": _json_ready({k: v for k, v in result.summary.items()
-                                      if isinstance(v, int | float | str | bool) or hasattr(v, "item")}),
-              "findings": [{"code": f.code, "severity": f.severity, "message": f.message,
-                            "atoms": [int(a) for a in f.atom_ids],
-                            "grid_code": result.grid_codes.get(f.grid) if f.grid is not None else None}
-                           for f in result.findings]}
-    division_id = conn.execute(insert(m.Division).values(
-        community_code=code, version=version, status="draft", parent_id=parent_id, atom_layer_id=layer_id,
-        band_min=result.band.min, band_max=result.band.max, settings=settings, report=report,
-        author_id=author_id).returning(m.Division.id)).scalar_one()
-
-    quality = result.quality
-    grids = division.grids
-    grid_rows = []
-    for g, geom in zip(grids.itertuples(), _storage(grids), strict=True):
-        q = _json_ready(quality.loc[g.label].to_dict()) if g.label in quality.index else {}
-        grid_rows.append({"division_id": division_id, "label": int(g.label), "code": result.grid_codes[g.label],
-                          "type": g.kind, "subtype": None if pd.isna(g.subtype) else g.subtype,
-                          "locked": bool(g.locked),
-                          "households": int(g.households), "population": int(g.population), "quality": q,
-                          "geom": geom_value(geom)})
-    grid_pk = dict(conn.execute(insert(m.Grid).returning(m.Grid.label, m.Grid.id, sort_by_parameter_order=True),
-                                grid_rows).all())
-    conn.execute(insert(m.GridAtom), [{"division_id": division_id, "atom_id": atom_pk[int(a)],
-                                       "grid_id": grid_pk[int(label)]} for a, label in division.labels.items()])
-    conn.execute(insert(m.DivisionRevision).values(
-        division_id=division_id, revision=1, op="divide",
-        description=f"divided by the engine (seed {settings['seed']})",
-        labels=division.labels.sort_index().astype(int).tolist(),
-        grids={str(r["label"]): {k: r.get(k) for k in ("name", "type", "subtype", "locked", "code")}
-               for r in grid_rows},
-        user_id=author_id))
-
-    micro = result.micro_grids
-    grid_of_code = {c: grid_pk[int(label)] for label, c in result.grid_codes.items()}
-    micro_pk = dict(conn.execute(
-        insert(m.MicroGrid).returning(m.MicroGrid.label, m.MicroGrid.id, sort_by_parameter_order=True),
-        [{"grid_id": grid_of_code[mg.grid_code], "label": int(mg.label), "code": mg.code,
-          "households": int(mg.households), "population": int(mg.population), "geom": geom_value(geom)}
-         for mg, geom in zip(micro.itertuples(), _storage(micro), strict=True)]).all())
-    conn.execute(insert(m.MicroGridParcel), [{"micro_grid_id": micro_pk[int(label)], "parcel_id": parcel_pk[int(p)]}
-                                             for p, label in result.micro_labels.items()])
-    log.info("stored division %s v%d of %s: %d grids, %d micro-grids, %d atoms", division_id, version, code,
-             len(grids), len(micro), len(atoms))
-    return division_id, version
 
 
 def _fingerprint(conn: Connection, code: str, band: Band | None, micro_band: Band | None, seed: int) -> str:
@@ -316,8 +191,8 @@ def divide_and_store(engine: Engine, code: str, *, band: Band | None = None, mic
             divisions_store.lock_community(conn, code)
             if skip_unchanged and divisions_store.latest_fingerprint(conn, code) == fingerprint:
                 return DivideOutcome(code, None, None, {}, [], time.perf_counter() - started, skipped=True)
-            division_id, version = save_division(conn, result, settings=settings, parent_id=reference,
-                                                 author_id=author_id)
+            division_id, version = divisions_store.insert_engine_division(conn, result, settings=settings,
+                                                                          parent_id=reference, author_id=author_id)
     except GisError as exc:  # bad base data or an impossible request: say why, store nothing
         return DivideOutcome(code, None, None, {}, [], time.perf_counter() - started, error=str(exc))
     except Exception as exc:  # a bug must not stop a county run: this community is reported, others go on

@@ -7,6 +7,7 @@ expressions, or ``text()`` with bound parameters where PostGIS aggregates read b
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,7 +18,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Integer
 
 from server.store import models as m
-from server.store.features import feature_collection
+from server.store.features import feature_collection, geom_value
+
+log = logging.getLogger(__name__)
 
 SRID = m.SRID
 GRID_ATTRIBUTES = ("name", "type", "subtype", "locked", "code")
@@ -373,3 +376,180 @@ def latest_fingerprint(conn: Connection, community_code: str) -> str | None:
 def lock_community(conn: Connection, community_code: str) -> None:
     """Hold the community's division lock until the transaction ends (one writer per community)."""
     conn.execute(select(func.pg_advisory_xact_lock(func.hashtext("wangge.divide:" + community_code))))
+
+
+# -- a community's base data, and a division the engine made -------------------------------------------------
+
+def _frame(conn: Connection, statement, params: dict, columns: list[str]) -> gpd.GeoDataFrame:
+    frame = gpd.read_postgis(statement, conn, geom_col="geom", params=params)
+    if frame.empty:  # read_postgis loses the CRS and columns of an empty result
+        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=gpd.GeoSeries([], crs=m.SRID), crs=m.SRID)
+    return frame.rename_geometry("geometry").set_crs(m.SRID, allow_override=True)
+
+
+def area_level(conn: Connection, code: str) -> str | None:
+    """The level of an administrative area, or None when no area has that code."""
+    return conn.execute(select(m.AdminArea.level).where(m.AdminArea.code == code)).scalar_one_or_none()
+
+
+def community_header(conn: Connection, code: str):
+    """``(name, level, kind, outline WKB)`` of an area, or None."""
+    return conn.execute(select(m.AdminArea.name, m.AdminArea.level, m.AdminArea.kind,
+                               func.ST_AsBinary(m.AdminArea.geom)).where(m.AdminArea.code == code)).one_or_none()
+
+
+_BUILDINGS = text("""SELECT b.id, b.households, b.population, b.compound, b.site, b.units, b.geom
+                     FROM building b WHERE b.community_code = :code ORDER BY b.id""")
+_BARRIERS = text("""SELECT r.kind, r.geom FROM barrier r JOIN admin_area a ON a.code = :code
+                    WHERE ST_Intersects(r.geom, a.geom) ORDER BY r.id""")
+_SITES = text("""SELECT s.source_id AS id, s.kind, s.name, s.geom FROM site s JOIN admin_area a ON a.code = :code
+                 WHERE s.community_code = :code OR ST_Intersects(s.geom, a.geom) ORDER BY s.id""")
+
+
+def community_base_data(conn: Connection, code: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Buildings (indexed by id), barriers and sites of a community, in EPSG:4490."""
+    params = {"code": code}
+    buildings = _frame(conn, _BUILDINGS, params, ["id", "households", "population", "compound", "site", "units"])
+    return (buildings.set_index("id"), _frame(conn, _BARRIERS, params, ["kind"]),
+            _frame(conn, _SITES, params, ["id", "kind", "name"]))
+
+
+def coded_grids(conn: Connection, division_id: int | None) -> gpd.GeoDataFrame:
+    """Coded grids of a stored division (``code``, geometry in EPSG:4490); empty for None."""
+    statement = select(m.Grid.code, m.Grid.geom).where(m.Grid.division_id == (-1 if division_id is None
+                                                                              else division_id),
+                                                      m.Grid.code.is_not(None)).order_by(m.Grid.code)
+    return _frame(conn, statement, {}, ["code"])
+
+
+def community_codes(conn: Connection) -> set[str]:
+    """Codes of every community imported."""
+    return set(conn.execute(select(m.AdminArea.code).where(m.AdminArea.level == "community")).scalars())
+
+
+def divided_communities(conn: Connection) -> set[str]:
+    """Codes of communities that have at least one division version."""
+    return set(conn.execute(select(m.Division.community_code)).scalars())
+
+
+def _storage(frame: gpd.GeoDataFrame) -> gpd.GeoSeries:
+    return frame.geometry.to_crs(m.SRID)
+
+
+def _json_ready(values: dict) -> dict:
+    """Turn numpy scalars and NaN into plain JSON values."""
+    out = {}
+    for key, value in values.items():
+        if hasattr(value, "item"):
+            value = value.item()
+        if isinstance(value, float) and value != value:  # NaN
+            value = None
+        out[key] = value
+    return out
+
+
+def insert_engine_division(conn: Connection, result, *, settings: dict, parent_id: int | None = None,
+                           author_id: int | None = None) -> tuple[int, int]:
+    """Store the atom layer and a new draft version of a community's division (``gis.pipeline.CommunityDivision``).
+
+    Returns
+    -------
+    tuple
+        ``(division id, version)``.
+    """
+    layer_id, atom_pk, parcel_pk = _insert_atom_layer(conn, result)
+    division_id, version = _insert_division_row(conn, result, layer_id, settings, parent_id, author_id)
+    grid_pk = _insert_engine_grids(conn, result, division_id, atom_pk, settings, author_id)
+    _insert_engine_micro_grids(conn, result, grid_pk, parcel_pk)
+    log.info("stored division %s v%d of %s: %d grids, %d micro-grids, %d atoms", division_id, version,
+             result.community_code, len(result.division.grids), len(result.micro_grids), len(result.atoms.atoms))
+    return division_id, version
+
+
+def _insert_atom_layer(conn: Connection, result) -> tuple[int, dict, dict]:
+    layer = result.atoms
+    code = result.community_code
+    layer_id = conn.execute(insert(m.AtomLayer).values(community_code=code, params={
+        "max_atom_households": result.band.max, "n_atoms": len(layer.atoms), "n_parcels": len(layer.parcels)})
+        .returning(m.AtomLayer.id)).scalar_one()
+
+    atoms = layer.atoms
+    atom_rows = [{"layer_id": layer_id, "atom_no": int(a.atom_id), "kind": a.kind, "households": int(a.households),
+                  "population": int(a.population), "n_buildings": int(a.n_buildings), "site": a.site,
+                  "compound": a.compound, "block": None if pd.isna(a.block) else int(a.block),
+                  "geom": geom_value(g, multi=False)}
+                 for a, g in zip(atoms.itertuples(), _storage(atoms), strict=True)]
+    atom_pk = dict(conn.execute(insert(m.Atom).returning(m.Atom.atom_no, m.Atom.id, sort_by_parameter_order=True),
+                                atom_rows).all())
+    if len(layer.edges):
+        conn.execute(insert(m.AtomEdge), [
+            {"layer_id": layer_id, "a": int(e.a), "b": int(e.b), "length": float(e.length),
+             "barrier_length": float(e.barrier_length)} for e in layer.edges.itertuples()])
+    if len(layer.parcel_edges):
+        conn.execute(insert(m.ParcelEdge), [
+            {"layer_id": layer_id, "a": int(e.a), "b": int(e.b), "length": float(e.length),
+             "barrier_length": float(e.barrier_length)} for e in layer.parcel_edges.itertuples()])
+    parcels = layer.parcels
+    parcel_pk = dict(conn.execute(
+        insert(m.Parcel).returning(m.Parcel.parcel_no, m.Parcel.id, sort_by_parameter_order=True),
+        [{"layer_id": layer_id, "parcel_no": int(p.parcel_id), "atom_no": int(p.atom_id),
+          "households": int(p.households), "population": int(p.population), "geom": geom_value(g, multi=False)}
+         for p, g in zip(parcels.itertuples(), _storage(parcels), strict=True)]).all())
+    return layer_id, atom_pk, parcel_pk
+
+
+def _insert_division_row(conn: Connection, result, layer_id: int, settings: dict, parent_id: int | None,
+                         author_id: int | None) -> tuple[int, int]:
+    code = result.community_code
+    version = conn.execute(select(func.coalesce(func.max(m.Division.version), 0) + 1)
+                           .where(m.Division.community_code == code)).scalar_one()
+    report = {"summary": _json_ready({k: v for k, v in result.summary.items()
+                                      if isinstance(v, int | float | str | bool) or hasattr(v, "item")}),
+              "findings": [{"code": f.code, "severity": f.severity, "message": f.message,
+                            "atoms": [int(a) for a in f.atom_ids],
+                            "grid_code": result.grid_codes.get(f.grid) if f.grid is not None else None}
+                           for f in result.findings]}
+    division_id = conn.execute(insert(m.Division).values(
+        community_code=code, version=version, status="draft", parent_id=parent_id, atom_layer_id=layer_id,
+        band_min=result.band.min, band_max=result.band.max, settings=settings, report=report,
+        author_id=author_id).returning(m.Division.id)).scalar_one()
+    return division_id, version
+
+
+def _insert_engine_grids(conn: Connection, result, division_id: int, atom_pk: dict, settings: dict,
+                         author_id: int | None) -> dict:
+    division = result.division
+    quality = result.quality
+    grids = division.grids
+    grid_rows = []
+    for g, geom in zip(grids.itertuples(), _storage(grids), strict=True):
+        q = _json_ready(quality.loc[g.label].to_dict()) if g.label in quality.index else {}
+        grid_rows.append({"division_id": division_id, "label": int(g.label), "code": result.grid_codes[g.label],
+                          "type": g.kind, "subtype": None if pd.isna(g.subtype) else g.subtype,
+                          "locked": bool(g.locked),
+                          "households": int(g.households), "population": int(g.population), "quality": q,
+                          "geom": geom_value(geom)})
+    grid_pk = dict(conn.execute(insert(m.Grid).returning(m.Grid.label, m.Grid.id, sort_by_parameter_order=True),
+                                grid_rows).all())
+    conn.execute(insert(m.GridAtom), [{"division_id": division_id, "atom_id": atom_pk[int(a)],
+                                       "grid_id": grid_pk[int(label)]} for a, label in division.labels.items()])
+    conn.execute(insert(m.DivisionRevision).values(
+        division_id=division_id, revision=1, op="divide",
+        description=f"divided by the engine (seed {settings['seed']})",
+        labels=division.labels.sort_index().astype(int).tolist(),
+        grids={str(r["label"]): {k: r.get(k) for k in ("name", "type", "subtype", "locked", "code")}
+               for r in grid_rows},
+        user_id=author_id))
+    return grid_pk
+
+
+def _insert_engine_micro_grids(conn: Connection, result, grid_pk: dict, parcel_pk: dict) -> None:
+    micro = result.micro_grids
+    grid_of_code = {c: grid_pk[int(label)] for label, c in result.grid_codes.items()}
+    micro_pk = dict(conn.execute(
+        insert(m.MicroGrid).returning(m.MicroGrid.label, m.MicroGrid.id, sort_by_parameter_order=True),
+        [{"grid_id": grid_of_code[mg.grid_code], "label": int(mg.label), "code": mg.code,
+          "households": int(mg.households), "population": int(mg.population), "geom": geom_value(geom)}
+         for mg, geom in zip(micro.itertuples(), _storage(micro), strict=True)]).all())
+    conn.execute(insert(m.MicroGridParcel), [{"micro_grid_id": micro_pk[int(label)], "parcel_id": parcel_pk[int(p)]}
+                                             for p, label in result.micro_labels.items()])
