@@ -11,10 +11,11 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, redirect, request, url_for
 
 from server import engine_of
+from server.access import require_login, require_permission
 from server.api.params import identifier, text
 from server.errors import Conflict, NotFound
 from server.services import users as users_service
-from server.web.auth import end_session, require_login, require_permission, start_session
+from server.web.auth import end_session, start_session
 
 admin = Blueprint("admin", __name__)
 

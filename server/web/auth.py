@@ -38,8 +38,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, g, redirect, request, session, url_for
 
-from server.access import (  # noqa: F401  (the guards, re-exported for the pages)
-    AreaArg,
+from server.access import (
     app_engine,
     bearer_token,
     current_user,

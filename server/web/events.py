@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
+from server.access import current_user, require_login
 from server.api import params
 from server.services import event_stats
 from server.services import events as ev
-from server.web.auth import current_user, require_login
 
 events_pages = Blueprint("events_pages", __name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import current_app, request
 
-from server.web.auth import can, normalise_role
+from server.services.permissions import can, normalise_role
 
 User = Any  # server.store.models.User (the web layer takes users from auth, never from the store)
 

@@ -37,7 +37,7 @@ def base_layers(config: dict) -> list[dict]:
 
 def render_page(template: str, **context):
     """Render a page in the request's language and remember an explicit choice in a cookie."""
-    from server.web.auth import current_user
+    from server.access import current_user
     from server.web.navigation import landing_path, nav_links
 
     language = current_language()
@@ -74,7 +74,7 @@ def county_map():
 @pages.get("/home")
 def home():
     """Each role's own work: where signing in leads (see :mod:`server.web.navigation`)."""
-    from server.web.auth import current_user
+    from server.access import current_user
     from server.web.navigation import landing_path
 
     return redirect(landing_path(current_user()), 303)
@@ -103,7 +103,7 @@ def divisions_home():
 @pages.get("/areas/<code>/overview")
 def area_overview(code: str):
     """The county (or township) overview: communities coloured by the status of their division."""
-    from server.web.auth import require_login
+    from server.access import require_login
 
     require_login()
     area = areas.area(engine_of(current_app), code)
@@ -114,8 +114,8 @@ def area_overview(code: str):
 @pages.get("/communities/<code>/editor")
 def community_editor(code: str):
     """The community editor: the latest version of its division (or ``?division=ID``) on the map."""
+    from server.access import current_user, require_permission
     from server.services.permissions import can
-    from server.web.auth import current_user, require_permission
 
     require_permission("read_draft", code)
     wanted = params.integer(request.args.get("division"), "division", minimum=1)

@@ -11,9 +11,10 @@ from datetime import date
 from flask import Blueprint, current_app, request
 
 from server import engine_of, public_reads_of
+from server.access import current_user, require_login, require_permission
 from server.api import params
 from server.services import review, staff
-from server.web.auth import can, current_user, require_login, require_permission, scope_prefix
+from server.services.permissions import can, scope_prefix
 from server.web.pages import base_layers, render_page
 
 review_pages = Blueprint("review_pages", __name__)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app
 
 from server import engine_of
+from server.access import current_user, require_login
 from server.api import params
 from server.errors import Forbidden
 from server.services import staff as service
-from server.web.auth import can, current_user, require_login
+from server.services.permissions import can
 
 staff_pages = Blueprint("staff_pages", __name__)
 

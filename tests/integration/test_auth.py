@@ -13,12 +13,13 @@ from flask import jsonify
 from sqlalchemy import select, text, update
 
 from server import create_app, engine_of
+from server.access import require, require_login, require_permission
 from server.cli import main
 from server.services.permissions import ACTIONS, can, scope_contains, scope_level, validate_scope
 from server.services.users import create_token, create_user, ensure_demo_users
 from server.store.audit import audit
 from server.store.models import ApiToken, AuditLog, User
-from server.web.auth import login_throttle, require, require_login, require_permission
+from server.web.auth import login_throttle
 
 PASSWORDS = {"admin": "admin-demo-1", "reviewer": "reviewer-demo-1", "editor": "editor-demo-1",
              "operator": "operator-demo-1", "staff": "staff-demo-1"}

@@ -73,7 +73,7 @@ def reported(walk_app) -> dict:
 @pytest.fixture(scope="module")
 def tokens(walk_app) -> dict[str, str]:
     from server import engine_of
-    from server.web.auth import DEMO_USERS, create_token
+    from server.services.users import DEMO_USERS, create_token
 
     with engine_of(walk_app).begin() as conn:
         return {name: create_token(conn, name, "json walk") for name, *_ in DEMO_USERS}

@@ -35,7 +35,7 @@ def staff_app(databases):
 
 @pytest.fixture(scope="module")
 def tokens(staff_app):
-    from server.web.auth import DEMO_USERS, create_token
+    from server.services.users import DEMO_USERS, create_token
 
     with engine_of(staff_app).begin() as conn:
         return {name: create_token(conn, name, "tests") for name, *_ in DEMO_USERS}
