@@ -187,3 +187,13 @@ def require_permission(action: str, area_code: AreaArg = None):
                         f"you are {_describe(user)}",
                         details={"action": action, "area_code": code, "role": user.role, "scope": user.scope_code})
     return _as_decorator_or_check(check)
+
+
+def require_division(division_id: int, action: str) -> str:
+    """The division's community once the caller may do ``action`` there (404, 401, 403 otherwise)."""
+    from server.services import review
+
+    with app_engine().connect() as conn:
+        community, _ = review.division_community(conn, division_id)
+    require_permission(action, community)
+    return community

@@ -30,7 +30,7 @@ import io
 from flask import Blueprint, current_app, jsonify, request, send_file
 
 from server import engine_of
-from server.access import current_user, require_login, require_permission
+from server.access import current_user, require_division, require_login, require_permission
 from server.api import params
 from server.errors import Forbidden
 from server.services import review
@@ -39,14 +39,6 @@ from server.services.permissions import can, scope_prefix
 review_api = Blueprint("review_api", __name__, url_prefix="/api/v1")
 #: Longest comment or return reason (characters): a page of text, as the review page's fields allow.
 MAX_TEXT = 2000
-
-
-def community_of(division_id: int, action: str) -> str:
-    """The division's community once the caller may do ``action`` there (404, 401, 403 otherwise)."""
-    with engine_of(current_app).connect() as conn:
-        community, _ = review.division_community(conn, division_id)
-    require_permission(action, community)
-    return community
 
 
 def _body() -> dict:
@@ -92,7 +84,7 @@ def _codes(value) -> dict[int, str] | None:
 @review_api.post("/divisions/<int:division_id>/submit")
 def submit(division_id: int):
     """Submit a draft for review (micro-grids are rebuilt first); 409 listing the errors of its live checks."""
-    community_of(division_id, "submit")
+    require_division(division_id, "submit")
     return jsonify(review.submit(engine_of(current_app), division_id, user=current_user()))
 
 
@@ -102,7 +94,7 @@ def approve(division_id: int):
 
     ``codes`` are the codes the reviewer saw: approval is refused (409) if filing would give others.
     """
-    community_of(division_id, "review")
+    require_division(division_id, "review")
     body = _body()
     effective_from = params.calendar_date(body.get("effective_from"), "effective_from")
     note = params.text(body.get("note"), "note", max_length=MAX_TEXT)
@@ -114,7 +106,7 @@ def approve(division_id: int):
 @review_api.post("/divisions/<int:division_id>/return")
 def return_division(division_id: int):
     """Return a submitted division to the county: ``{"reason": "..."}`` (required)."""
-    community_of(division_id, "review")
+    require_division(division_id, "review")
     reason = params.text(_body().get("reason"), "reason", max_length=MAX_TEXT, required=True)
     return jsonify(review.return_division(engine_of(current_app), division_id, reason, user=current_user()))
 
@@ -122,7 +114,7 @@ def return_division(division_id: int):
 @review_api.get("/divisions/<int:division_id>/transitions")
 def transitions(division_id: int):
     """The lifecycle history: who moved the division from which status to which, when and why."""
-    community_of(division_id, "read_draft")
+    require_division(division_id, "read_draft")
     with engine_of(current_app).connect() as conn:
         return jsonify(review.transitions(conn, division_id))
 
@@ -130,7 +122,7 @@ def transitions(division_id: int):
 @review_api.get("/divisions/<int:division_id>/comments")
 def comments(division_id: int):
     """Comments on the division and on the version it was copied from (``parent=false`` for its own only)."""
-    community_of(division_id, "read_draft")
+    require_division(division_id, "read_draft")
     include_parent = params.choice(request.args.get("parent"), "parent", ("true", "false", "1", "0"),
                                    default="true") in ("true", "1")
     with engine_of(current_app).connect() as conn:
@@ -160,7 +152,7 @@ def resolve_comment(division_id: int, comment_id: int):
 @review_api.get("/divisions/<int:division_id>/exemptions")
 def exemptions(division_id: int):
     """Out-of-band grids the engine proves cannot be in the band (in a draft) and the reasons written for them."""
-    community_of(division_id, "read_draft")
+    require_division(division_id, "read_draft")
     with engine_of(current_app).connect() as conn:
         return jsonify(review.exemptions(conn, division_id))
 
@@ -168,7 +160,7 @@ def exemptions(division_id: int):
 @review_api.post("/divisions/<int:division_id>/exemptions")
 def attach_exemption(division_id: int):
     """Write the reason for an out-of-band grid: ``{"grid": label, "reason": "..."}`` (only with a proof)."""
-    community_of(division_id, "edit_draft")
+    require_division(division_id, "edit_draft")
     body = _body()
     grid = params.integer(body.get("grid"), "grid", minimum=0)
     if grid is None:
@@ -181,7 +173,7 @@ def attach_exemption(division_id: int):
 @review_api.patch("/divisions/<int:division_id>/exemptions/<int:exemption_id>")
 def decide_exemption(division_id: int, exemption_id: int):
     """Accept or return a reason: ``{"decision": "accepted" | "returned", "note": "..."}``."""
-    community_of(division_id, "review")
+    require_division(division_id, "review")
     body = _body()
     decision = params.choice(body.get("decision"), "decision", review.EXEMPTION_DECISIONS)
     if decision is None:
@@ -194,10 +186,10 @@ def decide_exemption(division_id: int, exemption_id: int):
 @review_api.get("/divisions/<int:division_id>/diff")
 def diff(division_id: int):
     """What changed against another version (``against=``; default: the one in force, else the parent)."""
-    community_of(division_id, "read_draft")
+    require_division(division_id, "read_draft")
     against = params.integer(request.args.get("against"), "against", minimum=1)
     if against is not None:
-        community_of(against, "read_draft")
+        require_division(against, "read_draft")
     with engine_of(current_app).connect() as conn:
         return jsonify(review.diff_against(conn, division_id, against))
 
@@ -205,7 +197,7 @@ def diff(division_id: int):
 @review_api.get("/divisions/<int:division_id>/packet")
 def packet(division_id: int):
     """The filing packet of an approved division (zip: GeoPackage, GeoJSON, Shapefile, CSVs, filing sheet PDF)."""
-    community_of(division_id, "read_approved")
+    require_division(division_id, "read_approved")
     name, data = review.filing_packet(engine_of(current_app), division_id)
     return send_file(io.BytesIO(data), mimetype="application/zip", as_attachment=True, download_name=name)
 

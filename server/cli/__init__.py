@@ -93,36 +93,31 @@ def _embedded_only(ctx: Context) -> None:
                                "yourself")
 
 
-@db.command("start")
-@pass_context
-def db_start(ctx: Context) -> None:
-    """Start the embedded cluster (initdb on first use) and leave it running."""
+def _run_cluster(ctx: Context, action: str) -> None:
     from server.store.db import embedded_cluster
     from server.store.embedded import EmbeddedDatabaseError
 
     _embedded_only(ctx)
     cluster = embedded_cluster(ctx.config)
     try:
-        cluster.start()
+        getattr(cluster, action)()
     except EmbeddedDatabaseError as exc:
         fail(str(exc))
     click.echo(cluster.status())
+
+
+@db.command("start")
+@pass_context
+def db_start(ctx: Context) -> None:
+    """Start the embedded cluster (initdb on first use) and leave it running."""
+    _run_cluster(ctx, "start")
 
 
 @db.command("stop")
 @pass_context
 def db_stop(ctx: Context) -> None:
     """Stop the embedded cluster cleanly."""
-    from server.store.db import embedded_cluster
-    from server.store.embedded import EmbeddedDatabaseError
-
-    _embedded_only(ctx)
-    cluster = embedded_cluster(ctx.config)
-    try:
-        cluster.stop()
-    except EmbeddedDatabaseError as exc:
-        fail(str(exc))
-    click.echo(cluster.status())
+    _run_cluster(ctx, "stop")
 
 
 @db.command("status")

@@ -11,21 +11,13 @@ from datetime import date
 from flask import Blueprint, current_app, request
 
 from server import engine_of, public_reads_of
-from server.access import current_user, require_login, require_permission
+from server.access import current_user, require_division, require_login, require_permission
 from server.api import params
 from server.services import review, staff
 from server.services.permissions import can, scope_prefix
 from server.web.pages import base_layers, render_page
 
 review_pages = Blueprint("review_pages", __name__)
-
-
-def _community(division_id: int, action: str) -> str:
-    """The division's community once the caller may do ``action`` there (404, 401, 403 otherwise)."""
-    with engine_of(current_app).connect() as conn:
-        community, _ = review.division_community(conn, division_id)
-    require_permission(action, community)
-    return community
 
 
 def _reviewer_prefix() -> str:
@@ -51,7 +43,7 @@ def review_queue_page():
 @review_pages.get("/review/<int:division_id>")
 def review_page(division_id: int):
     """One division under review: map diff, grid table with checks, reasons, comments, approve / return."""
-    community = _community(division_id, "read_draft")
+    community = require_division(division_id, "read_draft")
     user = current_user()
     with engine_of(current_app).connect() as conn:
         header = review.review_page(conn, division_id)
