@@ -399,6 +399,7 @@ def _form_post(summary: str, properties: dict, *parameters: dict, required: list
 _CODE_PATH = _path_param("code", "12-digit area code", {"type": "string"})
 PAGE_PATHS = {
     "/": _page("The county map"),
+    "/home": _page("Where the signed-in user's own work is: a redirect to each role's landing page"),
     "/divisions": _page("Divisions of the communities (county overview)"),
     "/areas/{code}/overview": _page("An area's communities and their divisions", _CODE_PATH),
     "/communities/{code}/editor": _page("The division editor of a community (county editor, township operator)",

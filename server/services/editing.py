@@ -325,23 +325,25 @@ def _run(draft: Draft, edit: Edit) -> tuple[edits.EditResult, dict]:
     raise BadRequest(f"不支持的编辑操作 {op!r} / field 'op': unknown operation {op!r}")
 
 
-def apply_edit(draft: Draft, edit: Edit) -> tuple[edits.Assignment, dict[int, dict], str, dict]:
+def apply_edit(draft: Draft, edit: Edit, planned: dict[int, str] | None = None
+               ) -> tuple[edits.Assignment, dict[int, dict], str, dict]:
     """Apply ``edit`` to ``draft``; nothing is stored here.
 
     Returns the new assignment, the new grid attributes, a description ("zh / en", grids named as the
-    map shows them) and a JSON-ready summary. Refusals raise :class:`BadRequest` in the same words.
+    map showed them when the edit was made: ``planned`` are the codes the map labels grids with) and a
+    JSON-ready summary. Refusals raise :class:`BadRequest` in the same words.
     """
     if edit.op == "set_grid":
         grids, description = _set_grid(draft, edit)
         return draft.labels, grids, description, {"op": "set_grid"}
-    before = edit_text.display_names(draft.grids)
+    before = edit_text.display_names({k: {**v, "label": (planned or {}).get(k)} for k, v in draft.grids.items()})
     try:
         result, extra = _run(draft, edit)
     except InputError as exc:
         raise BadRequest(edit_text.refusal(exc.message, before), details={"field": exc.field}) from None
     grids = _attrs_after(draft, result)
-    names = {**before, **edit_text.display_names(grids)}
     c = result.change
+    names = {**edit_text.display_names(grids), **{k: v for k, v in before.items() if k not in c.created}}
     summary = {"op": c.op, "atoms_moved": list(c.atoms_moved), "households_moved": c.households_moved,
                "grids_touched": list(c.grids_touched), "created": list(c.created), "removed": list(c.removed),
                "attached": list(c.attached), "findings": [f.message for f in c.findings]}
@@ -396,7 +398,9 @@ def edit_division(engine: Engine, division_id: int, edit: Edit, *, user_id: int 
         if edit.op in ("undo", "redo", "restore"):
             labels, grids, description, change = _walk(conn, draft, edit)
         else:
-            labels, grids, description, change = apply_edit(draft, edit)
+            from server.services.review import planned_codes  # review imports this module: import when called
+
+            labels, grids, description, change = apply_edit(draft, edit, planned_codes(conn, draft.id))
             if np.array_equal(labels.labels, draft.labels.labels) and grids == draft.grids:
                 return {**client_state(conn, draft),
                         "change": {**change, "description": edit_text.nothing_changed(edit.op), "stored": False}}

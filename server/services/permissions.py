@@ -38,6 +38,7 @@ by the schema's check constraint).
 
 from __future__ import annotations
 
+from gis.errors import InputError
 from server.store.models import ROLES, User
 
 # -- roles, levels and scopes -----------------------------------------------------------------------
@@ -168,12 +169,17 @@ def can(user: User | None, action: str, area_code: str | None = None) -> bool:
     Raises
     ------
     ValueError
-        For an unknown action or a malformed area code (programming errors, not "no").
+        For an unknown action (a programming error, not "no").
+    InputError
+        For a malformed area code, which reaches here from a URL or a body: a 400 naming the code.
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
     if area_code is not None:
-        scope_level(area_code)
+        try:
+            scope_level(area_code)
+        except ValueError as exc:
+            raise InputError(f"区划或网格编码有误 / {exc}", field="code") from None
     if user is None or not user.active:
         return False
     role = ROLE_ALIASES.get(user.role, user.role)

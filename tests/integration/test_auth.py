@@ -596,7 +596,7 @@ def test_cli_token_days_revoke_tokens_and_sessions(runner, web, scratch_engine, 
     assert revoked.exit_code == 0 and f"revoked token {token_id}" in revoked.output
     assert web.get("/api/v1/me", headers=headers).status_code == 401
     again = runner.invoke(main, ["user", "revoke-token", str(token_id)], env=env)
-    assert again.exit_code == 2 and "no live API token" in again.output
+    assert again.exit_code == 1 and "no live API token" in again.output  # a runtime failure, not a usage error
     assert audit_rows(scratch_engine, "token_revoke")[-1]["actor"].startswith("cli:")
 
     login(web, "editor", PASSWORDS["editor"])
@@ -622,7 +622,7 @@ def test_cli_disable_enable_and_password(runner, web, scratch_engine, scratch_db
     actions = [r["action"] for r in audit_rows(scratch_engine) if r["entity"] == "app_user"]
     assert {"user_disable", "user_enable", "password_reset"} <= set(actions)
     missing = runner.invoke(main, ["user", "disable", "nobody"], env=env)
-    assert missing.exit_code == 2 and "no user 'nobody'" in missing.output
+    assert missing.exit_code == 1 and "no user 'nobody'" in missing.output  # a runtime failure
 
 
 # -- /admin/users and /account/password -------------------------------------------------------------

@@ -36,7 +36,7 @@ def scalar(engine, sql: str, **params):
 def test_divide_county_in_parallel_stores_complete_drafts(demo_scratch, runner):
     result = runner.invoke(main, ["divide", "--county", COUNTY, "--workers", "2"])
     assert result.exit_code == 0, result.output
-    assert "divided 12 of 12 communities" in result.output
+    assert "12 divided, 0 skipped" in result.output
     assert "with 2 worker(s)" in result.output
     engine = demo_scratch
     with engine.connect() as conn:
@@ -135,8 +135,8 @@ def test_a_custom_band_is_recorded(demo_scratch, runner):
 
 @pytest.mark.parametrize(("args", "message", "status"), [
     (["999999999999"], "no administrative area with code '999999999999'", 1),
-    ([], "give either a COMMUNITY code or --county CODE", 2),
-    (["320499001001", "--county", COUNTY], "give either a COMMUNITY code or --county CODE", 2),
+    ([], "give either a COMMUNITY code or --area CODE", 2),
+    (["320499001001", "--county", COUNTY], "give either a COMMUNITY code or --area CODE", 2),
     (["320499001001", "--band", "500:300"], "band", 2),
     (["320499001001", "--workers", "0"], "at least 1", 2),
 ])
@@ -156,7 +156,7 @@ def test_a_community_without_buildings_fails_alone(demo_scratch, runner):
     assert result.exit_code == 1
     assert "320499101206: field 'households': community 320499101206 has no households" in result.output
     assert "nothing was stored" in result.output
-    assert "divided 5 of 6 communities" in result.output
+    assert "5 divided, 0 skipped (inputs unchanged), 1 failed" in result.output
     assert scalar(demo_scratch, "SELECT count(*) FROM division") == 5
     assert scalar(demo_scratch, "SELECT count(*) FROM atom_layer WHERE community_code = '320499101206'") == 0
 
@@ -184,8 +184,8 @@ def test_division_in_force_by_date(demo_scratch, runner):
     from server.services.divisions import divisions_in_force
 
     community = "320499101203"
-    for _ in range(2):
-        assert runner.invoke(main, ["divide", community]).exit_code == 0
+    for extra in ([], ["--force"]):  # the second run divides again although the inputs did not change
+        assert runner.invoke(main, ["divide", community, *extra]).exit_code == 0
     with demo_scratch.begin() as conn:
         v1, v2 = conn.execute(text("SELECT id FROM division WHERE community_code = :c ORDER BY version"),
                               {"c": community}).scalars()

@@ -145,12 +145,14 @@ def _path_values(walk_app, reported: dict) -> dict[str, dict[str, str]]:
         event = conn.execute(select(m.Event.id).where(m.Event.description.is_(None)).order_by(m.Event.id)).scalar()
         grid = conn.execute(text("SELECT code FROM grid WHERE division_id = :d AND name IS NULL ORDER BY code"),
                             {"d": division.id}).scalar()
+        staff = conn.execute(text("SELECT id FROM staff ORDER BY id LIMIT 1")).scalar()
     tracking = {"tracking_code": reported["tracking_code"], "position": "1"}
     return {"areas": {"code": county}, "communities": {"code": division.community_code},
             "divisions": {"division_id": str(division.id)}, "notice": {"grid_code": grid},
             # the event without a description, except for its photo (only the reported one has any)
             "events": {"event_id": str(event)}, "events/photos": {"event_id": str(reported["id"]), "position": "1"},
-            "public": tracking, "track": tracking}
+            "public": tracking, "track": tracking,
+            "staff": {"staff_id": str(staff), "county": county}}
 
 
 def _fill(path: str, values: dict[str, dict[str, str]]) -> str:

@@ -198,10 +198,9 @@ def test_permission_matrix(api, editor_app, shared, endpoint, user):
 
 
 def test_anonymous_and_token_less_writes_are_refused(editor_app, shared):
-    """Without a session CSRF token a cookie-less write stops at CSRF (403) before anything else."""
+    """A write with no session and no token is told to sign in (401) before anything else."""
     response = editor_app.test_client().post(f"/api/v1/divisions/{shared['submitted']}/approve", json={})
-    assert response.status_code == 403
-    assert response.json["error"]["code"] == "csrf_failed"
+    assert response.status_code == 401
     assert status_of(editor_app, shared["submitted"]) == "submitted"
 
 

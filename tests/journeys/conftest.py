@@ -69,7 +69,9 @@ class Journey:
         self.folder.mkdir(parents=True, exist_ok=True)
         for old in self.folder.glob("*.png"):
             old.unlink()
-        self.context = browser.new_context(viewport=PHONE if self.phone else DESKTOP, locale="zh-CN",
+        # bypass_csp: Playwright's wait_for_function evaluates strings, which the page's CSP forbids; that
+        # no template carries inline script is checked on the templates themselves (test_hardening).
+        self.context = browser.new_context(viewport=PHONE if self.phone else DESKTOP, locale="zh-CN", bypass_csp=True,
                                            timezone_id="Asia/Shanghai", accept_downloads=True,
                                            is_mobile=self.phone, has_touch=self.phone)
         self.page = self.context.new_page()

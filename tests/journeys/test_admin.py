@@ -11,7 +11,7 @@ def test_admin_disables_a_user_resets_a_password_and_revokes_a_token(journey, jo
         create_token(conn, "editor", "nightly-sync", days=30)
     j = journey("admin-users", "desktop")
     j.sign_in("admin")
-    j.page.click("#admin-users-link")
+    j.page.click("#nav-users")
     j.page.wait_for_selector("#users-table")
     assert j.page.locator("#users-table tbody tr").count() >= 5
     j.step("users-and-tokens")

@@ -13,10 +13,11 @@ COUNTY, TOWNSHIP = "320499000000", "320499001000"
 
 #: Per demo user: where signing in lands, and the header links (ids) in order.
 ROLES = {
-    "admin": ("/admin/users", ["users", "audit", "review", "divisions", "events-map", "events-stats", "lookup", "map"]),
+    "admin": ("/admin/users", ["users", "audit", "review", "divisions", "staff", "events-map", "events-stats", "lookup",
+                               "map"]),
     "reviewer": ("/review", ["review", "lookup", "map"]),
-    "editor": (f"/areas/{COUNTY}/overview", ["divisions", "lookup", "map"]),
-    "operator": ("/events/mine", ["events-mine", "divisions", "events-map", "events-stats", "lookup"]),
+    "editor": (f"/areas/{COUNTY}/overview", ["divisions", "staff", "lookup", "map"]),
+    "operator": ("/events/mine", ["events-mine", "divisions", "staff", "events-map", "events-stats", "lookup"]),
     "staff": ("/events/mine", ["events-mine", "report", "lookup"]),
 }
 
