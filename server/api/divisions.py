@@ -93,8 +93,11 @@ def parse_edit(body: dict) -> editing.Edit:
 
 
 def _with_etag(payload: dict, revision: int) -> Response:
+    # The ETag is the revision, for If-Match on the next edit; a status change (submit, approve) keeps the
+    # revision, so the answer must never be stored and revalidated against it: no-store.
     response = jsonify(payload)
     response.headers["ETag"] = f'"{revision}"'
+    response.cache_control.no_store = True
     return response
 
 
