@@ -151,7 +151,8 @@ def _path_values(walk_app, reported: dict) -> dict[str, dict[str, str]]:
             "divisions": {"division_id": str(division.id)}, "notice": {"grid_code": grid},
             # the event without a description, except for its photo (only the reported one has any)
             "events": {"event_id": str(event)}, "events/photos": {"event_id": str(reported["id"]), "position": "1"},
-            "public": tracking, "track": tracking,
+            "public": tracking, "track": tracking, "review": {"division_id": str(division.id)},
+            "tiles": {"z": "10", "x": "853", "y": "416"},
             "staff": {"staff_id": str(staff), "county": county}}
 
 
