@@ -143,7 +143,7 @@ LAYER_SCHEMAS: Mapping[str, LayerSchema] = _frozen({
         kind="areas", geometry="polygon",
         required=_frozen({"code": str, "name": str, "level": str}),
         optional=_frozen({"parent_code": str, "kind": str}),
-        choices=_frozen({"level": frozenset({"county", "township", "community"}),
+        choices=_frozen({"level": frozenset({"province", "city", "county", "township", "community"}),
                          "kind": frozenset({"urban", "rural", "street", "town"})}),
         patterns=_frozen({"code": _CODE_PATTERN, "parent_code": _CODE_PATTERN}),
     ),
