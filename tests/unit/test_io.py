@@ -433,8 +433,8 @@ def test_bad_code_and_unknown_enumeration(tmp_path):
     message = str(error)
     assert "; 1 more problem:" in message
     assert "feature 2, field 'code': bad code '1101010': expected 12 digits" in message
-    assert "feature 3, field 'level': unknown value 'village group' (expected one of: community, county, " \
-           "township)" in message
+    assert "feature 3, field 'level': unknown value 'village group' (expected one of: city, community, county, " \
+           "province, township)" in message
 
 
 def test_text_longer_than_the_store_keeps(tmp_path):
