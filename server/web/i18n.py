@@ -36,6 +36,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "map_layers": {"zh": "图层", "en": "Layers"},
     "plain_background": {"zh": "无底图", "en": "Plain background"},
     "language": {"zh": "English", "en": "中文"},
+    "rv_staffing_warning": {"zh": "人员配备提示", "en": "Staffing"},
     "ogc_title": {"zh": "开放地理数据接口（OGC API - 要素）", "en": "Open geodata interface (OGC API - Features)"},
     "ogc_intro": {"zh": "已公布的网格、微网格和社区以标准接口开放，可在 QGIS、ArcGIS 或 GDAL 中按网址直接添加。",
                   "en": "The published grids, micro-grids and communities through the standard interface: add them "

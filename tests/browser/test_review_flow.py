@@ -120,6 +120,11 @@ def test_submit_review_comment_return_fix_approve_and_notice(page, editor_live_s
     assert page.locator("#grid-table tbody tr").count() == n_grids
     assert page.locator("#grid-table tbody tr[data-status=unchanged]").count() == n_grids
     assert "1" in page.text_content("#against-label")  # version 1, the parent
+    # The staffing warnings of the live checks reach the reviewer too (issue 16), as many as the API gives.
+    checks = api(editor_app, editor_tokens, "get", f"/api/v1/divisions/{draft}").json["checks"]["problems"]
+    staffing = [p["message"] for p in checks if p["code"].startswith("staffing")]
+    assert page.locator("#staffing-warnings li").count() == len(staffing)
+    assert page.locator("#staffing-warnings").is_visible() == bool(staffing)
     lon, lat = sql(editor_app, "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grid "
                                "WHERE division_id = :d AND label = 1", d=draft)[0]
     page.click("#comment-pin")

@@ -122,6 +122,17 @@
     });
   }
 
+  // Staffing warnings (no chief, no full-time member, a new grid to staff): the reviewer sees what the
+  // township still has to staff, as the editor's live checks say it.
+  function drawStaffing(checks) {
+    const list = el("staffing-warnings");
+    const staffing = (checks.problems || []).filter(function (p) { return String(p.code).indexOf("staffing") === 0; });
+    list.innerHTML = staffing.map(function (p) {
+      return "<li>" + escapeHtml(T.rv_staffing_warning) + "：" + escapeHtml(p.message) + "</li>";
+    }).join("");
+    list.hidden = !staffing.length;
+  }
+
   function selectGrid(label, zoom) {
     el("comment-grid").value = String(label);
     document.querySelectorAll("#grid-table tr.selected").forEach(function (tr) { tr.classList.remove("selected"); });
@@ -292,6 +303,7 @@
     drawDiff(answers[0], answers[1], answers[2]);
     drawSummary(answers[2]);
     drawTable(answers[2], answers[3].checks);
+    drawStaffing(answers[3].checks);
     const submitted = R.status === "submitted";
     el("decision").hidden = !(R.canReview && submitted);
     el("comment-form").hidden = !(R.canComment && R.status !== "approved");
