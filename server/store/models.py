@@ -604,6 +604,8 @@ class RateLimit(Base):
     """Hits per key and fixed time window, shared by every worker (login throttle, anonymous endpoints)."""
 
     __tablename__ = "rate_limit"
+    # Unlogged (migration 0012): counters need no WAL, and a crash may forget them.
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds
     window_end: Mapped[int] = mapped_column(BigInteger, index=True)  # epoch seconds; rows past it are dropped

@@ -41,6 +41,15 @@ def test_geometry_columns_are_cgcs2000_with_gist_indexes(scratch_engine):
         assert any(t == table and f"({column})" in d for t, d in indexed), f"{table}.{column} has no GiST index"
 
 
+def test_only_the_rate_limit_counters_are_unlogged(scratch_engine):
+    # A hit per anonymous lookup must not cost a WAL flush; nothing else may be lost in a crash.
+    with scratch_engine.connect() as conn:
+        unlogged = set(conn.execute(text(
+            "SELECT relname FROM pg_class JOIN pg_namespace n ON n.oid = relnamespace "
+            "WHERE nspname = 'public' AND relkind = 'r' AND relpersistence = 'u'")).scalars())
+    assert unlogged == {"rate_limit"}
+
+
 def test_audit_log_is_append_only(scratch_engine):
     with scratch_engine.begin() as conn:
         conn.execute(text("INSERT INTO audit_log (action, entity) VALUES ('test', 'nothing')"))
