@@ -192,8 +192,8 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
     ``grids``, ``micro_grids``, ``atoms`` and ``report`` in the input CRS. Any bad input raises
     :class:`InputError` before anything is written; the output appears whole or not at all.
     ``seconds``, when given, receives the wall time of reading (``read``) and writing (``write``);
-    each result's ``seconds`` holds its own stages. ``progress(done, total)`` is called after each
-    community (for a progress bar). ``failures`` and ``run`` are :func:`divide_frames`'s: with
+    each result's ``seconds`` holds its own stages. ``progress(done, total)`` is called once before
+    the first community and after each one (for a progress bar). ``failures`` and ``run`` are :func:`divide_frames`'s: with
     ``failures`` a community that fails is listed there and the others are written (nothing when
     none is left).
     """
@@ -244,6 +244,8 @@ def divide_frames(area: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, barriers:
     items = community_inputs(area, buildings, barriers, sites, source=source)
     options = {"band": band, "micro_band": micro_band, "seed": seed}
     done: dict[int, CommunityDivision] = {}
+    if progress is not None:  # a bar can show 0 of N while the first community (or a cluster) starts
+        progress(0, len(items))
     for finished, (index, outcome) in enumerate((run or run_here)(items, options), start=1):
         if isinstance(outcome, BaseException):
             if failures is None:
@@ -269,7 +271,7 @@ class CommunityInput:
 
 
 #: Where the communities are divided: ``run(items, options)`` yields ``(index in items, result or the
-#: exception it raised)`` for every item, in any order, having called ``divide_one(item, **options)``.
+#: exception it raised)`` for every item, in any order, having called ``attempt(item, options)``.
 Runner = Callable[[list[CommunityInput], dict], Iterator[tuple[int, "CommunityDivision | BaseException"]]]
 
 
@@ -313,14 +315,23 @@ def divide_one(item: CommunityInput, *, band: Band | None = None, micro_band: Ba
     return replace(result, crs=metric)
 
 
+def attempt(item: CommunityInput, options: dict) -> CommunityDivision | Exception:
+    """:func:`divide_one`, its error returned rather than raised: what every runner runs per community.
+
+    Returned, the error reaches :func:`divide_frames` (which raises or reports it) the same way from
+    this process and from a Dask worker, where a raised one would also be logged as a failed task.
+    """
+    try:
+        return divide_one(item, **options)
+    except Exception as exc:
+        log.debug("community %s failed", item.code, exc_info=True)
+        return exc
+
+
 def run_here(items: list[CommunityInput], options: dict) -> Iterator[tuple[int, CommunityDivision | BaseException]]:
     """The default runner: each community in this process, one after the other."""
     for index, item in enumerate(items):
-        try:
-            yield index, divide_one(item, **options)
-        except Exception as exc:  # handed to divide_frames, which raises it or reports it as a failure
-            log.debug("community %s failed", item.code, exc_info=True)
-            yield index, exc
+        yield index, attempt(item, options)
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -387,13 +387,14 @@ def divide_file_command(in_path: Path, out_path: Path, band, micro_band, seed: i
     """
     from gis.pipeline import divide_file
 
-    bar = None
+    bar, shown = None, 0
 
     def advance(done: int, total: int) -> None:
-        nonlocal bar
+        nonlocal bar, shown
         if bar is None:
             bar = progress_bar(f"dividing {total} communities", length=total, show_pos=True).__enter__()
-        bar.update(1)
+        bar.update(done - shown)
+        shown = done
 
     # Dask is imported only when asked for: the default path starts in a fraction of a second.
     run, refusals, dashboard = None, (InputError,), []

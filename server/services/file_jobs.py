@@ -1,6 +1,6 @@
 """``wangge divide-file --workers N`` / ``--scheduler``: the communities of a file as Dask tasks.
 
-A runner for :func:`gis.pipeline.divide_frames`: each task is :func:`gis.pipeline.divide_one` on one
+A runner for :func:`gis.pipeline.divide_frames`: each task is :func:`gis.pipeline.attempt` on one
 :class:`~gis.pipeline.CommunityInput` (only that community's rows), the same function the in-process
 loop calls, so reading, checking, gathering and writing stay :func:`gis.pipeline.divide_file`'s. The
 workers read no file and no database. Importing this module imports Dask, so the default in-process
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 from distributed import as_completed
 
-from gis.pipeline import CommunityDivision, CommunityInput, Runner, divide_one
+from gis.pipeline import CommunityDivision, CommunityInput, Runner, attempt
 from server.services.dask_cluster import start_client
 
 
@@ -31,13 +31,13 @@ def dask_runner(*, workers: int, scheduler: str | None = None,
             on_start(client.dashboard_link)
         try:
             # No retries: an engine error would only fail again; a worker that dies is Dask's to reschedule.
-            futures = client.map(divide_one, items, **options, pure=False,
+            futures = client.map(attempt, items, options=options, pure=False,
                                  key=[f"divide-file-{index}-{item.code}" for index, item in enumerate(items)])
             index_of = {future.key: index for index, future in enumerate(futures)}
             for future in as_completed(futures):
                 try:
                     yield index_of[future.key], future.result()
-                except Exception as exc:  # the community's own error, or its workers kept dying
+                except Exception as exc:  # the task could not run at all (its workers kept dying)
                     yield index_of[future.key], exc
         finally:
             client.close()
