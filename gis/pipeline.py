@@ -193,9 +193,9 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
     :class:`InputError` before anything is written; the output appears whole or not at all.
     ``seconds``, when given, receives the wall time of reading (``read``) and writing (``write``);
     each result's ``seconds`` holds its own stages. ``progress(done, total)`` is called once before
-    the first community and after each one (for a progress bar). ``failures`` and ``run`` are :func:`divide_frames`'s: with
-    ``failures`` a community that fails is listed there and the others are written (nothing when
-    none is left).
+    the first community and after each one (for a progress bar). ``failures`` and ``run`` are
+    :func:`divide_frames`'s: with ``failures`` a community that fails is listed there and the others
+    are written (nothing when none is left).
     """
     clock = _Stopwatch()
     in_path, out_path = Path(in_path), Path(out_path)
