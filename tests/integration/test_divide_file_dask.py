@@ -107,3 +107,16 @@ def test_each_task_carries_only_its_own_communitys_rows(tmp_path):
     for item in items:
         assert item.buildings.representative_point().within(item.outline.geometry.iloc[0]).all()
     assert {name for name, _ in pyogrio.list_layers(source)} == {"area", "buildings", "barriers"}
+
+
+def test_when_every_community_fails_nothing_is_written(tmp_path, runner):
+    source = write_communities(tmp_path / "in.gpkg", kinds=("suburb", "suburb", "suburb"))
+    out = tmp_path / "out.gpkg"
+    result = runner.invoke(main, ["divide-file", str(source), str(out), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert not report["ok"] and report["output"] is None and report["communities"] == []
+    assert [f["community_code"] for f in report["failed"]] == CODES
+    assert not out.exists()
+    result = runner.invoke(main, ["divide-file", str(source), str(out)])
+    assert result.exit_code == 1 and "nothing was written" in result.stderr and not out.exists()
