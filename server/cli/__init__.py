@@ -396,18 +396,8 @@ def divide_file_command(in_path: Path, out_path: Path, band, micro_band, seed: i
         bar.update(done - shown)
         shown = done
 
-    # Dask is imported only when asked for: the default path starts in a fraction of a second.
-    run, refusals, dashboard = None, (InputError,), []
-    if workers > 1 or scheduler:
-        from server.services.dask_cluster import SchedulerUnreachable
-        from server.services.file_jobs import dask_runner
-
-        def started(link: str) -> None:
-            dashboard.append(link)
-            _dashboard_echo(as_json)(link)
-
-        run, refusals = dask_runner(workers=workers, scheduler=scheduler, on_start=started), (InputError,
-                                                                                              SchedulerUnreachable)
+    dashboard: list[str] = []
+    run, refusals = _file_runner(workers, scheduler, as_json, dashboard)
     failed: list[tuple[str, str]] = []
     try:
         results = divide_file(in_path, out_path, band=band, micro_band=micro_band, seed=seed, progress=advance,
@@ -420,6 +410,24 @@ def divide_file_command(in_path: Path, out_path: Path, band, micro_band, seed: i
     _echo_file_report(results, failed, out_path if results else None, dashboard[0] if dashboard else None, as_json)
     if failed:
         sys.exit(EXIT_FAILURE)
+
+
+def _file_runner(workers: int, scheduler: str | None, as_json: bool, dashboard: list[str]):
+    """The runner of divide-file (None: in this process) and the errors that mean nothing was written.
+
+    Dask is imported only when asked for, so the default path starts in a fraction of a second; the
+    dashboard link is appended to ``dashboard`` once a cluster answers.
+    """
+    if workers == 1 and not scheduler:
+        return None, (InputError,)
+    from server.services.dask_cluster import SchedulerUnreachable
+    from server.services.file_jobs import dask_runner
+
+    def started(link: str) -> None:
+        dashboard.append(link)
+        _dashboard_echo(as_json)(link)
+
+    return dask_runner(workers=workers, scheduler=scheduler, on_start=started), (InputError, SchedulerUnreachable)
 
 
 def _echo_file_report(results, failed: list[tuple[str, str]], written: Path | None, dashboard: str | None,
