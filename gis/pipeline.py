@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -181,7 +181,8 @@ def check_households(buildings: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFra
 
 def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None = None, seed: int = 0,
                 micro_band: Band | None = None, seconds: dict | None = None,
-                progress: Callable[[int, int], None] | None = None) -> list[CommunityDivision]:
+                progress: Callable[[int, int], None] | None = None, failures: list[tuple[str, str]] | None = None,
+                run: Runner | None = None) -> list[CommunityDivision]:
     """Divide every community of a GeoPackage and write grids, micro-grids, atoms and a report.
 
     ``in_path`` has layers ``area`` (community polygons, optional ``code`` and ``kind``),
@@ -191,8 +192,10 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
     ``grids``, ``micro_grids``, ``atoms`` and ``report`` in the input CRS. Any bad input raises
     :class:`InputError` before anything is written; the output appears whole or not at all.
     ``seconds``, when given, receives the wall time of reading (``read``) and writing (``write``);
-    each result's ``seconds`` holds its own stages. ``progress(done, total)`` is called after each
-    community (for a progress bar).
+    each result's ``seconds`` holds its own stages. ``progress(done, total)`` is called once before
+    the first community and after each one (for a progress bar). ``failures`` and ``run`` are
+    :func:`divide_frames`'s: with ``failures`` a community that fails is listed there and the others
+    are written (nothing when none is left).
     """
     clock = _Stopwatch()
     in_path, out_path = Path(in_path), Path(out_path)
@@ -211,9 +214,10 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
     buildings = check_households(layers["buildings"], f"{in_path.name}:buildings")
     clock.lap("read")
     results = divide_frames(layers["area"], buildings, layers["barriers"], sites, band=band, micro_band=micro_band,
-                            seed=seed, source=in_path.name, progress=progress)
+                            seed=seed, source=in_path.name, progress=progress, failures=failures, run=run)
     clock.lap("divide")
-    write_layers(out_path, output_layers(results, layers["area"].crs))
+    if results:
+        write_layers(out_path, output_layers(results, layers["area"].crs))
     clock.lap("write")
     if seconds is not None:
         seconds.update(read=clock.laps["read"], write=clock.laps["write"])
@@ -222,14 +226,58 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
 
 def divide_frames(area: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame,
                   sites: gpd.GeoDataFrame | None = None, *, band: Band | None = None, micro_band: Band | None = None,
-                  seed: int = 0, source: str = "input",
-                  progress: Callable[[int, int], None] | None = None) -> list[CommunityDivision]:
+                  seed: int = 0, source: str = "input", progress: Callable[[int, int], None] | None = None,
+                  failures: list[tuple[str, str]] | None = None, run: Runner | None = None
+                  ) -> list[CommunityDivision]:
     """Divide every community of ``area`` (optional columns ``code``, ``kind``), each in its own metric zone.
 
     A province spans several 3-degree Gauss-Krüger zones, so each community is projected to the zone
     of its own centre (:func:`gis.crs.metric_crs_for_frame`) rather than one zone for the whole input;
     :func:`output_layers` brings the results back to one CRS. Frames may be in any CRS (each declares one).
+
+    ``run`` decides where :func:`divide_one` runs for each community (default: here, one after the
+    other; ``wangge divide-file --workers`` passes a Dask runner). Results come back in the order of
+    ``area`` whatever order they finish in. A community that raises stops everything (nothing is
+    returned) unless ``failures`` is given: then ``(code, reason)`` is appended to it and the other
+    communities are still returned.
     """
+    items = community_inputs(area, buildings, barriers, sites, source=source)
+    options = {"band": band, "micro_band": micro_band, "seed": seed}
+    done: dict[int, CommunityDivision] = {}
+    if progress is not None:  # a bar can show 0 of N while the first community (or a cluster) starts
+        progress(0, len(items))
+    for finished, (index, outcome) in enumerate((run or run_here)(items, options), start=1):
+        if isinstance(outcome, BaseException):
+            if failures is None:
+                raise outcome
+            failures.append((items[index].code, failure_reason(outcome)))
+        else:
+            done[index] = outcome
+        if progress is not None:
+            progress(finished, len(items))
+    return [done[index] for index in sorted(done)]
+
+
+@dataclass(frozen=True)
+class CommunityInput:
+    """One community's share of the input, all in the area's CRS: only its own rows, so it travels light."""
+
+    code: str
+    kind: str
+    outline: gpd.GeoDataFrame  # one row
+    buildings: gpd.GeoDataFrame
+    barriers: gpd.GeoDataFrame
+    sites: gpd.GeoDataFrame | None
+
+
+#: Where the communities are divided: ``run(items, options)`` yields ``(index in items, result or the
+#: exception it raised)`` for every item, in any order, having called ``attempt(item, options)``.
+Runner = Callable[[list[CommunityInput], dict], Iterator[tuple[int, "CommunityDivision | BaseException"]]]
+
+
+def community_inputs(area: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame,
+                     sites: gpd.GeoDataFrame | None = None, *, source: str = "input") -> list[CommunityInput]:
+    """Check ``area`` and cut the layers into one :class:`CommunityInput` per community, in file order."""
     if area.empty:
         raise InputError("layer 'area' has no community polygon", source=f"{source}:area")
     for row, geom in enumerate(area.geometry, start=1):
@@ -242,24 +290,54 @@ def divide_frames(area: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, barriers:
     barriers = barriers.to_crs(area.crs)
     sites = None if sites is None else sites.to_crs(area.crs)
     points = buildings.representative_point()
-    results = []
+    site_points = None if sites is None else sites.representative_point()
+    items = []
     for row, community in enumerate(area.itertuples(), start=1):
-        code = str(getattr(community, "code", None) or f"{row:012d}")
-        kind = str(getattr(community, "kind", None) or "urban")
-        outline = gpd.GeoDataFrame(geometry=[shapely.make_valid(community.geometry)], crs=area.crs)
-        metric = metric_crs_for_frame(outline)
-        boundary = outline.to_crs(metric).geometry.iloc[0]
-        inside = buildings[points.within(outline.geometry.iloc[0])].to_crs(metric)
-        lines = barriers[barriers.intersects(outline.geometry.iloc[0])].to_crs(metric)
-        own_sites = None if sites is None else \
-            sites[sites.representative_point().within(outline.geometry.iloc[0])].to_crs(metric)
-        log.info("dividing community %s (%d buildings) in %s", code, len(inside), metric.name)
-        result = divide_community(boundary, lines, inside, own_sites, community_code=code, kind=kind, band=band,
-                                  micro_band=micro_band, seed=seed)
-        results.append(replace(result, crs=metric))
-        if progress is not None:
-            progress(row, len(area))
-    return results
+        shape = shapely.make_valid(community.geometry)
+        items.append(CommunityInput(
+            code=str(getattr(community, "code", None) or f"{row:012d}"),
+            kind=str(getattr(community, "kind", None) or "urban"),
+            outline=gpd.GeoDataFrame(geometry=[shape], crs=area.crs),
+            buildings=buildings[points.within(shape)], barriers=barriers[barriers.intersects(shape)],
+            sites=None if sites is None else sites[site_points.within(shape)]))
+    return items
+
+
+def divide_one(item: CommunityInput, *, band: Band | None = None, micro_band: Band | None = None,
+               seed: int = 0) -> CommunityDivision:
+    """Divide one community in the Gauss-Krüger zone of its centre (the unit of work of every runner)."""
+    metric = metric_crs_for_frame(item.outline)
+    log.info("dividing community %s (%d buildings) in %s", item.code, len(item.buildings), metric.name)
+    result = divide_community(item.outline.to_crs(metric).geometry.iloc[0], item.barriers.to_crs(metric),
+                              item.buildings.to_crs(metric),
+                              None if item.sites is None else item.sites.to_crs(metric),
+                              community_code=item.code, kind=item.kind, micro_band=micro_band, band=band, seed=seed)
+    return replace(result, crs=metric)
+
+
+def attempt(item: CommunityInput, options: dict) -> CommunityDivision | Exception:
+    """:func:`divide_one`, its error returned rather than raised: what every runner runs per community.
+
+    Returned, the error reaches :func:`divide_frames` (which raises or reports it) the same way from
+    this process and from a Dask worker, where a raised one would also be logged as a failed task.
+    """
+    try:
+        return divide_one(item, **options)
+    except Exception as exc:
+        log.debug("community %s failed", item.code, exc_info=True)
+        return exc
+
+
+def run_here(items: list[CommunityInput], options: dict) -> Iterator[tuple[int, CommunityDivision | BaseException]]:
+    """The default runner: each community in this process, one after the other."""
+    for index, item in enumerate(items):
+        yield index, attempt(item, options)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a community failed, in one line: an input error as it reads, anything else with its kind."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return first if isinstance(exc, InputError) else f"{type(exc).__name__}: {first}".rstrip(": ")
 
 
 def output_layers(results: list[CommunityDivision], crs) -> dict[str, gpd.GeoDataFrame]:

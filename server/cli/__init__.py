@@ -321,16 +321,11 @@ def divide_command(ctx: Context, community: str | None, area: str | None, county
             codes = communities_to_divide(conn, community or area)
         url = engine.url.render_as_string(hide_password=False)
         noun = "community" if len(codes) == 1 else "communities"
-
-        def started(dashboard: str) -> None:
-            if not as_json:
-                click.echo(f"Dask dashboard: {dashboard}", err=True)
-
         try:
             with progress_bar(f"dividing {len(codes)} {noun}", length=len(codes), show_pos=True) as bar:
                 for outcome in divide_many(url, codes, workers=workers, scheduler=scheduler or
                                            ctx.config.get("DASK_SCHEDULER") or None, report=report,
-                                           on_start=started, skip_unchanged=not force, **options):
+                                           on_start=_dashboard_echo(as_json), skip_unchanged=not force, **options):
                     bar.update(1)
                     if not as_json:
                         _echo_outcome(outcome)
@@ -339,6 +334,21 @@ def divide_command(ctx: Context, community: str | None, area: str | None, county
     _echo_report(report, len(codes), as_json)
     if report.failed:
         sys.exit(EXIT_FAILURE)
+
+
+def _dashboard_echo(as_json: bool):
+    """``on_start`` of a Dask run: say where its dashboard is (stderr; not with --json)."""
+
+    def started(dashboard: str) -> None:
+        if not as_json:
+            click.echo(f"Dask dashboard: {dashboard}", err=True)
+
+    return started
+
+
+def _echo_failed(failed: list[tuple[str, str]]) -> None:
+    for code, error in failed:
+        click.echo(f"  failed {code}: {error}", err=True)
 
 
 def _echo_report(report, communities: int, as_json: bool) -> None:
@@ -352,8 +362,7 @@ def _echo_report(report, communities: int, as_json: bool) -> None:
     click.echo(f"{communities} communities: {len(report.divided)} divided, {len(report.skipped)} skipped (inputs "
                f"unchanged), {len(report.failed)} failed; {report.grids_in_band} of {report.grids} grids in band; "
                f"{report.households} households in {report.seconds:.1f} s")
-    for code, error in report.failed:
-        click.echo(f"  failed {code}: {error}", err=True)
+    _echo_failed(report.failed)
 
 
 @main.command("divide-file")
@@ -363,34 +372,72 @@ def _echo_report(report, communities: int, as_json: bool) -> None:
               help="Household band MIN:MAX of comprehensive grids [urban 300:500, rural 200:400].")
 @click.option("--micro-band", callback=_band_option, help="Household band MIN:MAX of micro-grids [30:100].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same input and seed → same division.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="2 or more: each community a Dask task on a local cluster of this many worker processes; "
+                   "1: one after the other in this process (no cluster to start).")
+@click.option("--scheduler", metavar="tcp://HOST:8786",
+              help="A Dask scheduler to send the communities to instead (--workers is then ignored).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report of every community as JSON on stdout.")
-def divide_file_command(in_path: Path, out_path: Path, band, micro_band, seed: int, as_json: bool) -> None:
+def divide_file_command(in_path: Path, out_path: Path, band, micro_band, seed: int, workers: int,
+                        scheduler: str | None, as_json: bool) -> None:
     """Divide the communities of IN.gpkg (layers area, buildings, barriers) into grids; no database needed.
 
-    OUT.gpkg gets layers grids, micro_grids, atoms and report, in the input's CRS.
+    OUT.gpkg gets layers grids, micro_grids, atoms and report, in the input's CRS. A community that
+    cannot be divided is named with the reason and the others are written; exit status 1 then.
     """
     from gis.pipeline import divide_file
 
-    bar = None
+    bar, shown = None, 0
 
     def advance(done: int, total: int) -> None:
-        nonlocal bar
+        nonlocal bar, shown
         if bar is None:
             bar = progress_bar(f"dividing {total} communities", length=total, show_pos=True).__enter__()
-        bar.update(1)
+        bar.update(done - shown)
+        shown = done
 
+    dashboard: list[str] = []
+    run, refusals = _file_runner(workers, scheduler, as_json, dashboard)
+    failed: list[tuple[str, str]] = []
     try:
-        results = divide_file(in_path, out_path, band=band, micro_band=micro_band, seed=seed, progress=advance)
-    except InputError as exc:
+        results = divide_file(in_path, out_path, band=band, micro_band=micro_band, seed=seed, progress=advance,
+                              failures=failed, run=run)
+    except refusals as exc:
         fail(f"{exc}; nothing was written")
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+    _echo_file_report(results, failed, out_path if results else None, dashboard[0] if dashboard else None, as_json)
+    if failed:
+        sys.exit(EXIT_FAILURE)
+
+
+def _file_runner(workers: int, scheduler: str | None, as_json: bool, dashboard: list[str]):
+    """The runner of divide-file (None: in this process) and the errors that mean nothing was written.
+
+    Dask is imported only when asked for, so the default path starts in a fraction of a second; the
+    dashboard link is appended to ``dashboard`` once a cluster answers.
+    """
+    if workers == 1 and not scheduler:
+        return None, (InputError,)
+    from server.services.dask_cluster import SchedulerUnreachable
+    from server.services.file_jobs import dask_runner
+
+    def started(link: str) -> None:
+        dashboard.append(link)
+        _dashboard_echo(as_json)(link)
+
+    return dask_runner(workers=workers, scheduler=scheduler, on_start=started), (InputError, SchedulerUnreachable)
+
+
+def _echo_file_report(results, failed: list[tuple[str, str]], written: Path | None, dashboard: str | None,
+                      as_json: bool) -> None:
     if as_json:
-        emit_json({"ok": True, "output": str(out_path), "communities": [
+        emit_json({"ok": not failed, "output": None if written is None else str(written), "communities": [
             {"community_code": r.community_code, "summary": r.summary,
              "findings": [{"severity": f.severity, "code": f.code, "message": f.message} for f in r.findings]}
-            for r in results]})
+            for r in results], "failed": [{"community_code": c, "error": e} for c, e in failed],
+            "dashboard": dashboard})
         return
     for r in results:
         s = r.summary
@@ -399,7 +446,9 @@ def divide_file_command(in_path: Path, out_path: Path, band, micro_band, seed: i
         for finding in r.findings:
             if finding.severity != "info":
                 click.echo(f"  {finding.severity}: {finding.message}")
-    click.echo(f"wrote {out_path}")
+    _echo_failed(failed)
+    click.echo(f"wrote {written}" if written else "no community could be divided; nothing was written",
+               err=written is None)
 
 
 # -- demo and serve ---------------------------------------------------------------------------------

@@ -21,24 +21,16 @@ a task reads its community, divides it and stores it in one transaction of its o
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from distributed import WorkerPlugin
-
-from server.services.divisions import DivideOutcome, die_with_parent, divide_and_store
+# SchedulerUnreachable is re-exported: callers catch it from here.
+from server.services.dask_cluster import SchedulerUnreachable, start_client  # noqa: F401
+from server.services.divisions import DivideOutcome, divide_and_store
 from server.store.db import make_engine
 
 log = logging.getLogger(__name__)
-
-#: A scheduler that does not answer within this many seconds is an error, not a hang.
-CONNECT_TIMEOUT_S = 10
-
-
-class SchedulerUnreachable(RuntimeError):
-    """The Dask scheduler at the address given cannot be reached."""
 
 
 @dataclass
@@ -85,35 +77,6 @@ def divide_task(code: str, url: str, options: dict) -> DivideOutcome:
         engine.dispose()
 
 
-class DieWithParent(WorkerPlugin):
-    """Worker plugin: a local worker process ends when the process that started the cluster dies."""
-
-    name = "wangge-die-with-parent"
-
-    def __init__(self, parent_pid: int) -> None:
-        self.parent_pid = parent_pid
-
-    def setup(self, worker) -> None:
-        """Arm the parent-death signal in the worker's process."""
-        die_with_parent(self.parent_pid)
-
-
-def _client(scheduler: str | None, workers: int):
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            return Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s"), None
-        except (OSError, TimeoutError) as exc:
-            raise SchedulerUnreachable(f"调度器 {scheduler} 无法连接 / the Dask scheduler at {scheduler} cannot be "
-                                       f"reached within {CONNECT_TIMEOUT_S} s: {exc}") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
-    client = Client(cluster)
-    client.register_plugin(DieWithParent(os.getpid()))
-    return client, cluster
-
-
 def divide_many(url: str, codes: list[str], *, workers: int = 2, scheduler: str | None = None,
                 report: JobReport | None = None, on_start=None, skip_unchanged: bool = True,
                 **options) -> Iterator[DivideOutcome]:
@@ -129,7 +92,7 @@ def divide_many(url: str, codes: list[str], *, workers: int = 2, scheduler: str 
         return
     report = report if report is not None else JobReport()
     started = time.perf_counter()
-    client, cluster = _client(scheduler, max(1, min(workers, len(codes))))
+    client, cluster = start_client(scheduler, max(1, min(workers, len(codes))))
     report.dashboard = client.dashboard_link
     if on_start is not None:
         on_start(report.dashboard)

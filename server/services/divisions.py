@@ -14,12 +14,8 @@ households, because atoms are rebuilt whenever the base data changes. Codes are 
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import logging
-import os
-import signal
-import threading
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -202,34 +198,6 @@ def divide_and_store(engine: Engine, code: str, *, band: Band | None = None, mic
     warnings = [(f"{result.grid_codes[f.grid]}: " if f.grid in result.grid_codes.index else "") + f.message
                 for f in result.findings if f.severity != "info"]
     return DivideOutcome(code, division_id, version, result.summary, warnings, time.perf_counter() - started)
-
-
-#: Linux prctl option: the signal the kernel sends a process when its parent dies.
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Make this worker process end when the process that started it (``parent_pid``) dies.
-
-    Without it, a ``kill -9`` of ``wangge divide`` left its workers running through their queued
-    communities and storing drafts nobody asked for any more. On Linux the kernel sends SIGKILL
-    (prctl PR_SET_PDEATHSIG); elsewhere a thread watches the parent. A community being written when
-    the worker dies is rolled back by PostgreSQL: its transaction never commits.
-    """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl failed")
-    except (OSError, AttributeError):
-        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-    if os.getppid() != parent_pid:  # the parent died before the signal was armed
-        os._exit(1)
-
-
-def _watch_parent(parent_pid: int) -> None:
-    while os.getppid() == parent_pid:
-        time.sleep(0.5)
-    os._exit(1)
 
 
 # -- reading divisions for maps and lists -----------------------------------------------------------
