@@ -18,6 +18,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "communities": {"zh": "社区/村", "en": "Communities and villages"},
     "townships": {"zh": "街道/乡镇", "en": "Streets and towns"},
     "buildings": {"zh": "楼栋", "en": "Buildings"},
+    "grids": {"zh": "网格", "en": "Grids"},
+    "buildings_zoom_hint": {"zh": "放大地图后显示楼栋。", "en": "Zoom in to see the buildings."},
     "barriers": {"zh": "道路与河流", "en": "Roads and rivers"},
     "sites": {"zh": "小区与专属场所", "en": "Compounds and exclusive sites"},
     "households": {"zh": "户数", "en": "Households"},
