@@ -175,7 +175,9 @@
     });
     map.on("zoomend", showZoomHint);
     showZoomHint();
-    const control = L.control.layers(baseLayers, layers, { collapsed: false }).addTo(map);
+    // Open beside the map on a desktop; behind its button on a phone, where it would cover the map.
+    const narrow = window.matchMedia("(max-width: 600px)").matches;
+    const control = L.control.layers(baseLayers, layers, { collapsed: narrow }).addTo(map);
     // Leaflet titles its (here hidden) toggle in English.
     control.getContainer().querySelectorAll("[title]").forEach(function (el) { el.title = T.map_layers; });
     L.control.scale({ imperial: false }).addTo(map);
