@@ -20,6 +20,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "buildings": {"zh": "楼栋", "en": "Buildings"},
     "grids": {"zh": "网格", "en": "Grids"},
     "buildings_zoom_hint": {"zh": "放大地图后显示楼栋。", "en": "Zoom in to see the buildings."},
+    "close_popup": {"zh": "关闭", "en": "Close"},
     "barriers": {"zh": "道路与河流", "en": "Roads and rivers"},
     "sites": {"zh": "小区与专属场所", "en": "Compounds and exclusive sites"},
     "households": {"zh": "户数", "en": "Households"},

@@ -84,6 +84,11 @@
       vectorTileLayerStyles: styles
     });
   }
+  // Leaflet labels a popup's close button in English for screen readers.
+  map.on("popupopen", function (e) {
+    const close = e.popup.getElement().querySelector(".leaflet-popup-close-button");
+    if (close) { close.setAttribute("aria-label", T.close_popup); }
+  });
   function popupOn(layer, content) {
     return layer.on("click", function (e) {
       L.popup().setLatLng(e.latlng).setContent(content(e.layer.properties)).openOn(map);
