@@ -40,7 +40,8 @@ def test_the_templates_load_leaflet_geoman_and_vectorgrid():
 
 def test_every_vendored_package_is_a_pinned_dependency():
     """What scripts/vendor.sh copies from node_modules is installed by `npm ci`, at one exact version."""
-    copied = set(re.findall(r"node_modules/((?:@[^/\s]+/)?[^/\s]+)/", (PROJECT_ROOT / "scripts" / "vendor.sh").read_text()))
+    script = (PROJECT_ROOT / "scripts" / "vendor.sh").read_text(encoding="utf-8")
+    copied = set(re.findall(r"node_modules/((?:@[^/\s]+/)?[^/\s]+)/", script))
     assert {"leaflet", "@geoman-io/leaflet-geoman-free", "leaflet.vectorgrid"} <= copied
     dependencies = json.loads((PROJECT_ROOT / "package.json").read_text(encoding="utf-8"))["dependencies"]
     lock = json.loads((PROJECT_ROOT / "package-lock.json").read_text(encoding="utf-8"))["packages"]
