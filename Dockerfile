@@ -9,7 +9,7 @@ COPY gis gis
 COPY server server
 COPY data data
 COPY scripts/vendor.sh scripts/vendor.sh
-# The same front-end build as `make vendor` (scripts/vendor.sh): Leaflet and the editor's Geoman.
+# The same front-end build as `make vendor` (scripts/vendor.sh): Leaflet, the editor's Geoman, the map's VectorGrid.
 RUN npm run --silent vendor \
  && pip install --no-cache-dir -e .
 RUN useradd --system --home /app wangge

@@ -8,8 +8,11 @@ cd "$(dirname "$0")/.."
 DEST="${VENDOR_DIR:-server/web/static/vendor}"
 LEAFLET=node_modules/leaflet/dist
 GEOMAN=node_modules/@geoman-io/leaflet-geoman-free/dist
+VECTORGRID=node_modules/leaflet.vectorgrid/dist
 
-mkdir -p "$DEST/leaflet" "$DEST/geoman"
+mkdir -p "$DEST/leaflet" "$DEST/geoman" "$DEST/vectorgrid"
 cp -r "$LEAFLET/leaflet.js" "$LEAFLET/leaflet.css" "$LEAFLET/images" "$DEST/leaflet/"
 cp "$GEOMAN/leaflet-geoman.min.js" "$GEOMAN/leaflet-geoman.css" "$DEST/geoman/"
-echo "vendored Leaflet and Geoman into $DEST"
+# The bundled build carries its own pbf and vector-tile decoders: one file, no module loader.
+cp "$VECTORGRID/Leaflet.VectorGrid.bundled.min.js" "$DEST/vectorgrid/"
+echo "vendored Leaflet, Geoman and VectorGrid into $DEST"

@@ -429,6 +429,23 @@ TILE_PATHS = {
             "400": {"description": "a tile coordinate out of range (OGC exception: code, description)",
                     "content": {"application/json": {"schema": {"type": "object",
                                                                 "required": ["code", "description"]}}}}}}},
+    "/tiles/buildings/{z}/{x}/{y}.pbf": {"get": {
+        "summary": "Buildings as Mapbox Vector Tiles (layer 'buildings': name, road, number, storeys, units, "
+                   "households; XYZ scheme in EPSG:3857), from zoom 15",
+        "description": "Public base data, like /api/v1/buildings, without its feature cap: a map loads only the "
+                       "tiles in view. Below zoom 15 a tile would hold a whole town, so it is refused (400). "
+                       "Cached for five minutes with an ETag (If-None-Match answers 304).",
+        "parameters": [_path_param("z", "zoom 15-22", {"type": "integer", "minimum": 15, "maximum": 22}),
+                       _path_param("x", "tile column", {"type": "integer", "minimum": 0}),
+                       _path_param("y", "tile row", {"type": "integer", "minimum": 0})],
+        "responses": {"200": {"description": "the tile", "content": {
+            "application/vnd.mapbox-vector-tile": {"schema": {"type": "string", "format": "binary"}}}},
+            "204": {"description": "no building touches the tile"},
+            "304": {"description": "not modified (If-None-Match)"},
+            "400": {"description": "a tile coordinate out of range or a zoom below 15 (OGC exception: code, "
+                                   "description)",
+                    "content": {"application/json": {"schema": {"type": "object",
+                                                                "required": ["code", "description"]}}}}}}},
     "/tiles/grids.json": {"get": {"summary": "TileJSON 3.0 of the grid tiles", "responses": {"200": {
         "description": "TileJSON", "content": {"application/json": {"schema": {
             "type": "object", "required": ["tilejson", "tiles"]}}}}}}},

@@ -75,6 +75,11 @@ def grid_tile(conn: Connection, z: int, x: int, y: int, divisions: list[int], *,
     return tiles.grid_tile(conn, z, x, y, divisions, extent=extent, buffer=buffer)
 
 
+def building_tile(conn: Connection, z: int, x: int, y: int, *, extent: int, buffer: int) -> bytes:
+    """A Mapbox vector tile of the buildings (base data, public like ``/api/v1/buildings``); empty bytes when none."""
+    return tiles.building_tile(conn, z, x, y, extent=extent, buffer=buffer)
+
+
 def base_extent(conn: Connection) -> list[float] | None:
     """The extent of the imported areas (CRS84), or None before any import."""
     return features.extent(conn)

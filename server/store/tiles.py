@@ -34,3 +34,22 @@ def grid_tile(conn: Connection, z: int, x: int, y: int, divisions: Sequence[int]
     tile = conn.execute(_GRID_TILE, {"z": z, "x": x, "y": y, "margin": buffer / extent, "extent": extent,
                                      "buffer": buffer, "divisions": list(divisions)}).scalar_one()
     return bytes(tile)
+
+
+_BUILDING_TILE = text("""
+    WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env,
+                           ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), 4490) AS lookup),
+    buildings AS (
+        SELECT ST_AsMVTGeom(ST_Transform(b.geom, 3857), e.env, :extent, :buffer, true) AS geom,
+               b.name, b.road, b.number, b.storeys, b.units, b.households
+        FROM building b CROSS JOIN bounds e
+        WHERE b.geom && e.lookup)
+    SELECT coalesce((SELECT ST_AsMVT(t.*, 'buildings', :extent, 'geom') FROM buildings t WHERE t.geom IS NOT NULL),
+                    '')""")
+
+
+def building_tile(conn: Connection, z: int, x: int, y: int, *, extent: int, buffer: int) -> bytes:
+    """The tile ``z/x/y`` with the layer ``buildings`` (what the map's popup shows); empty bytes if none."""
+    tile = conn.execute(_BUILDING_TILE, {"z": z, "x": x, "y": y, "margin": buffer / extent, "extent": extent,
+                                         "buffer": buffer}).scalar_one()
+    return bytes(tile)

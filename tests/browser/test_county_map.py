@@ -1,4 +1,5 @@
-"""The first map page in a real Chromium: the county is drawn from PostGIS through the GeoJSON API."""
+"""The first map page in a real Chromium: the county is drawn from PostGIS through the GeoJSON API and the
+vector tiles (the tile journey is tests/journeys/test_map_tiles.py)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ def test_county_map_draws_the_demo_county(page, live_server, client):
     assert page.locator("#community-table tbody tr").count() == len(communities)
     total = sum(f["properties"]["households"] for f in communities)
     assert page.text_content("#total-households").replace(",", "") == str(total)
-    # Leaflet drew vector data on its canvas, and no tile layer was asked for (offline by default).
+    # Leaflet drew vector data on its canvas, the grid tiles on theirs, and no base map image was asked for
+    # (offline by default).
     assert page.locator(".leaflet-overlay-pane canvas").count() >= 1
-    assert page.locator(".leaflet-tile").count() == 0
+    assert page.locator(".leaflet-grids-pane canvas.leaflet-tile").count() >= 1
+    assert page.locator("img.leaflet-tile").count() == 0
     # Clicking a community zooms to it.
     zoom_before = page.evaluate("window.wanggeMap.getZoom()")
     page.locator("#community-table tbody tr").first.click()

@@ -107,3 +107,76 @@ def test_tilejson_describes_the_tiles(tiles):
     assert {layer["id"] for layer in body["vector_layers"]} == {"grids", "communities"}
     west, south, east, north = body["bounds"]
     assert 119 < west < east < 121 and 31 < south < north < 33
+
+
+# -- buildings ---------------------------------------------------------------------------------------
+
+BUILDINGS_ZOOM = 16
+
+
+@pytest.fixture(scope="session")
+def building_tile(demo_engine) -> tuple[int, int, int]:
+    """The zoom-16 tile holding the point on surface of the demo's first building."""
+    with demo_engine.connect() as conn:
+        lon, lat = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p "
+                                     "FROM building ORDER BY source_id LIMIT 1) s")).one()
+    return (BUILDINGS_ZOOM, *tile_of(lon, lat, BUILDINGS_ZOOM))
+
+
+def building_count(engine, tile: tuple[int, int, int], where: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text(f"""
+            WITH t AS (SELECT ST_Transform(ST_TileEnvelope(:z, :x, :y), 4490) AS inner_box,
+                              ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 64.0 / 4096), 4490) AS outer_box)
+            SELECT count(*) FROM building b, t WHERE {where}"""), dict(zip("zxy", tile, strict=True))).scalar_one()
+
+
+def test_building_tile_holds_the_buildings_of_its_area(tiles, demo_engine, building_tile):
+    z, x, y = building_tile
+    response = tiles.get(f"/tiles/buildings/{z}/{x}/{y}.pbf")
+    assert response.status_code == 200
+    assert response.mimetype == "application/vnd.mapbox-vector-tile"
+    layers = mapbox_vector_tile.decode(response.data)
+    assert set(layers) == {"buildings"} and layers["buildings"]["extent"] == 4096
+    features = layers["buildings"]["features"]
+    # Every building with its point on surface in the tile is there; none from outside the buffered tile.
+    inside = building_count(demo_engine, building_tile, "ST_Contains(t.inner_box, ST_PointOnSurface(b.geom))")
+    touching = building_count(demo_engine, building_tile, "ST_Intersects(b.geom, t.outer_box)")
+    assert 1 <= inside <= len(features) <= touching
+    # What the county map's popup shows comes with each footprint.
+    assert all({"storeys", "households"} <= set(f["properties"]) for f in features)
+    assert {f["geometry"]["type"] for f in features} <= {"Polygon", "MultiPolygon"}
+
+
+def test_building_tiles_are_cached_with_an_etag(tiles, building_tile):
+    z, x, y = building_tile
+    first = tiles.get(f"/tiles/buildings/{z}/{x}/{y}.pbf")
+    assert "public" in first.headers["Cache-Control"] and "max-age=300" in first.headers["Cache-Control"]
+    etag = first.headers["ETag"]
+    again = tiles.get(f"/tiles/buildings/{z}/{x}/{y}.pbf", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+
+
+def test_building_tile_elsewhere_is_empty(tiles):
+    x, y = tile_of(0.5, 0.5, BUILDINGS_ZOOM)  # the Gulf of Guinea
+    response = tiles.get(f"/tiles/buildings/{BUILDINGS_ZOOM}/{x}/{y}.pbf")
+    assert response.status_code == 204 and response.data == b""
+    assert "max-age" in response.headers["Cache-Control"]
+
+
+@pytest.mark.parametrize("path, parameter", [
+    ("15/32768/0", "x"), ("15/0/32768", "y"), ("a/0/0", "z"), ("23/0/0", "z"), ("16/1.5/0", "x"), ("16/0/-1", "y"),
+    # Below zoom 15 a tile would hold a whole town: refused, naming z.
+    ("14/0/0", "z"), ("0/0/0", "z"),
+])
+def test_invalid_building_tiles_are_400(tiles, path, parameter):
+    response = tiles.get(f"/tiles/buildings/{path}.pbf")
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["code"] == "InvalidParameterValue" and f"'{parameter}'" in body["description"]
+    assert "max-age" not in response.headers.get("Cache-Control", "")
+
+
+@pytest.mark.parametrize("path", ["/tiles/buildings/16/0/0", "/tiles/buildings/16/0.pbf", "/tiles/houses/16/0/0.pbf"])
+def test_building_tile_paths_that_name_no_tile_are_404(tiles, path):
+    assert tiles.get(path).status_code == 404

@@ -32,9 +32,22 @@ def _dockerfile_steps() -> list[str]:
             if step.strip() and not step.lstrip().startswith("#")]
 
 
-def test_the_templates_load_leaflet_and_geoman():
+def test_the_templates_load_leaflet_geoman_and_vectorgrid():
     referenced = _referenced()
-    assert {"leaflet/leaflet.js", "leaflet/leaflet.css", "geoman/leaflet-geoman.min.js"} <= referenced
+    assert {"leaflet/leaflet.js", "leaflet/leaflet.css", "geoman/leaflet-geoman.min.js",
+            "vectorgrid/Leaflet.VectorGrid.bundled.min.js"} <= referenced
+
+
+def test_every_vendored_package_is_a_pinned_dependency():
+    """What scripts/vendor.sh copies from node_modules is installed by `npm ci`, at one exact version."""
+    script = (PROJECT_ROOT / "scripts" / "vendor.sh").read_text(encoding="utf-8")
+    copied = set(re.findall(r"node_modules/((?:@[^/\s]+/)?[^/\s]+)/", script))
+    assert {"leaflet", "@geoman-io/leaflet-geoman-free", "leaflet.vectorgrid"} <= copied
+    dependencies = json.loads((PROJECT_ROOT / "package.json").read_text(encoding="utf-8"))["dependencies"]
+    lock = json.loads((PROJECT_ROOT / "package-lock.json").read_text(encoding="utf-8"))["packages"]
+    for package in copied:
+        assert re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", dependencies.get(package, "")), f"{package} is not pinned"
+        assert lock[f"node_modules/{package}"]["version"] == dependencies[package], f"{package}: lock differs"
 
 
 def test_one_build_called_by_npm_the_makefile_and_the_dockerfile():

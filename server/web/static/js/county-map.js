@@ -1,7 +1,41 @@
-// County map: townships, communities (coloured urban/rural), roads and rivers, sites, buildings.
-// All data comes from the REST API; base tiles only if the server is configured with some.
+// County map: townships, communities (coloured urban/rural), roads and rivers, sites, grids, buildings.
+// Areas, roads and sites come from the REST API as GeoJSON (a county has few); grids and buildings are
+// vector tiles of the visible area only (a county has tens of thousands of buildings); base tiles only if
+// the server is configured with some.
 (function () {
   "use strict";
+
+  // Leaflet.VectorGrid 1.3.0's canvas tiles stop a click with L.DomEvent.fakeStop, which Leaflet 1.8
+  // removed: every click on a drawn feature threw (Leaflet.VectorGrid#274; fixed upstream in #288, not
+  // released). This is Leaflet 1.9's own canvas hit test, in tile coordinates. Leaflet hands a canvas
+  // every event over it, so a click where a tile draws nothing goes on to what lies under it: the grids
+  // under the buildings, the communities and sites under both.
+  L.Canvas.Tile.include({
+    _onClick: function (e) {
+      const point = this._map.mouseEventToLayerPoint(e).subtract(this.getOffset());
+      let hit = null;
+      for (const id in this._layers) {
+        const layer = this._layers[id];
+        if (layer.options.interactive && layer._containsPoint(point) &&
+            !((e.type === "click" || e.type === "preclick") && this._map._draggableMoved(layer))) {
+          hit = layer;
+        }
+      }
+      if (hit || e.type !== "click") {
+        this._fireEvent(hit ? [hit] : false, e);
+      } else {
+        clickBelow(this._container, e);
+      }
+    }
+  });
+  function clickBelow(canvas, e) {
+    const before = canvas.style.pointerEvents;
+    canvas.style.pointerEvents = "none";
+    const below = document.elementFromPoint(e.clientX, e.clientY);
+    canvas.style.pointerEvents = before;
+    if (below) { below.dispatchEvent(new MouseEvent("click", e)); }
+  }
+
   const config = wangge.config();
   const T = config.strings;
   const statusEl = document.getElementById("status");
@@ -38,6 +72,56 @@
       }
     });
   }
+  // Vector tiles above the GeoJSON overlays, the buildings on top: each pane's canvases take the clicks on
+  // what they draw and pass the others down (see _onClick above).
+  const BUILDINGS_MIN_ZOOM = 15;  // the server serves building tiles from this zoom (server/web/tiles.py)
+  map.createPane("grids").style.zIndex = 410;
+  map.createPane("buildings").style.zIndex = 420;
+
+  function vectorTiles(url, pane, styles, minZoom) {
+    return L.vectorGrid.protobuf(url, {
+      pane: pane, rendererFactory: L.canvas.tile, interactive: true, minZoom: minZoom || 0,
+      vectorTileLayerStyles: styles
+    });
+  }
+  // Leaflet labels a popup's close button in English for screen readers.
+  map.on("popupopen", function (e) {
+    const close = e.popup.getElement().querySelector(".leaflet-popup-close-button");
+    if (close) { close.setAttribute("aria-label", T.close_popup); }
+  });
+  function popupOn(layer, content) {
+    return layer.on("click", function (e) {
+      L.popup().setLatLng(e.latlng).setContent(content(e.layer.properties)).openOn(map);
+    });
+  }
+  function gridTiles() {
+    // The grid tiles carry the communities too; this map draws those from the API, with their labels.
+    return popupOn(vectorTiles("/tiles/grids/{z}/{x}/{y}.pbf", "grids", {
+      grids: function (p) {
+        // Purple: apart from the roads' grey, the rivers' blue, the sites' orange and the communities' navy.
+        return { color: "#862e9c", weight: 1.5, fill: true, fillOpacity: 0.06,
+                 fillColor: p.type === "exclusive" ? "#e64980" : "#862e9c" };
+      },
+      communities: []
+    }), function (p) {
+      return "<b>" + escapeHtml(p.name || p.code) + "</b><br>" + T.grid_code + ": " + escapeHtml(p.code) + "<br>" +
+        (T["grid_type_" + p.type] || "") + "<br>" + T.households + ": " + fmt(p.households) + "<br>" +
+        '<a href="/notice/' + encodeURIComponent(p.code) + '">' + T.lookup_notice + "</a>";
+    });
+  }
+  function buildingTiles() {
+    return popupOn(vectorTiles("/tiles/buildings/{z}/{x}/{y}.pbf", "buildings", {
+      buildings: { color: "#52606d", weight: 0.5, fill: true, fillColor: "#9fb3c8", fillOpacity: 0.8 }
+    }, BUILDINGS_MIN_ZOOM), function (p) {
+      return "<b>" + escapeHtml((p.road || "") + (p.number ? p.number + "号" : "") + (p.name || "")) +
+        "</b><br>" + T.storeys + ": " + fmt(p.storeys) + "<br>" + T.units + ": " + fmt(p.units) + "<br>" +
+        T.households + ": " + fmt(p.households);
+    });
+  }
+  function showZoomHint() {
+    document.getElementById("zoom-hint").hidden = map.getZoom() >= BUILDINGS_MIN_ZOOM;
+  }
+
   function fillTable(fc) {
     const table = document.getElementById("community-table");
     const tbody = table.querySelector("tbody");
@@ -62,8 +146,7 @@
     getJSON("/api/v1/areas?level=township"),
     getJSON("/api/v1/areas?level=community"),
     getJSON("/api/v1/barriers"),
-    getJSON("/api/v1/sites"),
-    getJSON("/api/v1/buildings")
+    getJSON("/api/v1/sites")
   ]).then(function (res) {
     const summary = res[0], county = res[1], townships = res[2], communities = res[3];
     if (!summary.extent) {
@@ -90,17 +173,16 @@
         layer.bindPopup("<b>" + escapeHtml(f.properties.name) + "</b><br>" + (T["site_" + f.properties.kind] || ""));
       }
     });
-    layers[T.buildings] = L.geoJSON(res[6], {
-      style: { color: "#52606d", weight: 0.5, fillColor: "#9fb3c8", fillOpacity: 0.8 },
-      onEachFeature: function (f, layer) {
-        const p = f.properties;
-        layer.bindPopup("<b>" + escapeHtml((p.road || "") + (p.number ? p.number + "号" : "") + (p.name || "")) +
-          "</b><br>" + T.storeys + ": " + fmt(p.storeys) + "<br>" + T.units + ": " + fmt(p.units) + "<br>" +
-          T.households + ": " + fmt(p.households));
-      }
+    layers[T.grids] = gridTiles();
+    layers[T.buildings] = buildingTiles();
+    [T.communities, T.barriers, T.sites, T.grids, T.buildings, T.townships].forEach(function (k) {
+      layers[k].addTo(map);
     });
-    [T.communities, T.barriers, T.sites, T.buildings, T.townships].forEach(function (k) { layers[k].addTo(map); });
-    const control = L.control.layers(baseLayers, layers, { collapsed: false }).addTo(map);
+    map.on("zoomend", showZoomHint);
+    showZoomHint();
+    // Open beside the map on a desktop; behind its button on a phone, where it would cover the map.
+    const narrow = window.matchMedia("(max-width: 600px)").matches;
+    const control = L.control.layers(baseLayers, layers, { collapsed: narrow }).addTo(map);
     // Leaflet titles its (here hidden) toggle in English.
     control.getContainer().querySelectorAll("[title]").forEach(function (el) { el.title = T.map_layers; });
     L.control.scale({ imperial: false }).addTo(map);
