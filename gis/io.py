@@ -1161,10 +1161,12 @@ def _write_one(frame: gpd.GeoDataFrame, target: Path, layer: str, driver: str, s
 def _geojson_options(frame: gpd.GeoDataFrame) -> dict[str, Any]:
     # In WGS 84 the file is RFC 7946 GeoJSON (no crs member, counter-clockwise outer rings); without the
     # option GDAL names CRS84 in a legacy crs member. Any other CRS keeps that member: it is the only place
-    # a GeoJSON can say its CRS, and RFC7946=YES would silently reproject to WGS 84.
-    if pyproj.CRS(frame.crs).equals("EPSG:4326", ignore_axis_order=True):
+    # a GeoJSON can say its CRS, and RFC7946=YES would silently reproject to WGS 84. Degrees get RFC 7946's
+    # 7 decimals (1 cm) in any datum, not 15 digits of noise.
+    crs = pyproj.CRS(frame.crs)
+    if crs.equals("EPSG:4326", ignore_axis_order=True):
         return {"layer_options": {"RFC7946": "YES"}}
-    return {}
+    return {"layer_options": {"COORDINATE_PRECISION": "7"}} if crs.is_geographic else {}
 
 
 def _write_zipped_shapefiles(target: Path, layers: Mapping[str, gpd.GeoDataFrame], source: str) -> None:

@@ -25,7 +25,7 @@ def grids(crs: object = 4490) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {"code": ["320499001001001", "320499001001002", "320499001001003", "320499001001004"],
          "name": ["和平路网格", None, "", "  "], "subtype": ["", "school", None, " "], "households": [310, 0, 5, 7]},
-        geometry=[box(119.990 + i / 100, 31.710, 119.995 + i / 100, 31.715) for i in range(4)], crs=crs)
+        geometry=[box(119.990 + i / 300, 31.710, 119.993 + i / 300, 31.715 + i / 700) for i in range(4)], crs=crs)
 
 
 def test_a_geopackage_is_one_gdal_3_6_opens_without_a_warning(tmp_path):
@@ -91,4 +91,6 @@ def test_geojson_states_its_crs_only_at_the_top(tmp_path, crs, declared):
     document = json.loads(path.read_text(encoding="utf-8"))
     assert (document.get("crs") or {}).get("properties", {}).get("name") == declared
     assert all("crs" not in f["geometry"] for f in document["features"])
-    assert pd.Series([f["geometry"]["coordinates"][0][0][1] for f in document["features"]]).between(31, 32).all()
+    corners = pd.DataFrame([xy for f in document["features"] for xy in f["geometry"]["coordinates"][0]])
+    assert corners[0].between(119, 121).all() and corners[1].between(31, 32).all(), "longitude first"
+    assert (corners.round(7) == corners).all().all(), "degrees are written to 7 decimals (1 cm)"
