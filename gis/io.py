@@ -1042,9 +1042,9 @@ def _check_storage_range(frame: gpd.GeoDataFrame, source: str) -> None:
 
 _LAYER_NAME = re.compile(r"[^\\/:*?\"<>|\x00-\x1f]+")
 
-#: The GeoPackage version written. GDAL ≥ 3.11 writes 1.4 by default, which GDAL 3.6 (Debian 12, QGIS 3.22
-#: LTR and the like) opens only with "user_version=0x000028A0 … may only be partially supported"; 1.3 is
-#: the newest version those read silently, and wangge's layers use nothing 1.4 added.
+#: The GeoPackage version written. The GDAL in pyogrio's wheels (3.12) writes 1.4 by default, which GDAL 3.6
+#: (Debian 12's, and the QGIS built on it) opens only with "user_version=0x000028A0 … may only be partially
+#: supported"; 1.3 is the newest version it reads silently, and wangge's layers need nothing 1.4 added.
 GPKG_VERSION = "1.3"
 
 
