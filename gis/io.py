@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pyogrio.errors
+import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -1041,6 +1042,11 @@ def _check_storage_range(frame: gpd.GeoDataFrame, source: str) -> None:
 
 _LAYER_NAME = re.compile(r"[^\\/:*?\"<>|\x00-\x1f]+")
 
+#: The GeoPackage version written. The GDAL in pyogrio's wheels (3.12) writes 1.4 by default, which GDAL 3.6
+#: (Debian 12's, and the QGIS built on it) opens only with "user_version=0x000028A0 … may only be partially
+#: supported"; 1.3 is the newest version it reads silently, and wangge's layers need nothing 1.4 added.
+GPKG_VERSION = "1.3"
+
 
 def write_layers(path: str | os.PathLike[str], layers: Mapping[str, gpd.GeoDataFrame]) -> None:
     """Write layers to one file, atomically.
@@ -1051,7 +1057,8 @@ def write_layers(path: str | os.PathLike[str], layers: Mapping[str, gpd.GeoDataF
         ``.gpkg`` (all layers), ``.geojson``/``.json`` (exactly one layer) or ``.zip`` (one Shapefile
         per layer, named after the layer; column names must fit in 10 characters).
     layers
-        Layer name → frame. Each frame must have a CRS; it is written in that CRS.
+        Layer name → frame. Each frame must have a CRS; it is written in that CRS (a GeoJSON in
+        another CRS than WGS 84 names it in its top-level ``crs`` member, the only place it can).
 
     Raises
     ------
@@ -1062,7 +1069,8 @@ def write_layers(path: str | os.PathLike[str], layers: Mapping[str, gpd.GeoDataF
     Notes
     -----
     Everything is written in a temporary folder beside ``path`` and moved into place with
-    :func:`os.replace`, so a failure leaves neither partial output nor a damaged older file.
+    :func:`os.replace`, so a failure leaves neither partial output nor a damaged older file. Empty or
+    blank text is written as NULL in every format, and a GeoPackage is version :data:`GPKG_VERSION`.
     """
     path = Path(path)
     source = path.name
@@ -1075,21 +1083,41 @@ def write_layers(path: str | os.PathLike[str], layers: Mapping[str, gpd.GeoDataF
     if not folder.is_dir():
         raise InputError("cannot write: the folder does not exist", source=source)
 
+    layers = {name: _blank_text_to_null(frame) for name, frame in layers.items()}
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder))
     try:
         target = staging / path.name
         if suffix == ".gpkg":
             for name, frame in layers.items():
-                _write_one(frame, target, name, "GPKG", source)
+                _write_one(frame, target, name, "GPKG", source, dataset_options={"VERSION": GPKG_VERSION})
         elif suffix == ".zip":
             _write_zipped_shapefiles(target, layers, source)
         else:
             (name, frame), = layers.items()
-            _write_one(frame, target, name, "GeoJSON", source)
+            _write_one(frame, target, name, "GeoJSON", source, **_geojson_options(frame))
         os.replace(target, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("wrote %d layer(s) to %s", len(layers), source)
+
+
+def _blank_text_to_null(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``frame`` with empty or all-blank text values missing, so every format writes them as NULL.
+
+    A DBF cannot tell ``''`` from NULL (a Shapefile reads both back as NULL) while GeoPackage and GeoJSON
+    keep ``''``: without this one rule an unnamed grid would be NULL in one export and ``''`` in another.
+    The caller's frame is left as it is.
+    """
+    blanks = {}
+    for column in frame.columns:
+        series = frame[column]
+        if column == frame.geometry.name or not (pd.api.types.is_object_dtype(series)
+                                                 or pd.api.types.is_string_dtype(series)):
+            continue
+        blank = np.fromiter((isinstance(v, str) and not v.strip() for v in series), bool, len(series))
+        if blank.any():
+            blanks[column] = series.mask(blank)
+    return frame.assign(**blanks) if blanks else frame
 
 
 def _check_layers_to_write(layers: Mapping[str, gpd.GeoDataFrame], suffix: str, source: str) -> None:
@@ -1128,6 +1156,17 @@ def _write_one(frame: gpd.GeoDataFrame, target: Path, layer: str, driver: str, s
         detail = str(exc).replace(str(target), source)
         raise InputError(f"cannot write layer {layer!r}: {detail}", source=source,
                          field="layer") from None
+
+
+def _geojson_options(frame: gpd.GeoDataFrame) -> dict[str, Any]:
+    # In WGS 84 the file is RFC 7946 GeoJSON (no crs member, counter-clockwise outer rings); without the
+    # option GDAL names CRS84 in a legacy crs member. Any other CRS keeps that member: it is the only place
+    # a GeoJSON can say its CRS, and RFC7946=YES would silently reproject to WGS 84. Degrees get RFC 7946's
+    # 7 decimals (1 cm) in any datum, not 15 digits of noise.
+    crs = pyproj.CRS(frame.crs)
+    if crs.equals("EPSG:4326", ignore_axis_order=True):
+        return {"layer_options": {"RFC7946": "YES"}}
+    return {"layer_options": {"COORDINATE_PRECISION": "7"}} if crs.is_geographic else {}
 
 
 def _write_zipped_shapefiles(target: Path, layers: Mapping[str, gpd.GeoDataFrame], source: str) -> None:

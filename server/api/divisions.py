@@ -208,9 +208,10 @@ def division_import(division_id: int):
 
 @divisions_api.get("/divisions/<int:division_id>/export")
 def division_export(division_id: int):
-    """The division as GeoJSON, GeoPackage, zipped Shapefile, or a PNG/PDF map (``format=``)."""
+    """The division as GeoJSON, GeoPackage, zipped Shapefile or a PNG/PDF map (``format=``); ``crs=``."""
     fmt = params.choice(request.args.get("format"), "format", EXPORT_FORMATS, default="geojson")
+    crs = params.export_crs(request.args.get("crs"))
     code, _ = _allow(division_id)
-    data = editing.export_division(engine_of(current_app), division_id, fmt)
+    data = editing.export_division(engine_of(current_app), division_id, fmt, crs)
     name = f"division-{code}-{division_id}.{'zip' if fmt == 'shp' else fmt}"
     return send_file(io.BytesIO(data), mimetype=EXPORT_FORMATS[fmt], as_attachment=True, download_name=name)

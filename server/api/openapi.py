@@ -145,8 +145,16 @@ DIVISION_PATHS = {
         "responses": {"200": _JSON, **_EDITABLE}}},
     "/api/v1/divisions/{division_id}/export": {"get": {
         "summary": "The division as GeoJSON, GeoPackage, zipped Shapefile, or a PNG/PDF map",
+        "description": "`crs=CRS84` (the default) gives RFC 7946 GeoJSON, with no `crs` member, and GeoPackage and "
+                       "Shapefile layers in WGS 84 (EPSG:4326). `crs=EPSG:4490` (also spelt `cgcs2000`) gives "
+                       "CGCS2000, stated where each format can: the top-level `crs` member of a GeoJSON, the "
+                       "layer CRS of a GeoPackage or Shapefile. Coordinates are longitude, latitude either way, "
+                       "and the same numbers: the two agree within a metre at grid scale. Maps ignore `crs`. "
+                       "An unknown `crs` is a 400 naming the field.",
         "parameters": [_DIVISION_ID, _param("format", "file format", {
-            "type": "string", "enum": ["geojson", "gpkg", "shp", "png", "pdf"]})],
+            "type": "string", "enum": ["geojson", "gpkg", "shp", "png", "pdf"]}),
+                       _param("crs", "CRS of the file: CRS84 (WGS 84 lon/lat, default) or EPSG:4490 (CGCS2000)",
+                              {"type": "string", "enum": ["CRS84", "EPSG:4490"], "default": "CRS84"})],
         "responses": {"200": {"description": "the file"}, "400": _ERROR, "401": _ERROR, "403": _ERROR,
                       "404": _ERROR}}},
 }

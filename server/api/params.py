@@ -151,6 +151,29 @@ def choice(value: Any, field: str, options: Iterable[str], *, default: str | Non
     return value
 
 
+#: The CRSs a file can be exported in, each with the spellings accepted for it (compared without case).
+#: CRS84 is WGS 84 longitude/latitude, the only CRS of RFC 7946 GeoJSON; EPSG:4490 is CGCS2000, China's
+#: national datum, in which wangge stores geometry.
+EXPORT_CRS = {
+    "CRS84": ("crs84", "ogc:crs84", "wgs84", "epsg:4326", "urn:ogc:def:crs:ogc:1.3:crs84",
+              "http://www.opengis.net/def/crs/ogc/1.3/crs84"),
+    "EPSG:4490": ("epsg:4490", "cgcs2000", "urn:ogc:def:crs:epsg::4490", "http://www.opengis.net/def/crs/epsg/0/4490"),
+}
+
+
+def export_crs(value: Any, field: str = "crs") -> str:
+    """``CRS84`` (also when absent) or ``EPSG:4490`` from any spelling in :data:`EXPORT_CRS`."""
+    if value is None or value == "":
+        return "CRS84"
+    if isinstance(value, str):
+        for name, spellings in EXPORT_CRS.items():
+            if value.strip().lower() in spellings:
+                return name
+    raise _fail(field, f"不支持的坐标系 {value!r}：请用 CRS84（WGS 84 经纬度，默认）或 EPSG:4490（2000国家大地坐标系）",
+                f"unsupported CRS {value!r}; use CRS84 (WGS 84 longitude/latitude, the default) or EPSG:4490 "
+                "(CGCS2000)")
+
+
 def required_choice(value: Any, field: str, options: Iterable[str]) -> str:
     """One of ``options``, which must be given."""
     parsed = choice(value, field, options)

@@ -30,7 +30,6 @@ from gis import edits, reshape
 from gis.checks import LiveChecks, live_checks
 from gis.errors import InputError
 from gis.partition import Band, PartitionSettings
-from server.encoding import to_json
 from server.errors import BadRequest, Conflict, NotFound
 from server.services import edit_text, staff
 from server.store import divisions as store
@@ -795,18 +794,26 @@ def _labels_for_keys(draft: Draft, keys: np.ndarray, *, names: bool = True) -> t
 
 # -- export -----------------------------------------------------------------------------------------
 
-def export_division(engine: Engine, division_id: int, fmt: str) -> bytes:
-    """The division as ``geojson``, ``gpkg``, ``shp`` (zipped), ``png`` or ``pdf`` bytes."""
+#: The CRS the layers are written in, by the export CRS asked for. EPSG:4326 stands for CRS84: a GeoPackage
+#: has no code for CRS84, GDAL stores both as longitude, latitude, and writes a GeoJSON in either as RFC 7946.
+_FILE_CRS = {"CRS84": "EPSG:4326", "EPSG:4490": "EPSG:4490"}
+
+
+def export_division(engine: Engine, division_id: int, fmt: str, crs: str = "CRS84") -> bytes:
+    """The division as ``geojson``, ``gpkg``, ``shp`` (zipped), ``png`` or ``pdf`` bytes.
+
+    The three GIS formats are written by :func:`gis.io.write_layers` from the same frames, so they hold
+    the same columns, NULL for a missing name, and the CRS ``crs`` asks for: ``CRS84`` (RFC 7946 GeoJSON,
+    WGS 84 layers) or ``EPSG:4490`` (CGCS2000, stated by the file). The coordinates are the stored ones
+    either way: CGCS2000 and WGS 84 agree within a metre at grid scale, and PROJ's transformation between
+    them is the identity. A GeoJSON holds the grids only; maps ignore ``crs``.
+    """
     import tempfile
 
     from gis.io import write_layers
 
     with engine.connect() as conn:
         row = division_row(conn, division_id)
-        if fmt == "geojson":
-            from server.services.divisions import grids_geojson
-
-            return to_json(grids_geojson(conn, division_id)).encode()
         grids, micro = store.export_frames(conn, division_id)
         community = store.community_name(conn, row["community_code"]) or row["community_code"]
     if fmt in ("png", "pdf"):
@@ -816,9 +823,10 @@ def export_division(engine: Engine, division_id: int, fmt: str) -> bytes:
             row["status"], row["status"])
         return division_map(grids, title=f"{community}（{row['community_code']}）第 {row['version']} 版 · {status}",
                             fmt=fmt, crs=CRS.from_user_input(row["settings"]["crs"]))
-    suffix = {"gpkg": ".gpkg", "shp": ".zip"}[fmt]
+    suffix = {"geojson": ".geojson", "gpkg": ".gpkg", "shp": ".zip"}[fmt]
+    grids, micro = grids.to_crs(_FILE_CRS[crs]), micro.to_crs(_FILE_CRS[crs])
     layers = {"grids": grids.astype({"locked": int}) if fmt == "shp" else grids}
-    if len(micro):
+    if len(micro) and fmt != "geojson":
         layers["micro_grids"] = micro
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"division{suffix}"

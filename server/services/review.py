@@ -81,6 +81,8 @@ _HINTS = {
 }
 COMMENT_STATUSES = ("draft", "submitted", "returned")
 EXEMPTION_DECISIONS = ("accepted", "returned")
+#: The CRS of the filing packet's GIS files: CGCS2000, the national datum government geodata is kept in.
+FILING_CRS = "EPSG:4490"
 
 
 # -- rows and small helpers -------------------------------------------------------------------------
@@ -860,9 +862,9 @@ def _packet_reasons(conn: Connection, division_id: int) -> list[dict]:
 def filing_packet(engine: Engine, division_id: int) -> tuple[str, bytes]:
     """The filing packet (备案材料) of an approved division: ``(file name, zip bytes)``.
 
-    Holds a GeoPackage (layers grids, micro_grids), GeoJSON, a zipped Shapefile, CSVs of grids and
-    micro-grids with codes, households, staff and accepted reasons, the printable filing sheet (PDF)
-    and manifest.json (which lists the reasons for grids out of the band as well).
+    Holds a GeoPackage (layers grids, micro_grids), GeoJSON and a zipped Shapefile in CGCS2000, CSVs of
+    grids and micro-grids with codes, households, staff and accepted reasons, the printable filing sheet
+    (PDF) and manifest.json (which lists the reasons for grids out of the band as well).
     """
     from server.services.printing import filing_sheet
 
@@ -887,9 +889,9 @@ def filing_packet(engine: Engine, division_id: int) -> tuple[str, bytes]:
     sheet = filing_sheet(grids, header=header, crs=CRS.from_user_input(row.settings["crs"]), micro_count=len(micro),
                          exemptions=reasons)
     files = {
-        f"{base}.gpkg": export_division(engine, division_id, "gpkg"),
-        f"{base}.geojson": export_division(engine, division_id, "geojson"),
-        f"{base}-shp.zip": export_division(engine, division_id, "shp"),
+        f"{base}.gpkg": export_division(engine, division_id, "gpkg", FILING_CRS),
+        f"{base}.geojson": export_division(engine, division_id, "geojson", FILING_CRS),
+        f"{base}-shp.zip": export_division(engine, division_id, "shp", FILING_CRS),
         f"{base}-grids.csv": _csv(grid_rows, grid_columns),
         f"{base}-micro-grids.csv": _csv(micro_rows, micro_columns),
         f"{base}-filing-sheet.pdf": sheet,

@@ -247,9 +247,9 @@ def insert_micro_grid_parcels(conn: Connection, rows: list[dict]) -> None:
 # -- export ----------------------------------------------------------------------------------------
 
 def export_frames(conn: Connection, division_id: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Grids and micro-grids of a division (EPSG:4490) as they are written to files."""
+    """Grids and micro-grids of a division (EPSG:4490) as they are written to files; a missing name stays NULL."""
     grids = gpd.read_postgis(text("""
-        SELECT code, label, coalesce(name, '') AS name, type, coalesce(subtype, '') AS subtype, households,
+        SELECT code, label, name, type, subtype, households,
                population, locked, geom FROM grid WHERE division_id = :d ORDER BY label"""), conn, geom_col="geom",
                              params={"d": division_id}).set_crs(SRID, allow_override=True)
     micro = gpd.read_postgis(text("""

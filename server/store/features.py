@@ -334,11 +334,18 @@ WRITERS = {
 # -- reading for maps -------------------------------------------------------------------------------
 
 def feature_collection(conn: Connection, inner_sql: str, params: dict) -> dict:
-    """Run ``inner_sql`` (which selects a ``geom`` column) and return a GeoJSON FeatureCollection."""
+    """Run ``inner_sql`` (which selects a ``geom`` column) and return a GeoJSON FeatureCollection.
+
+    Geometries carry no ``crs`` member (RFC 7946 has none): the record form of ``ST_AsGeoJSON`` takes no
+    options and names the SRID (EPSG:4490) inside every geometry, which is dropped here, once per feature.
+    """
     row = conn.execute(text(f"""
         SELECT json_build_object('type', 'FeatureCollection',
                                  'features', coalesce(json_agg(ST_AsGeoJSON(t.*, 'geom', 7)::json), '[]'::json))
         FROM ({inner_sql}) AS t"""), params).scalar_one()
+    for feature in row["features"]:
+        if feature.get("geometry"):
+            feature["geometry"].pop("crs", None)
     return row
 
 

@@ -9,6 +9,9 @@ saves a screenshot of the end state to ``test-artifacts/`` and fails on any cons
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -19,12 +22,14 @@ from sqlalchemy import text
 from gis import edits
 from gis.errors import InputError
 from server import engine_of
+from server.config import PROJECT_ROOT
 from server.errors import BadRequest
 from server.services.editing import _reshape, load_draft
 
 pytestmark = [pytest.mark.browser, pytest.mark.db]
 
 COMMUNITY = "320499001001"
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
 def sql(app, query: str, **params):
@@ -394,6 +399,24 @@ def test_import_a_hand_drawn_file(editor, editor_live_server, editor_app, divisi
     merged = grid_of_atom(editor_app, division, atom)
     assert sql(editor_app, "SELECT name FROM grid WHERE division_id = :d AND label = :l",
                d=division, l=merged)[0][0] == f"手绘{target}"
+
+
+def test_export_offers_cgcs2000_beside_the_default(editor, editor_live_server, division):
+    page = editor
+    open_editor(page, editor_live_server, division)
+    section = page.locator("section", has=page.locator("#export-geojson"))
+    said = section.inner_text()
+    assert "WGS 84 经纬度" in said and "2000国家大地坐标系（CGCS2000，EPSG:4490）" in said
+    section.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    section.screenshot(path=str(ARTIFACTS / "editor-export-crs.png"))
+    with page.expect_download() as download:
+        page.click("#export-geojson-cgcs2000")
+    document = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert document["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::4490"
+    with page.expect_download() as download:
+        page.click("#export-geojson")
+    assert "crs" not in json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
 
 
 def test_brush_paints_the_atoms_swept_over(editor, editor_live_server, editor_app, division):

@@ -542,7 +542,11 @@ def test_filing_packet_files_open_and_agree_with_the_database(api, editor_app, t
     grids = pyogrio.read_dataframe(tmp_path / f"{base}.gpkg", layer="grids")
     assert len(grids) == n_grids and {"code", "name", "households", "population"} <= set(grids.columns)
     assert len(pyogrio.read_dataframe(tmp_path / f"{base}.gpkg", layer="micro_grids")) == n_micro
-    assert len(json.loads((tmp_path / f"{base}.geojson").read_text())["features"]) == n_grids
+    geojson = json.loads((tmp_path / f"{base}.geojson").read_text())
+    assert len(geojson["features"]) == n_grids
+    # Filed in CGCS2000, which each file states.
+    assert geojson["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::4490"
+    assert pyogrio.read_info(tmp_path / f"{base}.gpkg", layer="grids")["crs"] == "EPSG:4490"
     shp_layers = dict(pyogrio.list_layers(f"/vsizip/{tmp_path / f'{base}-shp.zip'}"))
     assert "grids" in shp_layers
     assert len(pyogrio.read_dataframe(f"/vsizip/{tmp_path / f'{base}-shp.zip'}", layer="grids")) == n_grids

@@ -55,6 +55,23 @@ def test_column_text_takes_the_length_from_the_model():
         params.column_text("x" * (length + 1), "subtype", m.Grid.__table__.c.subtype)
 
 
+@pytest.mark.parametrize(("value", "crs"), [
+    (None, "CRS84"), ("", "CRS84"), ("crs84", "CRS84"), ("OGC:CRS84", "CRS84"), ("wgs84", "CRS84"),
+    ("EPSG:4326", "CRS84"), ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "CRS84"),
+    ("EPSG:4490", "EPSG:4490"), (" epsg:4490 ", "EPSG:4490"), ("CGCS2000", "EPSG:4490"),
+    ("urn:ogc:def:crs:EPSG::4490", "EPSG:4490"), ("http://www.opengis.net/def/crs/EPSG/0/4490", "EPSG:4490"),
+])
+def test_export_crs_reads_each_spelling(value, crs):
+    assert params.export_crs(value) == crs
+
+
+@pytest.mark.parametrize("value", ["EPSG:3857", "gcj02", "bd09", "4490", "EPSG:44900", 4490, ["EPSG:4490"]])
+def test_an_unknown_export_crs_names_the_field_and_what_is_supported(value):
+    with pytest.raises(InputError) as caught:
+        params.export_crs(value)
+    assert caught.value.field == "crs" and "不支持的坐标系" in str(caught.value) and "EPSG:4490" in str(caught.value)
+
+
 def test_dates_bbox_limit():
     assert params.calendar_date("2026-10-01") == date(2026, 10, 1)
     with pytest.raises(InputError):

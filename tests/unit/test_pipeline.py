@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+import subprocess
+
 import geopandas as gpd
 import pyogrio
 import pytest
@@ -87,6 +91,12 @@ def test_cli_divide_file(tmp_path, runner):
     result = runner.invoke(main, ["divide-file", str(source), str(tmp_path / "out.gpkg"), "--band", "300:500"])
     assert result.exit_code == 0, result.output
     assert "320499001001: 6 grids, 2304 households, 100% in band" in result.output
+    # The analyst's GDAL 3.6 (QGIS of its age) opens the result without "may only be partially supported".
+    shown = subprocess.run([shutil.which("ogrinfo") or "ogrinfo", "-al", "-so", str(tmp_path / "out.gpkg")],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "Warning" not in shown.stderr and "Layer name: report" in shown.stdout, shown
+    with sqlite3.connect(tmp_path / "out.gpkg") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 10300
     result = runner.invoke(main, ["divide-file", str(source), str(tmp_path / "x.gpkg"), "--band", "500:300"])
     assert result.exit_code == 2
     assert "band" in result.output
