@@ -14,6 +14,7 @@ from sqlalchemy import Connection, and_, case, func, insert, literal, literal_co
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from server.store import models as m
+from server.store.features import RECORD_FEATURE
 
 #: Statuses that end the loop (mirrors gis.eventflow.FINAL; store imports models only).
 _FINAL = ("closed", "cancelled")
@@ -305,7 +306,7 @@ def grid_counts_geojson(conn: Connection, division_ids: list[int], prefix: str, 
     """The same counts as a GeoJSON FeatureCollection of the grids (built by PostGIS, by grid code)."""
     sub = _grid_counts(division_ids, prefix, since, until).subquery("t")
     # ST_AsGeoJSON of the whole row: every column but geom becomes a property. Constant SQL, no values.
-    feature = literal_column("ST_AsGeoJSON(t.*, 'geom', 7)::json")
+    feature = literal_column(RECORD_FEATURE)
     features = func.coalesce(func.json_agg(aggregate_order_by(feature, sub.c.code)), literal_column("'[]'::json"))
     return conn.execute(select(func.json_build_object("type", "FeatureCollection", "features", features))
                         .select_from(sub)).scalar_one()

@@ -333,20 +333,21 @@ WRITERS = {
 
 # -- reading for maps -------------------------------------------------------------------------------
 
+#: One GeoJSON Feature per row ``t`` (every column but ``geom`` a property). The record form of
+#: ``ST_AsGeoJSON`` takes no options and names the SRID (EPSG:4490) inside every geometry; RFC 7946
+#: has no such member, so it is cut in the database.
+RECORD_FEATURE = "(ST_AsGeoJSON(t.*, 'geom', 7)::jsonb #- '{geometry,crs}')::json"
+
+
 def feature_collection(conn: Connection, inner_sql: str, params: dict) -> dict:
     """Run ``inner_sql`` (which selects a ``geom`` column) and return a GeoJSON FeatureCollection.
 
-    Geometries carry no ``crs`` member (RFC 7946 has none): the record form of ``ST_AsGeoJSON`` takes no
-    options and names the SRID (EPSG:4490) inside every geometry, which is dropped here, once per feature.
+    Geometries carry no ``crs`` member (RFC 7946 has none): see :data:`RECORD_FEATURE`.
     """
-    row = conn.execute(text(f"""
+    return conn.execute(text(f"""
         SELECT json_build_object('type', 'FeatureCollection',
-                                 'features', coalesce(json_agg(ST_AsGeoJSON(t.*, 'geom', 7)::json), '[]'::json))
+                                 'features', coalesce(json_agg({RECORD_FEATURE}), '[]'::json))
         FROM ({inner_sql}) AS t"""), params).scalar_one()
-    for feature in row["features"]:
-        if feature.get("geometry"):
-            feature["geometry"].pop("crs", None)
-    return row
 
 
 def areas_geojson(conn: Connection, *, level: str | None = None, parent: str | None = None) -> dict:

@@ -373,7 +373,7 @@ def moved_shapes(conn: Connection, unit: str, units: list[int], groups: list[int
     values = select(func.unnest(cast(bindparam("units", type_=ARRAY(BigInteger)), ARRAY(BigInteger))).label("unit"),
                     func.unnest(cast(bindparam("groups", type_=ARRAY(Integer)), ARRAY(Integer))).label("g")
                     ).subquery()
-    query = (select(values.c.g, cast(func.ST_AsGeoJSON(func.ST_Union(table.c.geom), 7), JSON))
+    query = (select(values.c.g, cast(func.ST_AsGeoJSON(func.ST_Union(table.c.geom), 7, 0), JSON))
              .join(table, table.c.id == values.c.unit).group_by(values.c.g))
     return conn.execute(query, {"units": units, "groups": groups}).all()
 
@@ -421,7 +421,7 @@ def notice_grid(conn: Connection, division_id: int, grid_code: str) -> dict | No
     """What the notice board shows of a grid of ``division_id``."""
     row = conn.execute(text("""
         SELECT g.code, g.name, g.type, g.subtype, g.households, g.population, d.version, d.effective_from,
-               c.name AS community, t.name AS township, ST_AsGeoJSON(g.geom, 7)::json AS geometry,
+               c.name AS community, t.name AS township, ST_AsGeoJSON(g.geom, 7, 0)::json AS geometry,
                (SELECT count(*) FROM micro_grid mg WHERE mg.grid_id = g.id) AS micro_grids
         FROM grid g JOIN division d ON d.id = g.division_id JOIN admin_area c ON c.code = d.community_code
         LEFT JOIN admin_area t ON t.code = c.parent_code

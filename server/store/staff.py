@@ -194,7 +194,7 @@ def division_row(conn: Connection, division_id: int):
 def grid_outlines(conn: Connection, prefix: str, on: date) -> list:
     """Grids in force under a prefix with their outline as GeoJSON (for the staffing map)."""
     d, g = m.Division, m.Grid
-    return conn.execute(select(g.code, g.name, g.type, func.ST_AsGeoJSON(g.geom, 6).label("geometry"))
+    return conn.execute(select(g.code, g.name, g.type, func.ST_AsGeoJSON(g.geom, 6, 0).label("geometry"))
                         .join(d, d.id == g.division_id)
                         .where(d.status == "approved", d.effective_from <= on,
                                or_(d.effective_to.is_(None), d.effective_to > on), g.code.like(prefix + "%"))

@@ -83,15 +83,30 @@ def _call(client, token: str, method: str, path: str, **kwargs):
     return client.open(path, method=method, headers={"Authorization": f"Bearer {token}"}, **kwargs)
 
 
+def _no_crs_in_geometries(value, path: str) -> None:
+    """RFC 7946: a geometry has no ``crs`` member (PostGIS adds one unless told not to)."""
+    if isinstance(value, dict):
+        if "coordinates" in value and value.get("type") in _GEOMETRY_TYPES:
+            assert "crs" not in value, f"{path}: a geometry carries a crs member"
+        for item in value.values():
+            _no_crs_in_geometries(item, path)
+    elif isinstance(value, list):
+        for item in value:
+            _no_crs_in_geometries(item, path)
+
+
+_GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
+
+
 def _check(response, path: str) -> None:
     """Parse the answer strictly: JSON bodies whole, pages by their embedded JSON; fail on a 5xx."""
     assert response.status_code < 500, f"{path}: {response.status_code} {response.data[:300]!r}"
     if "json" in (response.mimetype or ""):
-        strict_json(response.get_data(as_text=True))
+        _no_crs_in_geometries(strict_json(response.get_data(as_text=True)), path)
     elif response.mimetype == "text/html":
         body = response.get_data(as_text=True)
         for embedded in _EMBEDDED_JSON.findall(body):
-            strict_json(embedded)
+            _no_crs_in_geometries(strict_json(embedded), path)
         assert not re.search(r"\bNaN\b", body), f"{path}: the page shows NaN"
 
 
