@@ -687,6 +687,12 @@ def read_batch_csv(data: bytes, max_rows: int) -> pd.DataFrame:
     return frame
 
 
+def from_approved(answer: dict) -> bool:
+    """Whether a point or address answer shows approved divisions only (no draft stands in anywhere)."""
+    items = answer.get("results", [answer])
+    return all(item["division"]["status"] == "approved" for item in items if item.get("division"))
+
+
 def lookup_service(app) -> LookupService:
     """The app's :class:`LookupService`, made on first use (one per process), reading from the replica if any."""
     service = app.extensions.get("wangge.lookup")
