@@ -7,11 +7,11 @@ Database fixtures never skip: if PostGIS cannot start, the tests that need it fa
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live import served
 from sqlalchemy import create_engine, text
 
 from server.config import PROJECT_ROOT, load_config
@@ -93,6 +93,20 @@ def demo_db_url(databases: Databases) -> str:
 
 
 @pytest.fixture(scope="session")
+def filed_db_url(databases: Databases) -> str:
+    """The demo county with its divisions filed (approved), as the public sees it, and the demo users.
+
+    Tests that approve make a new version of a community no other test of the session uses.
+    """
+    from server.services.demo import load_demo
+
+    url = databases.fresh("wangge_test_filed")
+    for line in load_demo(url, DEMO_DIR, file=True):
+        assert "not divided" not in line, line
+    return url
+
+
+@pytest.fixture(scope="session")
 def scratch_db_url(databases: Databases) -> str:
     """A second database for tests that write; emptied before each use by ``scratch_engine``."""
     return databases.fresh("wangge_test_scratch")
@@ -146,13 +160,8 @@ def runner():
 @pytest.fixture(scope="session")
 def live_server(app) -> Iterator[str]:
     """The app served on a free loopback port in a background thread."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with served(app) as url:
+        yield url
 
 
 # -- editing: a demo county of its own, since editing tests write ----------------------------------------
@@ -193,13 +202,8 @@ def editor_tokens(editor_app) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def editor_live_server(editor_app) -> Iterator[str]:
     """The editing app served on a free loopback port in a background thread."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, editor_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with served(editor_app) as url:
+        yield url
 
 
 # -- browser ------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ the matter list is published (GET needs no sign-in) and edited by admins. Reside
 is treated as anonymous even when a session cookie comes along), so a forged one can do no more than
 the resident could; abuse is bounded by a per-IP limit (``PUBLIC_REPORT_LIMIT``). A report may carry up
 to 3 photos (multipart form, field ``photos``). The reporter follows it at
-``GET /api/v1/public/events/<tracking code>``.
+``GET /api/v1/public/events/<tracking code>``: a public read, from the read replica when one is configured
+(:func:`_tracked_read`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from flask import Blueprint, Response, current_app, request
 from gis.errors import InputError
 from gis.eventflow import USER_ACTIONS
 from gis.workcal import UNITS
-from server import engine_of
+from server import engine_of, public_reads_of
 from server.access import require_login, require_permission
 from server.api import params
 from server.encoding import to_json
-from server.errors import WanggeError
+from server.errors import NotFound, WanggeError
 from server.services import event_stats, event_timers, matters
 from server.services import events as ev
 from server.services.matters import MATTER_CODE, TEXT_COLUMNS
@@ -212,12 +213,28 @@ def public_report():
     return answer, 201
 
 
+def _tracked_read(read):
+    """``read(conn)`` on the public reads (the replica, if any); a code the replica does not know yet is
+    looked up on the primary before the answer is 404, since a report made a moment ago may not have
+    reached the replica: the resident who follows the link they were just given must find their report.
+    A status may still show a few seconds late (the replication lag).
+    """
+    reads = public_reads_of(current_app)
+    try:
+        with reads.connect() as conn:
+            return read(conn)
+    except NotFound:
+        if reads.replica is None:
+            raise
+    with engine_of(current_app).connect() as conn:
+        return read(conn)
+
+
 @events_api.get("/public/events/<tracking_code>")
 def public_track(tracking_code: str):
     """What the reporter may see of a report, by its tracking code: status and steps, no one's personal data."""
     code = params.text(tracking_code, "code", max_length=16, required=True)
-    with engine_of(current_app).connect() as conn:
-        return ev.tracked_event(conn, code, calendar=_calendar())
+    return _tracked_read(lambda conn: ev.tracked_event(conn, code, calendar=_calendar()))
 
 
 @events_api.get("/public/events/<tracking_code>/photos/<int:position>")
@@ -225,8 +242,7 @@ def public_photo(tracking_code: str, position: int):
     """A photo of the report with this tracking code."""
     code = params.text(tracking_code, "code", max_length=16, required=True)
     position = params.integer(position, "position", minimum=1, maximum=MAX_PHOTOS)
-    with engine_of(current_app).connect() as conn:
-        return _image(*ev.tracked_photo(conn, code, position))
+    return _image(*_tracked_read(lambda conn: ev.tracked_photo(conn, code, position)))
 
 
 @events_api.post("/events")

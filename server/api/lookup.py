@@ -5,6 +5,10 @@ data these answers hold. Anonymous callers are limited per client address (``WAN
 ``WANGGE_LOOKUP_BATCH_LIMIT``, counted in PostgreSQL so the limit holds across workers); signed-in users and
 API tokens are not (the hook is :func:`server.web.auth.limit_anonymous_clients`).
 
+Point and address answers from approved divisions are cacheable (:func:`server.caching.public_cache`) for
+:data:`CACHE_SECONDS`; their ETag mixes in the directory signature the answer came from and the query, so
+an approval (or a staff change) gives a new one. An answer that shows a draft is ``no-store``.
+
 The batch lookup streams: the upload (spooled to disk by werkzeug above 500 kB, and refused above
 ``WANGGE_MAX_UPLOAD_MB``) is counted, then looked up and answered :data:`BATCH_CHUNK_ROWS` rows at a
 time, so a worker holds one chunk in memory, never the whole file. ``WANGGE_LOOKUP_BATCH_MAX_ROWS`` caps
@@ -25,14 +29,30 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, request
 
 from server.api import params
+from server.caching import no_store, public_cache
 from server.errors import BadRequest
-from server.services.lookup import lookup_service, parse_coordinate, parse_date, parse_lookup_crs
+from server.services.lookup import from_approved, lookup_service, parse_coordinate, parse_date, parse_lookup_crs
 
 lookup = Blueprint("lookup", __name__)
 
 #: Rows looked up and written per step of a batch (bounds the memory of one request).
 BATCH_CHUNK_ROWS = 5000
+#: How long a cache may serve a lookup answer: the public may see an approval up to this much later.
+CACHE_SECONDS = 60
+
+
+def _validator() -> tuple:
+    # The directory the answer came from, and the question (the body has only the rounded point).
+    return lookup_service(current_app).signature, sorted(request.args.items(multi=True))
+
+
+def _cacheable(answer: dict):
+    """Only answers from approved divisions may be kept by a cache; one that shows a draft may not."""
+    return answer if from_approved(answer) else no_store(answer)
+
+
 @lookup.get("/api/v1/lookup/point")
+@public_cache(CACHE_SECONDS, validator=_validator)
 def lookup_point():
     """The grid, micro-grid, community, township and published staff at one point."""
     lon = parse_coordinate(request.args.get("lon"), "lon", -180.0, 180.0)
@@ -40,16 +60,17 @@ def lookup_point():
     crs = parse_lookup_crs(request.args.get("crs"))
     on = parse_date(request.args.get("date"))
     geometry = request.args.get("geometry", "").lower() in ("1", "true", "yes")
-    return lookup_service(current_app).point(lon, lat, crs, on, geometry=geometry)
+    return _cacheable(lookup_service(current_app).point(lon, lat, crs, on, geometry=geometry))
 
 
 @lookup.get("/api/v1/lookup/address")
+@public_cache(CACHE_SECONDS, validator=_validator)
 def lookup_address():
     """Standard addresses matching a typed query, best first, each with its grid and staff."""
     q = params.text(request.args.get("q"), "q", max_length=200, required=True)
     limit = params.integer(request.args.get("limit"), "limit", minimum=1, maximum=50, default=10)
     on = parse_date(request.args.get("date"))
-    return lookup_service(current_app).search(q, limit, on)
+    return _cacheable(lookup_service(current_app).search(q, limit, on))
 
 
 def _encoding_of(stream) -> str:

@@ -29,11 +29,14 @@ _LOOKUP_ANSWER = {"type": "object", "properties": {
     "staff": {"type": "array", "items": {"type": "object", "properties": {
         "name": {"type": "string"}, "role": {"type": "string"}, "phone": {"type": ["string", "null"]},
         "grid_code": {"type": "string"}}}}}}
+_LOOKUP_CACHING = ("An answer from approved divisions carries ETag and Cache-Control (public, max-age=60; private "
+                   "to a client sending a cookie or credentials) and is answered 304 to a matching If-None-Match; "
+                   "an approval changes the ETag. An answer that shows a draft is no-store.")
 LOOKUP_PATHS = {
     "/api/v1/lookup/point": {"get": {
         "summary": "The grid, micro-grid, community, township and published staff contacts at a point",
         "description": "404 when the point is in no grid; error.details.nearest then has the nearest grid's "
-                       "code, name and distance_m (metres).",
+                       "code, name and distance_m (metres). " + _LOOKUP_CACHING,
         "parameters": [
             {**_param("lon", "longitude", {"type": "number", "minimum": -180, "maximum": 180}), "required": True},
             {**_param("lat", "latitude", {"type": "number", "minimum": -90, "maximum": 90}), "required": True},
@@ -45,6 +48,7 @@ LOOKUP_PATHS = {
             "application/json": {"schema": _LOOKUP_ANSWER}}}, "400": _ERROR, "404": _ERROR}}},
     "/api/v1/lookup/address": {"get": {
         "summary": "Standard addresses matching a typed address, best first, with grid and staff contacts",
+        "description": _LOOKUP_CACHING,
         "parameters": [{**_param("q", "the address as typed", {"type": "string", "maxLength": 200}),
                         "required": True},
                        _param("limit", "how many results (1-50, default 10)",

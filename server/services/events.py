@@ -129,12 +129,15 @@ def event_router(app):
 
     Routing follows :func:`server.services.divisions.divisions_in_force`: approved divisions, else a community's
     latest draft (``EVENT_ROUTING_APPROVED_ONLY`` false, the default), so work reaches a grid before its
-    division is filed. When that is what the public lookup uses anyway, the public service is shared.
+    division is filed. When that is what the public lookup uses anyway, and the public lookup reads from the
+    primary, the public service is shared. With a read replica it is not: routing is a read inside a write
+    (the report), and every such read goes to the primary, so the router keeps a locator of its own.
     """
+    from server import public_reads_of
     from server.services.lookup import LookupService, lookup_service
 
     approved_only = str(app.config.get("EVENT_ROUTING_APPROVED_ONLY", "")).strip().lower() not in _FALSE_WORDS
-    if approved_only == bool(app.config.get("PUBLIC_APPROVED_ONLY", False)):
+    if approved_only == bool(app.config.get("PUBLIC_APPROVED_ONLY", False)) and public_reads_of(app).replica is None:
         return lookup_service(app)
     router = app.extensions.get("wangge.event_router")
     if router is None:

@@ -6,6 +6,10 @@ stored geometry, and one in a metric Gauss-Krüger zone, which answers "which gr
 in metres"), one over the micro-grids, and small dictionaries of grid, community, township and published
 staff details. A request then costs a bin look-up and a few dictionary reads.
 
+Every query here is a read, so the app's service reads through its public reads (the replica when one is
+configured, :class:`server.store.db.PublicReads`); the signature below comes from the same place as the data
+it describes, so a lagging replica delays an approval but never mixes two states.
+
 Freshness: at most once per :attr:`LookupService.check_interval` seconds a request runs one cheap
 signature query over ``division``, ``staff_assignment``, ``staff``, ``staff_photo`` and ``staff_policy``;
 when the signature changes every cached layer and dictionary is dropped and rebuilt on demand. Layers are
@@ -43,6 +47,7 @@ from server.errors import BadRequest, NotFound
 from server.services import staff as staff_service
 from server.services.divisions import divisions_in_force
 from server.store import lookup as store
+from server.store.db import PublicReads
 from server.store.models import SRID
 
 log = logging.getLogger(__name__)
@@ -195,7 +200,8 @@ class LookupService:
     Parameters
     ----------
     engine
-        The app's engine.
+        Where to read: the app's engine, or its public reads (:class:`server.store.db.PublicReads`); only
+        ``connect()`` is used, the service never writes.
     approved_only
         Only approved divisions count (the public view once divisions are filed); by default a community
         without an approved division in force falls back to its latest draft, as
@@ -215,7 +221,7 @@ class LookupService:
         collection stall one request for ~100 ms, which alone breaks a 5 ms p99.
     """
 
-    def __init__(self, engine: Engine, *, approved_only: bool = False, check_interval: float = 1.0,
+    def __init__(self, engine: Engine | PublicReads, *, approved_only: bool = False, check_interval: float = 1.0,
                  max_dates: int = 8, background: bool = True) -> None:
         self.engine = engine
         self.approved_only = approved_only
@@ -283,6 +289,12 @@ class LookupService:
         if self.background:
             gc.collect()  # what is garbage now goes first; the rest is long-lived and is frozen
             gc.freeze()
+
+    @property
+    def signature(self) -> tuple | None:
+        """The signature of the directory answers come from now (None before the first load)."""
+        current = self._directory
+        return current.signature if current is not None else None
 
     def close(self) -> None:
         """Stop the background refresher (if any)."""
@@ -469,7 +481,7 @@ class LookupService:
             key = search_key(q, field="q")
         except InputError as exc:
             raise BadRequest(f"parameter 'q': {exc}") from None
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             rows = store.address_candidates(conn, key, max(ADDRESS_CANDIDATES, limit))
         ranked = rank_candidates(q, [r.address for r in rows], limit=limit, field="q") if rows else []
         try:
@@ -562,7 +574,7 @@ class LookupService:
         if not keys:
             return
         points: dict[int, tuple[float, float, str]] = {}
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             exact = store.exact_addresses(conn, sorted(set(keys.values())))
             fuzzy_cache: dict[str, tuple | None] = {}
             for i, key in keys.items():
@@ -675,8 +687,14 @@ def read_batch_csv(data: bytes, max_rows: int) -> pd.DataFrame:
     return frame
 
 
+def from_approved(answer: dict) -> bool:
+    """Whether a point or address answer shows approved divisions only (no draft stands in anywhere)."""
+    items = answer.get("results", [answer])
+    return all(item["division"]["status"] == "approved" for item in items if item.get("division"))
+
+
 def lookup_service(app) -> LookupService:
-    """The app's :class:`LookupService`, made on first use (one per process)."""
+    """The app's :class:`LookupService`, made on first use (one per process), reading from the replica if any."""
     service = app.extensions.get("wangge.lookup")
     if service is not None:
         return service
@@ -684,9 +702,9 @@ def lookup_service(app) -> LookupService:
         service = app.extensions.get("wangge.lookup")
         if service is not None:
             return service
-        from server import engine_of
+        from server import public_reads_of
 
-        service = LookupService(engine_of(app), approved_only=app.config["PUBLIC_APPROVED_ONLY"],
+        service = LookupService(public_reads_of(app), approved_only=app.config["PUBLIC_APPROVED_ONLY"],
                                 check_interval=float(app.config.get("LOOKUP_CHECK_SECONDS", 1.0)),
                                 background=not app.config.get("TESTING"))
         app.extensions["wangge.lookup"] = service

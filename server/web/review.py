@@ -13,11 +13,15 @@ from flask import Blueprint, current_app, request
 from server import engine_of, public_reads_of
 from server.access import current_user, require_division, require_login, require_permission
 from server.api import params
+from server.caching import public_cache
 from server.services import review, staff
 from server.services.permissions import can, scope_prefix
 from server.web.pages import base_layers, render_page
 
 review_pages = Blueprint("review_pages", __name__)
+
+#: How long a cache may serve a notice board: it changes when a division is approved or staff change.
+NOTICE_CACHE_SECONDS = 60
 
 
 def _reviewer_prefix() -> str:
@@ -55,11 +59,17 @@ def review_page(division_id: int):
 
 
 @review_pages.get("/notice/<grid_code>")
+@public_cache(NOTICE_CACHE_SECONDS)
 def notice_page(grid_code: str):
-    """The public notice board (公示牌) of a grid: no sign-in; only grids of approved divisions in force."""
+    """The public notice board (公示牌) of a grid: no sign-in; only grids of approved divisions in force.
+
+    A public page: an anonymous visitor gets no session (and no CSRF token, the board posts nothing), so
+    every visitor is sent the same page and a cache may keep it.
+    """
     with public_reads_of(current_app).connect() as conn:
         board = staff.notice_board(conn, review.notice(conn, grid_code), date.today())
-    return _render("notice.html", board=board, supervision_phone=current_app.config.get("SUPERVISION_PHONE", "12345"))
+    return _render("notice.html", board=board, supervision_phone=current_app.config.get("SUPERVISION_PHONE", "12345"),
+                   public_page=True)
 
 
 @review_pages.get("/admin/audit")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
+from live import served
 
 from server.config import PROJECT_ROOT
 
@@ -18,18 +18,13 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 @pytest.fixture
 def auth_live_server(scratch_engine, scratch_db_url) -> Iterator[str]:
     """The app on the scratch database (with the demo users) served on a free loopback port."""
-    from werkzeug.serving import make_server
-
     from server import create_app, engine_of
     from server.services.users import ensure_demo_users
 
     ensure_demo_users(scratch_engine)
     app = create_app({"DATABASE_URL": scratch_db_url, "TILES": "none", "TESTING": True, "SECRET_KEY": "b" * 64})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with served(app) as url:
+        yield url
     engine_of(app).dispose()
 
 

@@ -9,12 +9,12 @@ tries the same inputs) to stay within about two minutes.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from live import served
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -51,13 +51,8 @@ def fuzz_app(databases):
 
 @pytest.fixture(scope="module")
 def fuzz_server(fuzz_app) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, fuzz_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with served(fuzz_app) as url:
+        yield url
 
 
 # The document is built without an app (it is plain data), so pytest collects one test per operation; the

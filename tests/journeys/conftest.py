@@ -17,11 +17,11 @@ see:
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live import served
 
 from server.config import PROJECT_ROOT
 
@@ -163,13 +163,8 @@ def journey_app(databases, request):
 @pytest.fixture(scope="module")
 def journey_server(journey_app) -> Iterator[str]:
     """The journey app on a free loopback port."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, journey_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with served(journey_app) as url:
+        yield url
 
 
 @pytest.fixture
