@@ -1,0 +1,93 @@
+"""The shape polish of the partition engine and the move bookkeeping it relies on."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from atomfixtures import box_atoms
+
+from gis.graph import build_graph, can_leave, is_connected
+from gis.partition import Band, Region, _State
+
+
+def _region(seed: int, band: Band = Band.urban()) -> Region:
+    rng = np.random.default_rng(seed)
+    atoms, edges = box_atoms(10, 12, rng.integers(0, 40, 120),
+                             barriers=lambda p, q: (p[1] % 4 == 3 and q[1] % 4 == 0) or (p[0] % 5 == 4))
+    graph = build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
+    return Region(graph, range(graph.n), band, 1.0, 0.3, 40)
+
+
+def _start(region: Region, k: int, seed: int) -> _State:
+    return _State(region, region.repair(region.metis(k, seed, 30), k), k, np.random.default_rng(seed))
+
+
+def _assert_bookkeeping_fresh(state: _State) -> None:
+    fresh = _State(state.r, state.lab, state.k, np.random.default_rng(0))
+    assert state.H == fresh.H
+    assert state.size == fresh.size
+    assert np.allclose(state.A, fresh.A)
+    assert np.allclose(state.P, fresh.P)
+    assert math.isclose(state.cut_off, fresh.cut_off, abs_tol=1e-6)
+
+
+def _pp_sum(state: _State) -> float:
+    return sum(4.0 * math.pi * a / p**2 for p, a in zip(state.P, state.A, strict=True))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_incremental_moves_equal_a_recount(seed: int) -> None:
+    region = _region(seed)
+    state = _start(region, 6, seed)
+    rng = np.random.default_rng(seed)
+    moves = 0
+    for v in rng.integers(0, region.m, 400).tolist():
+        a = state.lab[v]
+        others = sorted({state.lab[u] for u in region.nbrs[v]} - {a})
+        if not others or state.size[a] == 1 or not can_leave(region.nbrs, state.lab, v, a):
+            continue
+        b = others[int(rng.integers(len(others)))]
+        sums = {g: [0.0, 0.0] for g in (a, b)}
+        for u, length_m, off_len in zip(region.nbrs[v], region.lens[v], region.offs[v], strict=True):
+            if state.lab[u] in sums:
+                sums[state.lab[u]][0] += length_m
+                sums[state.lab[u]][1] += off_len
+        state._move(v, a, b, *sums[a], *sums[b])
+        moves += 1
+    assert moves > 50
+    _assert_bookkeeping_fresh(state)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_polish_rounds_grids_and_gives_up_nothing_ranked_above(seed: int) -> None:
+    region = _region(seed)
+    state = _start(region, 6, seed)
+    state.optimise()
+    band = region.band
+    viol_before = [band.violation(h) for h in state.H]
+    cut_before, off_before = state.cut_lengths()
+    pp_before = _pp_sum(state)
+    state.polish_shape()
+    _assert_bookkeeping_fresh(state)
+    assert all(band.violation(h) <= v for h, v in zip(state.H, viol_before, strict=True))
+    cut_after, off_after = state.cut_lengths()
+    assert off_after <= off_before + 1e-6
+    assert (cut_after - off_after) / cut_after >= (cut_before - off_before) / cut_before - 1e-9
+    assert _pp_sum(state) >= pp_before - 1e-12
+    for g in range(state.k):
+        assert is_connected(region.graph, [v for v in range(region.m) if state.lab[v] == g])
+
+
+def test_polish_takes_back_a_protruding_atom() -> None:
+    # 4 x 4 open blocks, two grids: columns 0-1 plus the top atom of column 2, and the rest.
+    atoms, edges = box_atoms(4, 4, [10] * 16)
+    graph = build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
+    region = Region(graph, range(graph.n), Band(20, 140, 80), 1.0, 0.3, 40)
+    lab = [0 if col < 2 or (row, col) == (0, 2) else 1 for row in range(4) for col in range(4)]
+    state = _State(region, lab, 2, np.random.default_rng(0))
+    before = _pp_sum(state)
+    assert state.polish_shape() >= 1
+    assert state.lab == [0 if col < 2 else 1 for row in range(4) for col in range(4)]
+    assert _pp_sum(state) > before
