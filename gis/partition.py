@@ -400,8 +400,13 @@ class Region:
 
     # ---- full solve -------------------------------------------------------------------------------
 
-    def solve(self, k: int, rng: np.random.Generator, restarts: int) -> _State:
-        """Best of ``restarts`` seeded METIS starts, each repaired and improved by local search."""
+    def solve(self, k: int, rng: np.random.Generator, restarts: int, beat: int | None = None) -> _State:
+        """Best of ``restarts`` seeded METIS starts, each repaired and improved by local search.
+
+        ``beat``: households outside the band of the best division already found with another
+        number of grids. The extra starts for a violated band are spent only while this count's best
+        is under it, i.e. while this count is still the one that may bring the band closest.
+        """
         k = max(1, min(k, self.m))
         if k == 1:
             return _State(self, [0] * self.m, 1, rng)
@@ -413,12 +418,18 @@ class Region:
         loose = int(max(30, min(300, 500 * room)))
         best: _State | None = None
         limit = max(1, restarts)
+        # The seeds of every start this count may run are drawn up front, so how many it runs
+        # (which depends on how good its starts turn out) never shifts the starts of the next count.
+        draws = []
+        for r in range(4 * limit):
+            seed = int(rng.integers(0, 2**31 - 1))
+            draws.append((seed, 30 if r == 0 else int(rng.integers(30, max(31, loose + 1)))))
+        bar = math.inf if beat is None else beat
         r = 0
         # While the best start still leaves households outside the band, keep trying (up to 4x as
         # many starts): the band comes first, and on real atoms more starts often reach it.
-        while r < limit or (best is not None and best.violation() > 0 and r < 4 * limit):
-            seed = int(rng.integers(0, 2**31 - 1))
-            ufactor = 30 if r == 0 else int(rng.integers(30, max(31, loose + 1)))
+        while r < limit or (best is not None and 0 < best.violation() < bar and r < 4 * limit):
+            seed, ufactor = draws[r]
             # Restarts vary how strongly METIS prefers barriers, for diversity of the starts.
             discount = (0.9, 0.99, 0.7)[r % 3]
             lab = self.repair(self.metis(k, seed, ufactor, discount), k)
@@ -945,7 +956,7 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
         if k in tried:
             continue
         tried.add(k)
-        state = region.solve(k, rng, settings.restarts)
+        state = region.solve(k, rng, settings.restarts, beat=best.violation())
         if state.key() < best.key():
             best = state
     best.polish_shape()
