@@ -266,6 +266,9 @@ class Region:
         self.nbrs = self.graph.nbrs
         self.lens = self.graph.lengths
         self.offs = self.graph.off
+        # (neighbour, shared metres, metres of it off barriers) per atom: what every move reads.
+        self.adj = [list(zip(n, ln, of, strict=True)) for n, ln, of in zip(self.nbrs, self.lens, self.offs,
+                                                                           strict=True)]
         self.total = sum(self.w)
         # Edges mostly off barriers join atoms of one street block; pieces of a block are moved whole.
         _, _, length, off = self.graph.edge_arrays
@@ -610,7 +613,7 @@ class _State:
         """
         r = self.r
         lo, hi = r.band.min, r.band.max
-        nbrs, lens, offs, w, perim, area = r.nbrs, r.lens, r.offs, r.w, r.perim, r.area
+        nbrs, adj, w, perim, area = r.nbrs, r.adj, r.w, r.perim, r.area
         lab, H, P, A, size = self.lab, self.H, self.P, self.A, self.size
         cut, _ = self.cut_lengths()
         four_pi = 4.0 * math.pi
@@ -630,7 +633,7 @@ class _State:
                     continue
                 la = oa = 0.0
                 shares: dict[int, list[float]] = {}
-                for u, length_m, off_len in zip(nbrs[v], lens[v], offs[v], strict=True):
+                for u, length_m, off_len in adj[v]:
                     g = lab[u]
                     if g == a:
                         la += length_m
@@ -686,23 +689,18 @@ class _State:
         """Passes of single-atom moves until none improves (the band first; then barriers and shape).
 
         The one function over 80 lines in ``gis/``, on purpose: this loop is the engine's hot kernel
-        (every atom of every start, many passes), and its locals, inlined ``viol``/``deficit`` and
-        single body are what keep it fast in pure Python; split into calls per atom it runs slower
-        and reads no better.
+        (every atom of every start, many passes), and its locals, inlined band violation and
+        deficit, and single body are what keep it fast in pure Python; split into calls per atom it
+        runs slower and reads no better.
         """
         r = self.r
         lo, hi = r.band.min, r.band.max
         wb, wc = r.wb, r.wc
-        nbrs, lens, offs, w, perim, area = r.nbrs, r.lens, r.offs, r.w, r.perim, r.area
+        adj, w, perim, area = r.adj, r.w, r.perim, r.area
         lab, H, P, A, size = self.lab, self.H, self.P, self.A, self.size
-        sqrt_pi = math.sqrt(math.pi)
-
-        def viol(h: int) -> int:
-            return lo - h if h < lo else (h - hi if h > hi else 0)
-
-        def deficit(p: float, a: float) -> float:
-            d = p - 2.0 * sqrt_pi * math.sqrt(a) if a > 0.0 else p
-            return d if d > 0.0 else 0.0
+        two_sqrt_pi = 2.0 * math.sqrt(math.pi)
+        sqrt = math.sqrt
+        nbrs = r.nbrs
 
         for _ in range(r.max_passes):
             moved = 0
@@ -712,7 +710,7 @@ class _State:
                     continue
                 la = oa = 0.0
                 shares: dict[int, list[float]] = {}
-                for u, length_m, off_len in zip(nbrs[v], lens[v], offs[v], strict=True):
+                for u, length_m, off_len in adj[v]:
                     g = lab[u]
                     if g == a:
                         la += length_m
@@ -728,13 +726,17 @@ class _State:
                     continue
                 wv = w[v]
                 ha = H[a]
-                va = viol(ha)
-                va_new = viol(ha - wv)
+                va = lo - ha if ha < lo else (ha - hi if ha > hi else 0)
+                h = ha - wv
+                va_new = lo - h if h < lo else (h - hi if h > hi else 0)
+                targets = sorted(shares) if len(shares) > 1 else shares
                 if balance:
                     best_b, best = -1, (0, 0.0)
-                    for b in sorted(shares):
+                    for b in targets:
                         hb = H[b]
-                        dv = va_new + viol(hb + wv) - va - viol(hb)
+                        h = hb + wv
+                        dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
+                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
                         # Change of sum((H - mean)^2): pushes households down the gradient so that
                         # chains of moves can carry a surplus across grids already at the band edge.
                         dq = 2.0 * wv * (hb - ha + wv)
@@ -742,37 +744,37 @@ class _State:
                         if dv <= 0 and (dv < 0 or dq < -_EPS) and cand < best:
                             best_b, best = b, cand
                 else:
-                    pa_new = P[a] - perim[v] + 2.0 * la
-                    aa_new = A[a] - area[v]
-                    da = deficit(pa_new, aa_new) - deficit(P[a], A[a]) if wc else 0.0
+                    if wc:
+                        pa, aa = P[a], A[a]
+                        pa_new = pa - perim[v] + 2.0 * la
+                        aa_new = aa - area[v]
+                        d_new = pa_new - two_sqrt_pi * sqrt(aa_new) if aa_new > 0.0 else pa_new
+                        d_old = pa - two_sqrt_pi * sqrt(aa) if aa > 0.0 else pa
+                        da = (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0)
                     best_b, best = -1, (0, -_EPS * 1e3)
-                    for b in sorted(shares):
+                    for b in targets:
                         hb = H[b]
-                        dv = va_new + viol(hb + wv) - va - viol(hb)
+                        h = hb + wv
+                        dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
+                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
                         if dv > 0:
                             continue
                         lb, ob = shares[b]
                         ds = wb * (oa - ob)
                         if wc:
-                            pb_new = P[b] + perim[v] - 2.0 * lb
-                            ds += wc * (da + deficit(pb_new, A[b] + area[v]) - deficit(P[b], A[b]))
+                            pb, ab = P[b], A[b]
+                            pb_new = pb + perim[v] - 2.0 * lb
+                            ab_new = ab + area[v]
+                            d_new = pb_new - two_sqrt_pi * sqrt(ab_new) if ab_new > 0.0 else pb_new
+                            d_old = pb - two_sqrt_pi * sqrt(ab) if ab > 0.0 else pb
+                            ds += wc * (da + (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0))
                         cand = (dv, ds)
                         if cand < best:
                             best_b, best = b, cand
                 if best_b < 0 or not can_leave(nbrs, lab, v, a):
                     continue
-                b = best_b
-                lb, ob = shares[b]
-                lab[v] = b
-                H[a] -= wv
-                H[b] += wv
-                A[a] -= area[v]
-                A[b] += area[v]
-                P[a] += -perim[v] + 2.0 * la
-                P[b] += perim[v] - 2.0 * lb
-                size[a] -= 1
-                size[b] += 1
-                self.cut_off += oa - ob
+                lb, ob = shares[best_b]
+                self._move(v, a, best_b, la, oa, lb, ob)
                 moved += 1
             if not moved:
                 break
