@@ -595,6 +595,11 @@ class _State:
         rest = [v for v in range(self.r.m) if self.lab[v] == a and v not in removed]
         return bool(rest) and is_connected(self.r.graph, rest)
 
+    def barrier_share(self) -> float:
+        """Share of the boundary between grids lying on barriers (1 when there is none)."""
+        cut, off = self.cut_lengths()
+        return (cut - off) / cut if cut > 0.0 else 1.0
+
     def cut_lengths(self) -> tuple[float, float]:
         """Metres of boundary between grids of this part: ``(all of it, the part off barriers)``."""
         a, b, length, off = self.r.graph.edge_arrays
@@ -602,20 +607,22 @@ class _State:
         cut = lab[a] != lab[b]
         return float(length[cut].sum()), float(off[cut].sum())
 
-    def polish_shape(self) -> int:
+    def polish_shape(self, floor: float | None = None) -> int:
         """Make the grids rounder on average without giving up anything ranked above shape.
 
         The search's shape term (the summed deficit ``P - 2*sqrt(pi*A)``) favours rounding the
         largest grids; what a reader compares is each grid's Polsby-Popper ``4*pi*A/P**2``. This
         last phase moves boundary atoms to raise the sum of Polsby-Popper over the grids, taking a
         move only when neither grid ends further outside the band, no boundary off barriers is
-        added and the share of the cut lying on barriers does not fall. Returns the moves made.
+        added and the share of the cut lying on barriers stays at least ``floor`` (by default
+        the share when the polish starts). Returns the moves made.
         """
         r = self.r
         lo, hi = r.band.min, r.band.max
         nbrs, adj, w, perim, area = r.nbrs, r.adj, r.w, r.perim, r.area
         lab, H, P, A, size = self.lab, self.H, self.P, self.A, self.size
         cut, _ = self.cut_lengths()
+        floor = self.barrier_share() if floor is None else floor
         four_pi = 4.0 * math.pi
 
         def viol(h: int) -> int:
@@ -651,9 +658,9 @@ class _State:
                 for b in sorted(shares):
                     lb, ob = shares[b]
                     d_off, d_cut = oa - ob, la - lb
-                    # Off-barrier metres may not grow, nor the off-barrier share of the cut.
+                    # Off-barrier metres may not grow, nor the share of the cut on barriers fall.
                     if viol(H[b] + wv) > viol(H[b]) or d_off > 1e-9 or \
-                            (self.cut_off + d_off) * cut > self.cut_off * (cut + d_cut) + 1e-6:
+                            self.cut_off + d_off > (1.0 - floor) * (cut + d_cut) + 1e-6:
                         continue
                     gain = gain_a + pp(P[b] + perim[v] - 2.0 * lb, A[b] + area[v]) - pp(P[b], A[b])
                     if gain > best:
@@ -669,9 +676,127 @@ class _State:
                 break
         return total
 
+    def pair_polish(self, floor: float, limit: int = 12) -> int:
+        """Re-divide pairs of neighbouring grids exactly for roundness, giving up nothing ranked above.
+
+        Single-atom moves stop where every one step makes a grid less round, though two grids of
+        a few atoms each could be cut quite differently. For each pair of adjacent grids holding at
+        most ``limit`` atoms together, every split of their atoms into two connected grids is
+        scored; the roundest (summed Polsby-Popper) wins among the splits that leave no more
+        households and no more grids outside the band, add no boundary off barriers and keep the
+        share of the cut on barriers at least ``floor``. Returns the pairs re-divided.
+        """
+        cut, _ = self.cut_lengths()
+        a_idx, b_idx, _, _ = self.r.graph.edge_arrays
+        lab = np.asarray(self.lab)
+        pairs = sorted({(min(x, y), max(x, y)) for x, y in zip(lab[a_idx].tolist(), lab[b_idx].tolist(),
+                                                                strict=True) if x != y})
+        changed = 0
+        for a, b in pairs:
+            units = [v for v in range(self.r.m) if self.lab[v] in (a, b)]
+            if len(units) > limit:
+                continue
+            split = self._roundest_split(units, a, b, cut, floor)
+            if split is None:
+                continue
+            for v, side in zip(units, split, strict=True):
+                self.lab[v] = a if side else b
+            self._recount()
+            cut, _ = self.cut_lengths()
+            changed += 1
+        return changed
+
+    def _roundest_split(self, units: list[int], a: int, b: int, cut: float, floor: float) -> list[bool] | None:
+        """:meth:`pair_polish` for one pair: the side of each unit (True: ``a``), or None to keep it."""
+        r = self.r
+        lo, hi = r.band.min, r.band.max
+        n = len(units)
+        local = {v: i for i, v in enumerate(units)}
+        nmask = [0] * n
+        edges = []  # (i, j, metres, off-barrier metres), i < j, within the pair
+        for i, v in enumerate(units):
+            for u, length_m, off_len in r.adj[v]:
+                j = local.get(u)
+                if j is not None:
+                    nmask[i] |= 1 << j
+                    if j > i:
+                        edges.append((1 << i, 1 << j, length_m, off_len))
+
+        def viol(h: float) -> float:
+            return lo - h if h < lo else (h - hi if h > hi else 0)
+
+        def pp(p: float, area: float) -> float:
+            return 4.0 * math.pi * area / (p * p) if p > 0.0 else 0.0
+
+        def connected(mask: int) -> bool:
+            seen = frontier = mask & -mask
+            while frontier:
+                grow = 0
+                while frontier:
+                    low = frontier & -frontier
+                    grow |= nmask[low.bit_length() - 1]
+                    frontier ^= low
+                frontier = grow & mask & ~seen
+                seen |= frontier
+            return seen == mask
+
+        def crossing(mask: int) -> tuple[float, float, float, float]:
+            """Metres between the sides, of it off barriers, and inside each side."""
+            across = off = in_s = in_t = 0.0
+            for bi, bj, length_m, off_len in edges:
+                si, sj = mask & bi, mask & bj
+                if si and sj:
+                    in_s += length_m
+                elif not si and not sj:
+                    in_t += length_m
+                else:
+                    across += length_m
+                    off += off_len
+            return across, off, in_s, in_t
+
+        w = [r.w[v] for v in units]
+        area = [r.area[v] for v in units]
+        perim = [r.perim[v] for v in units]
+        full = (1 << n) - 1
+        now = sum(1 << i for i, v in enumerate(units) if self.lab[v] == a)
+        va, vb = viol(self.H[a]), viol(self.H[b])
+        out_now = (va > 0) + (vb > 0)
+        total_w, total_a, total_p = sum(w), sum(area), sum(perim)
+        cur_across, cur_off, _, _ = crossing(now)
+        best, best_pp = None, pp(self.P[a], self.A[a]) + pp(self.P[b], self.A[b]) + 1e-9
+        sums = [(0, 0.0, 0.0)] * (1 << (n - 1))
+        for s in range(1, 1 << (n - 1)):  # the last unit stays on the second side
+            low = s & -s
+            i = low.bit_length() - 1
+            hs, as_, ps = sums[s ^ low]
+            sums[s] = (hs + w[i], as_ + area[i], ps + perim[i])
+            hs += w[i]
+            x, y = viol(hs), viol(total_w - hs)
+            if x + y > va + vb or (x > 0) + (y > 0) > out_now or not (connected(s) and connected(full ^ s)):
+                continue
+            across, off, in_s, in_t = crossing(s)
+            new_off = self.cut_off - cur_off + off
+            new_cut = cut - cur_across + across
+            if off > cur_off + 1e-9 or new_off > (1.0 - floor) * new_cut + 1e-6:
+                continue
+            as_, ps = sums[s][1], sums[s][2]
+            score = pp(ps - 2.0 * in_s, as_) + pp(total_p - ps - 2.0 * in_t, total_a - as_)
+            if score > best_pp:
+                best, best_pp = s, score
+        if best is None or best == now or best == full ^ now:
+            return None
+        return [bool(best >> i & 1) for i in range(n)]
+
+    def _recount(self) -> None:
+        """Per-grid totals and the off-barrier cut recounted from the labels."""
+        fresh = _State(self.r, self.lab, self.k, self.rng)
+        self.H, self.A, self.P, self.size, self.cut_off = fresh.H, fresh.A, fresh.P, fresh.size, fresh.cut_off
+
     def _move(self, v: int, a: int, b: int, la: float, oa: float, lb: float, ob: float) -> None:
-        """Move atom ``v`` from grid ``a`` to ``b``; ``la``/``oa`` (``lb``/``ob``) are its metres of
-        boundary (off barriers) shared with ``a`` (``b``)."""
+        """Move atom ``v`` from grid ``a`` to ``b``.
+
+        ``la``/``oa`` (``lb``/``ob``) are its metres of boundary (off barriers) shared with ``a`` (``b``).
+        """
         r = self.r
         wv, pv, av = r.w[v], r.perim[v], r.area[v]
         self.lab[v] = b
@@ -961,7 +1086,13 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
         state = region.solve(k, rng, settings.restarts, beat=best.violation())
         if state.key() < best.key():
             best = state
-    best.polish_shape()
+    # Shape comes last: the polish may not let the share of the cut on barriers fall below this.
+    floor = best.barrier_share()
+    best.polish_shape(floor)
+    for _ in range(settings.max_passes):
+        if not best.pair_polish(floor):
+            break
+        best.polish_shape(floor)
     return best
 
 

@@ -12,12 +12,12 @@ from gis.graph import build_graph, can_leave, is_connected
 from gis.partition import Band, Region, _State
 
 
-def _region(seed: int, band: Band = Band.urban()) -> Region:
+def _region(seed: int) -> Region:
     rng = np.random.default_rng(seed)
     atoms, edges = box_atoms(10, 12, rng.integers(0, 40, 120),
                              barriers=lambda p, q: (p[1] % 4 == 3 and q[1] % 4 == 0) or (p[0] % 5 == 4))
     graph = build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
-    return Region(graph, range(graph.n), band, 1.0, 0.3, 40)
+    return Region(graph, range(graph.n), Band.urban(), 1.0, 0.3, 40)
 
 
 def _start(region: Region, k: int, seed: int) -> _State:
@@ -91,3 +91,35 @@ def test_polish_takes_back_a_protruding_atom() -> None:
     assert state.polish_shape() >= 1
     assert state.lab == [0 if col < 2 else 1 for row in range(4) for col in range(4)]
     assert _pp_sum(state) > before
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pair_polish_rounds_pairs_and_gives_up_nothing_ranked_above(seed: int) -> None:
+    region = _region(seed)
+    state = _start(region, 8, seed)
+    state.optimise()
+    band = region.band
+    viol_before = sum(band.violation(h) for h in state.H)
+    out_before = sum(band.violation(h) > 0 for h in state.H)
+    _, off_before = state.cut_lengths()
+    floor = state.barrier_share()
+    pp_before = _pp_sum(state)
+    state.pair_polish(floor)
+    _assert_bookkeeping_fresh(state)
+    assert sum(band.violation(h) for h in state.H) <= viol_before
+    assert sum(band.violation(h) > 0 for h in state.H) <= out_before
+    assert state.cut_lengths()[1] <= off_before + 1e-6
+    assert state.barrier_share() >= floor - 1e-9
+    assert _pp_sum(state) >= pp_before - 1e-12
+    for g in range(state.k):
+        assert is_connected(region.graph, [v for v in range(region.m) if state.lab[v] == g])
+
+
+def test_pair_polish_redraws_two_grids_cut_the_long_way() -> None:
+    # A 2 x 4 strip of open blocks cut lengthwise into two 1 x 4 rows; two 2 x 2 squares are rounder.
+    atoms, edges = box_atoms(2, 4, [10] * 8)
+    graph = build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
+    region = Region(graph, range(graph.n), Band(20, 140, 40), 1.0, 0.3, 40)
+    state = _State(region, [0, 0, 0, 0, 1, 1, 1, 1], 2, np.random.default_rng(0))
+    assert state.pair_polish(state.barrier_share()) == 1
+    assert state.lab in ([0, 0, 1, 1, 0, 0, 1, 1], [1, 1, 0, 0, 1, 1, 0, 0])
