@@ -455,6 +455,32 @@ def _numbered(comp: np.ndarray) -> tuple[list[int], list[list[int]]]:
     return numbered, members
 
 
+def _connected_sets(nmask: list[int], w: list[int], area: list[float], perim: list[float],
+                    cap: float) -> list[tuple[int, int, float, float]]:
+    """Every connected set of units holding unit 0 (bit masks over ``nmask``, each unit's
+    neighbours) with at most ``cap`` households: ``(mask, households, area, summed perimeter)``.
+
+    Grown one neighbour at a time, each set once (units passed over in a branch are excluded from
+    the later ones); households never fall as a set grows, so a set over ``cap`` is not grown.
+    """
+    found: list[tuple[int, int, float, float]] = []
+
+    def grow(mask: int, ext: int, excluded: int, h: int, a: float, p: float) -> None:
+        found.append((mask, h, a, p))
+        while ext:
+            low = ext & -ext
+            ext ^= low
+            i = low.bit_length() - 1
+            if h + w[i] <= cap:
+                grown = mask | low
+                grow(grown, (ext | nmask[i]) & ~grown & ~excluded, excluded, h + w[i], a + area[i], p + perim[i])
+            excluded |= low
+
+    if w and w[0] <= cap:
+        grow(1, nmask[0], 1, w[0], area[0], perim[0])
+    return found
+
+
 class _State:
     """A labelling of a :class:`Region` with per-grid totals kept up to date move by move."""
 
@@ -676,7 +702,7 @@ class _State:
                 break
         return total
 
-    def pair_polish(self, floor: float, limit: int = 12) -> int:
+    def pair_polish(self, floor: float, limit: int = 16) -> int:
         """Re-divide pairs of neighbouring grids exactly for roundness, giving up nothing ranked above.
 
         Single-atom moves stop where every one step makes a grid less round, though two grids of
@@ -764,22 +790,18 @@ class _State:
         total_w, total_a, total_p = sum(w), sum(area), sum(perim)
         cur_across, cur_off, _, _ = crossing(now)
         best, best_pp = None, pp(self.P[a], self.A[a]) + pp(self.P[b], self.A[b]) + 1e-9
-        sums = [(0, 0.0, 0.0)] * (1 << (n - 1))
-        for s in range(1, 1 << (n - 1)):  # the last unit stays on the second side
-            low = s & -s
-            i = low.bit_length() - 1
-            hs, as_, ps = sums[s ^ low]
-            sums[s] = (hs + w[i], as_ + area[i], ps + perim[i])
-            hs += w[i]
+        slack = va + vb
+        for s, hs, as_, ps in _connected_sets(nmask, w, area, perim, hi + slack):
+            if s == full:
+                continue
             x, y = viol(hs), viol(total_w - hs)
-            if x + y > va + vb or (x > 0) + (y > 0) > out_now or not (connected(s) and connected(full ^ s)):
+            if x + y > slack or (x > 0) + (y > 0) > out_now or not connected(full ^ s):
                 continue
             across, off, in_s, in_t = crossing(s)
             new_off = self.cut_off - cur_off + off
             new_cut = cut - cur_across + across
             if off > cur_off + 1e-9 or new_off > (1.0 - floor) * new_cut + 1e-6:
                 continue
-            as_, ps = sums[s][1], sums[s][2]
             score = pp(ps - 2.0 * in_s, as_) + pp(total_p - ps - 2.0 * in_t, total_a - as_)
             if score > best_pp:
                 best, best_pp = s, score
