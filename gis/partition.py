@@ -258,6 +258,7 @@ class Region:
         self.wb = float(barrier_weight)
         self.wc = float(compactness_weight)
         self.max_passes = max_passes
+        self.starts = 0  # starts the last :meth:`solve` ran
         self.graph = subgraph(graph, self.nodes)
         self.m = len(self.nodes)
         self.w = self.graph.households.tolist()
@@ -411,6 +412,7 @@ class Region:
         is under it, i.e. while this count is still the one that may bring the band closest.
         """
         k = max(1, min(k, self.m))
+        self.starts = 0
         if k == 1:
             return _State(self, [0] * self.m, 1, rng)
         if k == self.m:
@@ -441,6 +443,7 @@ class Region:
             if best is None or state.key() < best.key():
                 best = state
             r += 1
+        self.starts = r
         return best  # type: ignore[return-value]  # the loop runs at least once
 
 
@@ -453,6 +456,20 @@ def _numbered(comp: np.ndarray) -> tuple[list[int], list[list[int]]]:
     for v, c in enumerate(numbered):
         members[c].append(v)
     return numbered, members
+
+
+def _connected_mask(mask: int, nmask: list[int]) -> bool:
+    """Whether the units in bit mask ``mask`` are one connected piece (``nmask``: neighbours)."""
+    seen = frontier = mask & -mask
+    while frontier:
+        grow = 0
+        while frontier:
+            low = frontier & -frontier
+            grow |= nmask[low.bit_length() - 1]
+            frontier ^= low
+        frontier = grow & mask & ~seen
+        seen |= frontier
+    return seen == mask
 
 
 def _connected_sets(nmask: list[int], w: list[int], area: list[float], perim: list[float],
@@ -536,6 +553,77 @@ class _State:
         if self.violation() > 0:
             self._passes(balance=True)
             self._passes(balance=False)
+        for _ in range(self.r.max_passes):
+            if self.violation() == 0 or not self._pair_pass():
+                break
+            self._passes(balance=True)
+            self._passes(balance=False)
+
+    def _pair_pass(self, limit: int = 12) -> int:
+        """Re-divide each grid outside the band together with one neighbouring grid, exactly.
+
+        With few atoms to a grid, single-atom moves often cannot shift households between two
+        grids without one of them passing the band's other edge. For each grid out of band and each
+        neighbour (the two holding at most ``limit`` atoms), every split of their atoms into two
+        connected grids is tried; the split leaving fewest households outside the band wins, then
+        the one cutting least boundary off barriers. Returns the pairs re-divided.
+        """
+        r = self.r
+        lo, hi = r.band.min, r.band.max
+        lab = self.lab
+
+        def viol(h: float) -> float:
+            return lo - h if h < lo else (h - hi if h > hi else 0)
+
+        changed = 0
+        for a in sorted(range(self.k), key=lambda g: (-viol(self.H[g]), g)):
+            if viol(self.H[a]) == 0:
+                continue
+            mine = [v for v in range(r.m) if lab[v] == a]
+            for b in sorted({lab[u] for v in mine for u in r.nbrs[v]} - {a}):
+                units = [v for v in range(r.m) if lab[v] in (a, b)]
+                if len(units) > limit:
+                    continue
+                split = self._balanced_split(units, viol(self.H[a]) + viol(self.H[b]))
+                if split is None:
+                    continue
+                for v, side in zip(units, split, strict=True):
+                    lab[v] = a if side else b
+                self._recount()
+                changed += 1
+                break
+        return changed
+
+    def _balanced_split(self, units: list[int], now: float) -> list[bool] | None:
+        """:meth:`_pair_pass` for one pair: each unit's side, or None when no split beats ``now``."""
+        r = self.r
+        lo, hi = r.band.min, r.band.max
+        local = {v: i for i, v in enumerate(units)}
+        n = len(units)
+        nmask = [0] * n
+        edges = []
+        for i, v in enumerate(units):
+            for u, _, off_len in r.adj[v]:
+                j = local.get(u)
+                if j is not None:
+                    nmask[i] |= 1 << j
+                    if j > i:
+                        edges.append((1 << i, 1 << j, off_len))
+        w = [r.w[v] for v in units]
+        total = sum(w)
+        full = (1 << n) - 1
+        best, best_key = None, (now, math.inf)
+        zeros = [0.0] * n
+        for s, hs, _, _ in _connected_sets(nmask, w, zeros, zeros, hi + now - 1):
+            x = hs - hi if hs > hi else (lo - hs if hs < lo else 0)
+            h2 = total - hs
+            y = h2 - hi if h2 > hi else (lo - h2 if h2 < lo else 0)
+            if s == full or x + y >= now or x + y > best_key[0] or not _connected_mask(full ^ s, nmask):
+                continue
+            off = sum(o for bi, bj, o in edges if bool(s & bi) != bool(s & bj))
+            if (x + y, off) < best_key:
+                best, best_key = s, (x + y, off)
+        return None if best is None else [bool(best >> i & 1) for i in range(n)]
 
     def _pieces(self) -> list[list[int]]:
         """Connected parts of street blocks within one grid (atoms joined by edges off barriers)."""
@@ -1098,7 +1186,9 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
     best = region.solve(first, rng, settings.restarts)
     tried = {first}
     queue = candidates[1:]
-    if best.violation() > 0 and len(feasible):
+    # A count that reached the band only after the extra starts is a tight fit: its neighbours may
+    # reach it too, with a better cut.
+    if (best.violation() > 0 or region.starts > settings.restarts) and len(feasible):
         queue += [first - 1, first + 1]
     for k in queue:
         k = max(1, min(k, region.m))

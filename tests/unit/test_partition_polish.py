@@ -123,3 +123,27 @@ def test_pair_polish_redraws_two_grids_cut_the_long_way() -> None:
     state = _State(region, [0, 0, 0, 0, 1, 1, 1, 1], 2, np.random.default_rng(0))
     assert state.pair_polish(state.barrier_share()) == 1
     assert state.lab in ([0, 0, 1, 1, 0, 0, 1, 1], [1, 1, 0, 0, 1, 1, 0, 0])
+
+
+def test_pair_pass_redivides_a_pair_into_the_band() -> None:
+    # A row of four open blocks, 100-250-250-100 households, band 300-400: 600 + 100 re-split as
+    # 350 + 350, both grids in one piece.
+    atoms, edges = box_atoms(1, 4, [100, 250, 250, 100])
+    graph = build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
+    region = Region(graph, range(graph.n), Band(300, 400, 350), 1.0, 0.3, 40)
+    state = _State(region, [0, 0, 0, 1], 2, np.random.default_rng(0))
+    assert state.violation() == 400
+    assert state._pair_pass() == 1
+    assert state.violation() == 0
+    assert state.lab in ([0, 0, 1, 1], [1, 1, 0, 0])
+    _assert_bookkeeping_fresh(state)
+
+
+def test_pair_pass_leaves_pairs_it_cannot_improve() -> None:
+    # 450 + 450 households against a band of 300-400: no split of the pair does better.
+    atoms, edges = box_atoms(1, 2, [450, 450])
+    graph = build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
+    region = Region(graph, range(graph.n), Band(300, 400, 350), 1.0, 0.3, 40)
+    state = _State(region, [0, 1], 2, np.random.default_rng(0))
+    assert state._pair_pass() == 0
+    assert state.lab == [0, 1]
