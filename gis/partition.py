@@ -259,6 +259,7 @@ class Region:
         self.wc = float(compactness_weight)
         self.max_passes = max_passes
         self.starts = 0  # starts the last :meth:`solve` ran
+        self.split_cache: dict[tuple, list[bool] | None] = {}  # see _State._balanced_split
         self.graph = subgraph(graph, self.nodes)
         self.m = len(self.nodes)
         self.w = self.graph.households.tolist()
@@ -431,15 +432,19 @@ class Region:
             draws.append((seed, 30 if r == 0 else int(rng.integers(30, max(31, loose + 1)))))
         bar = math.inf if beat is None else beat
         r = 0
+        keys: set[tuple[int, float]] = set()
         # While the best start still leaves households outside the band, keep trying (up to 4x as
-        # many starts): the band comes first, and on real atoms more starts often reach it.
-        while r < limit or (best is not None and 0 < best.violation() < bar and r < 4 * limit):
+        # many starts): the band comes first, and on real atoms more starts often reach it. Unless
+        # every start so far ended in the same division: then the starts have converged.
+        while r < limit or (best is not None and 0 < best.violation() < bar and r < 4 * limit
+                            and len(keys) > 1):
             seed, ufactor = draws[r]
             # Restarts vary how strongly METIS prefers barriers, for diversity of the starts.
             discount = (0.9, 0.99, 0.7)[r % 3]
             lab = self.repair(self.metis(k, seed, ufactor, discount), k)
             state = _State(self, lab, k, np.random.default_rng(seed))
             state.optimise()
+            keys.add(state.key())
             if best is None or state.key() < best.key():
                 best = state
             r += 1
@@ -595,7 +600,17 @@ class _State:
         return changed
 
     def _balanced_split(self, units: list[int], now: float) -> list[bool] | None:
-        """:meth:`_pair_pass` for one pair: each unit's side, or None when no split beats ``now``."""
+        """:meth:`_pair_pass` for one pair: each unit's side, or None when no split beats ``now``.
+
+        The same pairs come back start after start, so answers are kept on the region.
+        """
+        key = (tuple(units), now)
+        cache = self.r.split_cache
+        if key not in cache:
+            cache[key] = self._balanced_split_uncached(units, now)
+        return cache[key]
+
+    def _balanced_split_uncached(self, units: list[int], now: float) -> list[bool] | None:
         r = self.r
         lo, hi = r.band.min, r.band.max
         local = {v: i for i, v in enumerate(units)}
