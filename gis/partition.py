@@ -951,11 +951,25 @@ class _State:
         two_sqrt_pi = 2.0 * math.sqrt(math.pi)
         sqrt = math.sqrt
         nbrs = r.nbrs
+        # An atom that did not move is only looked at again once its grid or a grid next to it
+        # changed: nothing else enters its decision. ``stamp``: moves made when each grid last
+        # changed; ``seen``: moves made when each atom was last looked at and stayed.
+        stamp = [0] * self.k
+        seen = [-1] * r.m
+        clock = 0
 
         for _ in range(r.max_passes):
             moved = 0
             for v in self.rng.permutation(r.m).tolist():
                 a = lab[v]
+                t = seen[v]
+                if t >= 0 and stamp[a] <= t:
+                    for u in nbrs[v]:
+                        if stamp[lab[u]] > t:
+                            break
+                    else:
+                        continue
+                seen[v] = clock
                 if size[a] == 1:
                     continue
                 la = oa = 0.0
@@ -1025,6 +1039,8 @@ class _State:
                     continue
                 lb, ob = shares[best_b]
                 self._move(v, a, best_b, la, oa, lb, ob)
+                clock += 1
+                stamp[a] = stamp[best_b] = clock
                 moved += 1
             if not moved:
                 break
