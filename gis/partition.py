@@ -592,9 +592,7 @@ class _State:
                 split = self._balanced_split(units, viol(self.H[a]) + viol(self.H[b]))
                 if split is None:
                     continue
-                for v, side in zip(units, split, strict=True):
-                    lab[v] = a if side else b
-                self._recount()
+                self._resplit(units, split, a, b)
                 changed += 1
                 break
         return changed
@@ -828,9 +826,7 @@ class _State:
             split = self._roundest_split(units, a, b, cut, floor)
             if split is None:
                 continue
-            for v, side in zip(units, split, strict=True):
-                self.lab[v] = a if side else b
-            self._recount()
+            self._resplit(units, split, a, b)
             cut, _ = self.cut_lengths()
             changed += 1
         return changed
@@ -912,10 +908,31 @@ class _State:
             return None
         return [bool(best >> i & 1) for i in range(n)]
 
-    def _recount(self) -> None:
-        """Per-grid totals and the off-barrier cut recounted from the labels."""
-        fresh = _State(self.r, self.lab, self.k, self.rng)
-        self.H, self.A, self.P, self.size, self.cut_off = fresh.H, fresh.A, fresh.P, fresh.size, fresh.cut_off
+    def _resplit(self, units: list[int], sides: list[bool], a: int, b: int) -> None:
+        """Give ``units`` (all of grids ``a`` and ``b``, ascending) to ``a`` or ``b`` by ``sides``.
+
+        Only the two grids' totals are recounted; the rest of the division is untouched.
+        """
+        r, lab = self.r, self.lab
+        inside = set(units)
+        off_before = sum(off_len for v in units for u, _, off_len in r.adj[v]
+                         if u > v and u in inside and lab[u] != lab[v])
+        for v, side in zip(units, sides, strict=True):
+            lab[v] = a if side else b
+        for g in (a, b):
+            members = [v for v in units if lab[v] == g]
+            self.H[g] = sum(r.w[v] for v in members)
+            self.A[g] = sum(r.area[v] for v in members)
+            self.size[g] = len(members)
+            # Perimeters first, then the shared edges, in atom order: as :class:`_State` counts them.
+            p = sum((r.perim[v] for v in members), 0.0)
+            for v in members:
+                for u, length_m, _ in r.adj[v]:
+                    if lab[u] == g:
+                        p -= length_m
+            self.P[g] = p
+        self.cut_off += sum(off_len for v in units for u, _, off_len in r.adj[v]
+                            if u > v and u in inside and lab[u] != lab[v]) - off_before
 
     def _move(self, v: int, a: int, b: int, la: float, oa: float, lb: float, ob: float) -> None:
         """Move atom ``v`` from grid ``a`` to ``b``.
