@@ -259,6 +259,7 @@ class Region:
         self.wc = float(compactness_weight)
         self.max_passes = max_passes
         self.starts = 0  # starts the last :meth:`solve` ran
+        self._metis_inputs: dict[float, tuple] = {}
         self.split_cache: dict[tuple, list[bool] | None] = {}  # see _State._balanced_split
         self.graph = subgraph(graph, self.nodes)
         self.m = len(self.nodes)
@@ -283,6 +284,22 @@ class Region:
 
         ``discount`` is the share of an edge's barrier length that cutting it does not cost.
         """
+        adjacency, vw, ew = self._metis_input(discount)
+        for contig in (1, 0):
+            try:
+                opts = pymetis.Options(seed=int(seed), contig=contig, ufactor=int(ufactor))
+                res = pymetis.part_graph(k, adjacency, vweights=vw, eweights=ew, options=opts)
+                return [int(x) for x in res.vertex_part]
+            except Exception:  # noqa: BLE001 - METIS refuses contig on some inputs; retry without it.
+                log.debug("METIS failed with contig=%s, retrying", contig, exc_info=True)
+        # Last resort, never expected: a breadth-first cut of the part into k runs.
+        return self._bfs_runs(k)
+
+    def _metis_input(self, discount: float) -> tuple[pymetis.CSRAdjacency, list[int], list[int]]:
+        """Adjacency, vertex and edge weights for METIS, built once per ``discount``."""
+        cached = self._metis_inputs.get(discount)
+        if cached is not None:
+            return cached
         xadj = [0]
         adjncy: list[int] = []
         ew: list[int] = []
@@ -294,16 +311,9 @@ class Region:
             xadj.append(len(adjncy))
         # Zero-household atoms still need a positive weight; x10 keeps that nudge negligible.
         vw = [10 * x + 1 for x in self.w]
-        adjacency = pymetis.CSRAdjacency(adj_starts=xadj, adjacent=adjncy)
-        for contig in (1, 0):
-            try:
-                opts = pymetis.Options(seed=int(seed), contig=contig, ufactor=int(ufactor))
-                res = pymetis.part_graph(k, adjacency, vweights=vw, eweights=ew, options=opts)
-                return [int(x) for x in res.vertex_part]
-            except Exception:  # noqa: BLE001 - METIS refuses contig on some inputs; retry without it.
-                log.debug("METIS failed with contig=%s, retrying", contig, exc_info=True)
-        # Last resort, never expected: a breadth-first cut of the part into k runs.
-        return self._bfs_runs(k)
+        cached = (pymetis.CSRAdjacency(adj_starts=xadj, adjacent=adjncy), vw, ew)
+        self._metis_inputs[discount] = cached
+        return cached
 
     def _bfs_runs(self, k: int) -> list[int]:
         order = self._bfs_order(0)
