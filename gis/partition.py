@@ -443,6 +443,7 @@ class Region:
         bar = math.inf if beat is None else beat
         r = 0
         keys: set[tuple[int, float]] = set()
+        finished: list[_State] = []
         # While the best start still leaves households outside the band, keep trying (up to 4x as
         # many starts): the band comes first, and on real atoms more starts often reach it. Unless
         # every start so far ended in the same division: then the starts have converged.
@@ -455,11 +456,16 @@ class Region:
             state = _State(self, lab, k, np.random.default_rng(seed))
             state.optimise()
             keys.add(state.key())
+            finished.append(state)
             if best is None or state.key() < best.key():
                 best = state
             r += 1
         self.starts = r
-        return best  # type: ignore[return-value]  # the loop runs at least once
+        # Starts as close to the band as the best, one per division, for the shape polish to choose from.
+        assert best is not None  # the loop runs at least once
+        distinct = {x.key(): x for x in reversed(finished) if x.violation() == best.violation()}
+        best.finalists = sorted(distinct.values(), key=lambda x: x.key())
+        return best
 
 
 def _numbered(comp: np.ndarray) -> tuple[list[int], list[list[int]]]:
@@ -521,6 +527,7 @@ class _State:
         self.k = k
         self.lab = list(lab)
         self.rng = rng
+        self.finalists: list[_State] = []  # set by Region.solve on the start it returns
         self.H = [0] * k
         self.A = [0.0] * k
         self.P = [0.0] * k
@@ -731,6 +738,10 @@ class _State:
         """Whether grid ``a`` minus ``removed`` is still one connected piece."""
         rest = [v for v in range(self.r.m) if self.lab[v] == a and v not in removed]
         return bool(rest) and is_connected(self.r.graph, rest)
+
+    def roundness(self) -> float:
+        """Summed Polsby-Popper ``4*pi*A/P**2`` of the grids."""
+        return sum(4.0 * math.pi * a / (p * p) for p, a in zip(self.P, self.A, strict=True) if p > 0.0)
 
     def barrier_share(self) -> float:
         """Share of the boundary between grids lying on barriers (1 when there is none)."""
@@ -1258,12 +1269,19 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
             best = state
     # Shape comes last: the polish may not let the share of the cut on barriers fall below this.
     floor = best.barrier_share()
-    best.polish_shape(floor)
-    for _ in range(settings.max_passes):
-        if not best.pair_polish(floor):
-            break
-        best.polish_shape(floor)
-    return best
+    # The best two starts by the search's own objective that are as close to the band and cut as
+    # much on barriers are polished, and the rounder kept: one start's local optimum is often a
+    # poor shape where another's is round (more starts cost time and rarely win).
+    finalists = [x for x in best.finalists or [best] if x.barrier_share() >= floor - _EPS][:2]
+    for state in finalists:
+        state.polish_shape(floor)
+        for _ in range(settings.max_passes):
+            if not state.pair_polish(floor):
+                break
+            state.polish_shape(floor)
+    roundest = max(finalists, key=lambda x: (x.roundness(), -finalists.index(x)))
+    log.debug("k=%d: %d finalists, the roundest is number %d", best.k, len(finalists), finalists.index(roundest))
+    return roundest
 
 
 def _label_grids(grids: list[Grid], findings: list[Finding]) -> list[int]:

@@ -147,3 +147,13 @@ def test_pair_pass_leaves_pairs_it_cannot_improve() -> None:
     state = _State(region, [0, 1], 2, np.random.default_rng(0))
     assert state._pair_pass() == 0
     assert state.lab == [0, 1]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_solve_keeps_the_starts_as_close_to_the_band_as_its_best(seed: int) -> None:
+    region = _region(seed)
+    best = region.solve(6, np.random.default_rng(seed), 8)
+    keys = [x.key() for x in best.finalists]
+    assert best.finalists[0] is best
+    assert keys == sorted(set(keys))
+    assert all(x.violation() == best.violation() for x in best.finalists)
