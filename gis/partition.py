@@ -261,6 +261,7 @@ class Region:
         self.starts = 0  # starts the last :meth:`solve` ran
         self._metis_inputs: dict[float, tuple] = {}
         self.split_cache: dict[tuple, list[bool] | None] = {}  # see _State._balanced_split
+        self.shape_cache: dict[tuple, tuple] = {}  # see _State._pair_candidates
         self.graph = subgraph(graph, self.nodes)
         self.m = len(self.nodes)
         self.w = self.graph.households.tolist()
@@ -477,6 +478,11 @@ def _numbered(comp: np.ndarray) -> tuple[list[int], list[list[int]]]:
     for v, c in enumerate(numbered):
         members[c].append(v)
     return numbered, members
+
+
+def _pp(perimeter: float, area: float) -> float:
+    """Polsby-Popper ``4*pi*A/P**2`` (0 without a perimeter)."""
+    return 4.0 * math.pi * area / (perimeter * perimeter) if perimeter > 0.0 else 0.0
 
 
 def _connected_mask(mask: int, nmask: list[int]) -> bool:
@@ -854,6 +860,36 @@ class _State:
 
     def _roundest_split(self, units: list[int], a: int, b: int, cut: float, floor: float) -> list[bool] | None:
         """:meth:`pair_polish` for one pair: the side of each unit (True: ``a``), or None to keep it."""
+        n = len(units)
+        now = sum(1 << i for i, v in enumerate(units) if self.lab[v] == a)
+        key = (tuple(units), now)
+        cache = self.r.shape_cache
+        if key not in cache:
+            cache[key] = self._pair_candidates(units, now)
+        cur_across, cur_off, candidates = cache[key]
+        best = None
+        best_pp = _pp(self.P[a], self.A[a]) + _pp(self.P[b], self.A[b]) + 1e-9
+        for s, across, off, score in candidates:
+            # The share of the cut on barriers may not end below ``floor``.
+            if self.cut_off - cur_off + off > (1.0 - floor) * (cut - cur_across + across) + 1e-6:
+                continue
+            if score > best_pp:
+                best, best_pp = s, score
+        full = (1 << n) - 1
+        if best is None or best == now or best == full ^ now:
+            return None
+        return [bool(best >> i & 1) for i in range(n)]
+
+    def _pair_candidates(self, units: list[int], now: int,
+                         ) -> tuple[float, float, list[tuple[int, float, float, float]]]:
+        """The splits of a pair :meth:`_roundest_split` may choose from, whatever the rest of the division.
+
+        ``now``: bit mask of the units in the first grid. Returns the metres between the two grids
+        now and the part of it off barriers, and each connected split with no more households or
+        grids outside the band and no more metres off barriers between them: ``(mask, metres
+        between, off barriers, summed Polsby-Popper)``. Kept on the region: the same pairs come back
+        polish round after round, and for every finalist.
+        """
         r = self.r
         lo, hi = r.band.min, r.band.max
         n = len(units)
@@ -870,21 +906,6 @@ class _State:
 
         def viol(h: float) -> float:
             return lo - h if h < lo else (h - hi if h > hi else 0)
-
-        def pp(p: float, area: float) -> float:
-            return 4.0 * math.pi * area / (p * p) if p > 0.0 else 0.0
-
-        def connected(mask: int) -> bool:
-            seen = frontier = mask & -mask
-            while frontier:
-                grow = 0
-                while frontier:
-                    low = frontier & -frontier
-                    grow |= nmask[low.bit_length() - 1]
-                    frontier ^= low
-                frontier = grow & mask & ~seen
-                seen |= frontier
-            return seen == mask
 
         def crossing(mask: int) -> tuple[float, float, float, float]:
             """Metres between the sides, of it off barriers, and inside each side."""
@@ -904,30 +925,25 @@ class _State:
         area = [r.area[v] for v in units]
         perim = [r.perim[v] for v in units]
         full = (1 << n) - 1
-        now = sum(1 << i for i, v in enumerate(units) if self.lab[v] == a)
-        va, vb = viol(self.H[a]), viol(self.H[b])
-        out_now = (va > 0) + (vb > 0)
         total_w, total_a, total_p = sum(w), sum(area), sum(perim)
+        hs_now = sum(w[i] for i in range(n) if now >> i & 1)
+        va, vb = viol(hs_now), viol(total_w - hs_now)
+        out_now = (va > 0) + (vb > 0)
         cur_across, cur_off, _, _ = crossing(now)
-        best, best_pp = None, pp(self.P[a], self.A[a]) + pp(self.P[b], self.A[b]) + 1e-9
         slack = va + vb
+        candidates = []
         for s, hs, as_, ps in _connected_sets(nmask, w, area, perim, hi + slack):
             if s == full:
                 continue
             x, y = viol(hs), viol(total_w - hs)
-            if x + y > slack or (x > 0) + (y > 0) > out_now or not connected(full ^ s):
+            if x + y > slack or (x > 0) + (y > 0) > out_now or not _connected_mask(full ^ s, nmask):
                 continue
             across, off, in_s, in_t = crossing(s)
-            new_off = self.cut_off - cur_off + off
-            new_cut = cut - cur_across + across
-            if off > cur_off + 1e-9 or new_off > (1.0 - floor) * new_cut + 1e-6:
+            if off > cur_off + 1e-9:
                 continue
-            score = pp(ps - 2.0 * in_s, as_) + pp(total_p - ps - 2.0 * in_t, total_a - as_)
-            if score > best_pp:
-                best, best_pp = s, score
-        if best is None or best == now or best == full ^ now:
-            return None
-        return [bool(best >> i & 1) for i in range(n)]
+            score = _pp(ps - 2.0 * in_s, as_) + _pp(total_p - ps - 2.0 * in_t, total_a - as_)
+            candidates.append((s, across, off, score))
+        return cur_across, cur_off, candidates
 
     def _resplit(self, units: list[int], sides: list[bool], a: int, b: int) -> None:
         """Give ``units`` (all of grids ``a`` and ``b``, ascending) to ``a`` or ``b`` by ``sides``.
