@@ -10,7 +10,11 @@ connected remainder of the atom adjacency graph into ``k`` contiguous grids:
 3. contiguity repair (detached pieces join the neighbour they share most boundary with);
 4. local search moving boundary atoms between neighbouring grids, keeping both contiguous, that
    minimises lexicographically the band violation, then a weighted sum of the cut length off
-   barriers and the compactness deficit of the grids.
+   barriers and the compactness deficit of the grids; a grid still outside the band is re-divided
+   exactly together with each neighbouring grid;
+5. a shape polish of the best starts: single moves and exact re-splits of neighbouring pairs that
+   raise the grids' summed Polsby-Popper without more households or grids outside the band, more
+   boundary off barriers, or a lower share of the cut on barriers; the rounder start is kept.
 
 Everything here works on positional arrays built once from the atoms and edges; the geometry is only
 read for perimeters and areas (metres, square metres) and for the union of each grid at the end.
@@ -147,7 +151,9 @@ class PartitionSettings:
         Make atoms with a ``site`` their own exclusive grids, outside the band.
     restarts
         Seeded METIS starts per connected part; the best result is kept. When the best still leaves
-        households outside the band, up to three times as many more starts are tried.
+        households outside the band, up to three times as many more starts are tried (for a
+        neighbouring grid count only while it beats the best count, and never once every start
+        has ended in the same division).
     max_passes
         Cap on local-search passes over the boundary atoms per phase.
     """
