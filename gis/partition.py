@@ -540,6 +540,9 @@ class _State:
         self.lab = list(lab)
         self.rng = rng
         self.finalists: list[_State] = []  # set by Region.solve on the start it returns
+        self.clock = 0  # see _touch
+        self.stamp = [0] * k
+        self.seen = {True: [-1] * region.m, False: [-1] * region.m}
         self.H = [0] * k
         self.A = [0.0] * k
         self.P = [0.0] * k
@@ -743,6 +746,7 @@ class _State:
             size[a] -= len(piece)
             size[b] += len(piece)
             self.cut_off += oa - ob
+            self._touch(a, b)
             moved += 1
         return moved
 
@@ -976,6 +980,17 @@ class _State:
             self.P[g] = p
         self.cut_off += sum(off_len for v in units for u, _, off_len in r.adj[v]
                             if u > v and u in inside and lab[u] != lab[v]) - off_before
+        self._touch(a, b)
+
+    def _touch(self, a: int, b: int) -> None:
+        """Record that grids ``a`` and ``b`` changed (members and totals).
+
+        ``clock`` counts the changes; ``stamp[g]``: the count when grid g last changed;
+        ``seen[mode][v]``: the count when atom v was last looked at in that mode of :meth:`_passes`
+        and stayed. An atom whose grid and neighbouring grids have not changed since would stay again.
+        """
+        self.clock += 1
+        self.stamp[a] = self.stamp[b] = self.clock
 
     def _move(self, v: int, a: int, b: int, la: float, oa: float, lb: float, ob: float) -> None:
         """Move atom ``v`` from grid ``a`` to ``b``.
@@ -994,6 +1009,7 @@ class _State:
         self.size[a] -= 1
         self.size[b] += 1
         self.cut_off += oa - ob
+        self._touch(a, b)
 
     def _passes(self, *, balance: bool) -> None:
         """Passes of single-atom moves until none improves (the band first; then barriers and shape).
@@ -1011,12 +1027,10 @@ class _State:
         two_sqrt_pi = 2.0 * math.sqrt(math.pi)
         sqrt = math.sqrt
         nbrs = r.nbrs
-        # An atom that did not move is only looked at again once its grid or a grid next to it
-        # changed: nothing else enters its decision. ``stamp``: moves made when each grid last
-        # changed; ``seen``: moves made when each atom was last looked at and stayed.
-        stamp = [0] * self.k
-        seen = [-1] * r.m
-        clock = 0
+        # An atom that did not move is only looked at again (in this mode) once its grid or a grid
+        # next to it changed: nothing else enters its decision. See :meth:`_touch`.
+        stamp = self.stamp
+        seen = self.seen[balance]
 
         for _ in range(r.max_passes):
             moved = 0
@@ -1029,7 +1043,7 @@ class _State:
                             break
                     else:
                         continue
-                seen[v] = clock
+                seen[v] = self.clock
                 if size[a] == 1:
                     continue
                 la = oa = 0.0
@@ -1099,8 +1113,6 @@ class _State:
                     continue
                 lb, ob = shares[best_b]
                 self._move(v, a, best_b, la, oa, lb, ob)
-                clock += 1
-                stamp[a] = stamp[best_b] = clock
                 moved += 1
             if not moved:
                 break
