@@ -157,3 +157,15 @@ def test_solve_keeps_the_starts_as_close_to_the_band_as_its_best(seed: int) -> N
     assert best.finalists[0] is best
     assert keys == sorted(set(keys))
     assert all(x.violation() == best.violation() for x in best.finalists)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_atoms_the_search_skipped_could_not_have_moved(seed: int) -> None:
+    # The move loop skips atoms whose grid and neighbouring grids did not change since they last
+    # stayed; a fresh state that looks at every atom must find the search's result a local optimum.
+    region = _region(seed)
+    state = _start(region, 6, seed)
+    state.optimise()
+    fresh = _State(region, state.lab, state.k, np.random.default_rng(seed + 1))
+    fresh._passes(balance=False)
+    assert fresh.lab == state.lab
