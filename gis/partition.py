@@ -659,7 +659,10 @@ class _State:
         full = (1 << n) - 1
         best, best_key = None, (now, math.inf)
         zeros = [0.0] * n
-        for s, hs, _, _ in _connected_sets(nmask, w, zeros, zeros, hi + now - 1):
+        # A side over either cap leaves a side at least ``now`` outside the band, so sides (which
+        # only grow) stop there.
+        cap = min(hi + now - 1, total - lo + now - 1)
+        for s, hs, _, _ in _connected_sets(nmask, w, zeros, zeros, cap):
             x = hs - hi if hs > hi else (lo - hs if hs < lo else 0)
             h2 = total - hs
             y = h2 - hi if h2 > hi else (lo - h2 if h2 < lo else 0)
@@ -942,7 +945,8 @@ class _State:
         cur_across, cur_off, _, _ = crossing(now)
         slack = va + vb
         candidates = []
-        for s, hs, as_, ps in _connected_sets(nmask, w, area, perim, hi + slack):
+        # Over either cap one of the two sides alone is more than ``slack`` outside the band.
+        for s, hs, as_, ps in _connected_sets(nmask, w, area, perim, min(hi, total_w - lo) + slack):
             if s == full:
                 continue
             x, y = viol(hs), viol(total_w - hs)
