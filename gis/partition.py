@@ -491,7 +491,7 @@ def _pp(perimeter: float, area: float) -> float:
     return 4.0 * math.pi * area / (perimeter * perimeter) if perimeter > 0.0 else 0.0
 
 
-def _connected_mask(mask: int, nmask: list[int]) -> bool:
+def mask_connected(mask: int, nmask: list[int]) -> bool:
     """Whether the units in bit mask ``mask`` are one connected piece (``nmask``: neighbours)."""
     seen = frontier = mask & -mask
     while frontier:
@@ -505,19 +505,21 @@ def _connected_mask(mask: int, nmask: list[int]) -> bool:
     return seen == mask
 
 
-def _connected_sets(nmask: list[int], w: list[int], area: list[float], perim: list[float],
-                    cap: float) -> list[tuple[int, int, float, float]]:
+def connected_sets(nmask: list[int], w: list[int], area: list[float], perim: list[float],
+                   cap: float, budget: int | None = None) -> list[tuple[int, int, float, float]]:
     """Every connected set of units holding unit 0 (bit masks over ``nmask``, each unit's
     neighbours) with at most ``cap`` households: ``(mask, households, area, summed perimeter)``.
 
     Grown one neighbour at a time, each set once (units passed over in a branch are excluded from
     the later ones); households never fall as a set grows, so a set over ``cap`` is not grown.
+    ``budget``: stop after that many sets (those found first), bounding the time on large pairs.
     """
     found: list[tuple[int, int, float, float]] = []
+    limit = math.inf if budget is None else budget
 
     def grow(mask: int, ext: int, excluded: int, h: int, a: float, p: float) -> None:
         found.append((mask, h, a, p))
-        while ext:
+        while ext and len(found) < limit:
             low = ext & -ext
             ext ^= low
             i = low.bit_length() - 1
@@ -662,11 +664,11 @@ class _State:
         # A side over either cap leaves a side at least ``now`` outside the band, so sides (which
         # only grow) stop there.
         cap = min(hi + now - 1, total - lo + now - 1)
-        for s, hs, _, _ in _connected_sets(nmask, w, zeros, zeros, cap):
+        for s, hs, _, _ in connected_sets(nmask, w, zeros, zeros, cap):
             x = hs - hi if hs > hi else (lo - hs if hs < lo else 0)
             h2 = total - hs
             y = h2 - hi if h2 > hi else (lo - h2 if h2 < lo else 0)
-            if s == full or x + y >= now or x + y > best_key[0] or not _connected_mask(full ^ s, nmask):
+            if s == full or x + y >= now or x + y > best_key[0] or not mask_connected(full ^ s, nmask):
                 continue
             off = sum(o for bi, bj, o in edges if bool(s & bi) != bool(s & bj))
             if (x + y, off) < best_key:
@@ -946,11 +948,11 @@ class _State:
         slack = va + vb
         candidates = []
         # Over either cap one of the two sides alone is more than ``slack`` outside the band.
-        for s, hs, as_, ps in _connected_sets(nmask, w, area, perim, min(hi, total_w - lo) + slack):
+        for s, hs, as_, ps in connected_sets(nmask, w, area, perim, min(hi, total_w - lo) + slack):
             if s == full:
                 continue
             x, y = viol(hs), viol(total_w - hs)
-            if x + y > slack or (x > 0) + (y > 0) > out_now or not _connected_mask(full ^ s, nmask):
+            if x + y > slack or (x > 0) + (y > 0) > out_now or not mask_connected(full ^ s, nmask):
                 continue
             across, off, in_s, in_t = crossing(s)
             if off > cur_off + 1e-9:

@@ -9,7 +9,7 @@ import pytest
 from atomfixtures import box_atoms
 
 from gis.graph import build_graph, can_leave, is_connected
-from gis.partition import Band, Region, _State
+from gis.partition import Band, Region, _State, connected_sets, mask_connected
 
 
 def _region(seed: int) -> Region:
@@ -169,3 +169,20 @@ def test_atoms_the_search_skipped_could_not_have_moved(seed: int) -> None:
     fresh = _State(region, state.lab, state.k, np.random.default_rng(seed + 1))
     fresh._passes(balance=False)
     assert fresh.lab == state.lab
+
+
+def test_connected_sets_are_every_connected_set_with_unit_zero_once() -> None:
+    # A 3 x 3 block of units, bit i = unit i (row-major); brute force over all subsets agrees.
+    nmask = [0] * 9
+    for i in range(9):
+        r, c = divmod(i, 3)
+        for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+            if 0 <= rr < 3 and 0 <= cc < 3:
+                nmask[i] |= 1 << (3 * rr + cc)
+    w = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    found = [s for s, _, _, _ in connected_sets(nmask, w, [0.0] * 9, [0.0] * 9, 20)]
+    expected = [s for s in range(1, 1 << 9) if s & 1 and mask_connected(s, nmask)
+                and sum(w[i] for i in range(9) if s >> i & 1) <= 20]
+    assert sorted(found) == sorted(expected)
+    assert len(found) == len(set(found))
+    assert len(connected_sets(nmask, w, [0.0] * 9, [0.0] * 9, 45, budget=10)) == 10
