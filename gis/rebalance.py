@@ -2,9 +2,10 @@
 
 Households move; grids drift out of the band. Re-dividing from scratch would redraw every boundary,
 so :func:`rebalance` instead moves as few households as it can: single boundary atoms between
-neighbouring grids, or chains of two moves through a middle grid, always keeping every grid
-connected and never touching locked grids. Only when moves cannot do it does it split an over-full
-grid or merge an under-full one into a neighbour, and it reports that.
+neighbouring grids, chains of two moves through a middle grid, or (when neither helps) a new
+division of the grid and one neighbour between the two, always keeping every grid connected and
+never touching locked grids. Only when moves cannot do it does it split an over-full grid or merge
+an under-full one into a neighbour, and it reports that.
 """
 
 from __future__ import annotations
@@ -331,8 +332,9 @@ def rebalance(atoms: gpd.GeoDataFrame, edges: pd.DataFrame, labels: pd.Series, b
     Notes
     -----
     Greedy: each step takes the out-of-band grid with the largest violation and applies the plan
-    (one boundary atom, or a chain of two through a middle grid) that most reduces the total band
-    violation, moving the fewest households among equals. Every plan keeps all grids connected.
+    (one boundary atom, or a chain of two through a middle grid; failing those, a re-division of the
+    grid and one neighbour) that most reduces the total band violation, moving the fewest households
+    among equals. Every plan keeps all grids connected.
     """
     if not isinstance(band, Band):
         raise InputError(f"band must be a Band, got {band!r}", field="band")
