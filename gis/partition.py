@@ -10,7 +10,11 @@ connected remainder of the atom adjacency graph into ``k`` contiguous grids:
 3. contiguity repair (detached pieces join the neighbour they share most boundary with);
 4. local search moving boundary atoms between neighbouring grids, keeping both contiguous, that
    minimises lexicographically the band violation, then a weighted sum of the cut length off
-   barriers and the compactness deficit of the grids.
+   barriers and the compactness deficit of the grids; a grid still outside the band is re-divided
+   exactly together with each neighbouring grid;
+5. a shape polish of the best starts: single moves and exact re-splits of neighbouring pairs that
+   raise the grids' summed Polsby-Popper without more households or grids outside the band, more
+   boundary off barriers, or a lower share of the cut on barriers; the rounder start is kept.
 
 Everything here works on positional arrays built once from the atoms and edges; the geometry is only
 read for perimeters and areas (metres, square metres) and for the union of each grid at the end.
@@ -147,7 +151,9 @@ class PartitionSettings:
         Make atoms with a ``site`` their own exclusive grids, outside the band.
     restarts
         Seeded METIS starts per connected part; the best result is kept. When the best still leaves
-        households outside the band, up to three times as many more starts are tried.
+        households outside the band, up to three times as many more starts are tried (for a
+        neighbouring grid count only while it beats the best count, and never once every start
+        has ended in the same division).
     max_passes
         Cap on local-search passes over the boundary atoms per phase.
     """
@@ -258,6 +264,10 @@ class Region:
         self.wb = float(barrier_weight)
         self.wc = float(compactness_weight)
         self.max_passes = max_passes
+        self.starts = 0  # starts the last :meth:`solve` ran
+        self._metis_inputs: dict[float, tuple] = {}
+        self.split_cache: dict[tuple, list[bool] | None] = {}  # see _State._balanced_split
+        self.shape_cache: dict[tuple, tuple] = {}  # see _State._pair_candidates
         self.graph = subgraph(graph, self.nodes)
         self.m = len(self.nodes)
         self.w = self.graph.households.tolist()
@@ -266,6 +276,9 @@ class Region:
         self.nbrs = self.graph.nbrs
         self.lens = self.graph.lengths
         self.offs = self.graph.off
+        # (neighbour, shared metres, metres of it off barriers) per atom: what every move reads.
+        self.adj = [list(zip(n, ln, of, strict=True)) for n, ln, of in zip(self.nbrs, self.lens, self.offs,
+                                                                           strict=True)]
         self.total = sum(self.w)
         # Edges mostly off barriers join atoms of one street block; pieces of a block are moved whole.
         _, _, length, off = self.graph.edge_arrays
@@ -278,6 +291,22 @@ class Region:
 
         ``discount`` is the share of an edge's barrier length that cutting it does not cost.
         """
+        adjacency, vw, ew = self._metis_input(discount)
+        for contig in (1, 0):
+            try:
+                opts = pymetis.Options(seed=int(seed), contig=contig, ufactor=int(ufactor))
+                res = pymetis.part_graph(k, adjacency, vweights=vw, eweights=ew, options=opts)
+                return [int(x) for x in res.vertex_part]
+            except Exception:  # noqa: BLE001 - METIS refuses contig on some inputs; retry without it.
+                log.debug("METIS failed with contig=%s, retrying", contig, exc_info=True)
+        # Last resort, never expected: a breadth-first cut of the part into k runs.
+        return self._bfs_runs(k)
+
+    def _metis_input(self, discount: float) -> tuple[pymetis.CSRAdjacency, list[int], list[int]]:
+        """Adjacency, vertex and edge weights for METIS, built once per ``discount``."""
+        cached = self._metis_inputs.get(discount)
+        if cached is not None:
+            return cached
         xadj = [0]
         adjncy: list[int] = []
         ew: list[int] = []
@@ -289,16 +318,9 @@ class Region:
             xadj.append(len(adjncy))
         # Zero-household atoms still need a positive weight; x10 keeps that nudge negligible.
         vw = [10 * x + 1 for x in self.w]
-        adjacency = pymetis.CSRAdjacency(adj_starts=xadj, adjacent=adjncy)
-        for contig in (1, 0):
-            try:
-                opts = pymetis.Options(seed=int(seed), contig=contig, ufactor=int(ufactor))
-                res = pymetis.part_graph(k, adjacency, vweights=vw, eweights=ew, options=opts)
-                return [int(x) for x in res.vertex_part]
-            except Exception:  # noqa: BLE001 - METIS refuses contig on some inputs; retry without it.
-                log.debug("METIS failed with contig=%s, retrying", contig, exc_info=True)
-        # Last resort, never expected: a breadth-first cut of the part into k runs.
-        return self._bfs_runs(k)
+        cached = (pymetis.CSRAdjacency(adj_starts=xadj, adjacent=adjncy), vw, ew)
+        self._metis_inputs[discount] = cached
+        return cached
 
     def _bfs_runs(self, k: int) -> list[int]:
         order = self._bfs_order(0)
@@ -400,9 +422,15 @@ class Region:
 
     # ---- full solve -------------------------------------------------------------------------------
 
-    def solve(self, k: int, rng: np.random.Generator, restarts: int) -> _State:
-        """Best of ``restarts`` seeded METIS starts, each repaired and improved by local search."""
+    def solve(self, k: int, rng: np.random.Generator, restarts: int, beat: int | None = None) -> _State:
+        """Best of ``restarts`` seeded METIS starts, each repaired and improved by local search.
+
+        ``beat``: households outside the band of the best division already found with another
+        number of grids. The extra starts for a violated band are spent only while this count's best
+        is under it, i.e. while this count is still the one that may bring the band closest.
+        """
         k = max(1, min(k, self.m))
+        self.starts = 0
         if k == 1:
             return _State(self, [0] * self.m, 1, rng)
         if k == self.m:
@@ -413,21 +441,38 @@ class Region:
         loose = int(max(30, min(300, 500 * room)))
         best: _State | None = None
         limit = max(1, restarts)
-        r = 0
-        # While the best start still leaves households outside the band, keep trying (up to 4x as
-        # many starts): the band comes first, and on real atoms more starts often reach it.
-        while r < limit or (best is not None and best.violation() > 0 and r < 4 * limit):
+        # The seeds of every start this count may run are drawn up front, so how many it runs
+        # (which depends on how good its starts turn out) never shifts the starts of the next count.
+        draws = []
+        for r in range(4 * limit):
             seed = int(rng.integers(0, 2**31 - 1))
-            ufactor = 30 if r == 0 else int(rng.integers(30, max(31, loose + 1)))
+            draws.append((seed, 30 if r == 0 else int(rng.integers(30, max(31, loose + 1)))))
+        bar = math.inf if beat is None else beat
+        r = 0
+        keys: set[tuple[int, float]] = set()
+        finished: list[_State] = []
+        # While the best start still leaves households outside the band, keep trying (up to 4x as
+        # many starts): the band comes first, and on real atoms more starts often reach it. Unless
+        # every start so far ended in the same division: then the starts have converged.
+        while r < limit or (best is not None and 0 < best.violation() < bar and r < 4 * limit
+                            and len(keys) > 1):
+            seed, ufactor = draws[r]
             # Restarts vary how strongly METIS prefers barriers, for diversity of the starts.
             discount = (0.9, 0.99, 0.7)[r % 3]
             lab = self.repair(self.metis(k, seed, ufactor, discount), k)
             state = _State(self, lab, k, np.random.default_rng(seed))
             state.optimise()
+            keys.add(state.key())
+            finished.append(state)
             if best is None or state.key() < best.key():
                 best = state
             r += 1
-        return best  # type: ignore[return-value]  # the loop runs at least once
+        self.starts = r
+        # Starts as close to the band as the best, one per division, for the shape polish to choose from.
+        assert best is not None  # the loop runs at least once
+        distinct = {x.key(): x for x in reversed(finished) if x.violation() == best.violation()}
+        best.finalists = sorted(distinct.values(), key=lambda x: x.key())
+        return best
 
 
 def _numbered(comp: np.ndarray) -> tuple[list[int], list[list[int]]]:
@@ -441,6 +486,53 @@ def _numbered(comp: np.ndarray) -> tuple[list[int], list[list[int]]]:
     return numbered, members
 
 
+def _pp(perimeter: float, area: float) -> float:
+    """Polsby-Popper ``4*pi*A/P**2`` (0 without a perimeter)."""
+    return 4.0 * math.pi * area / (perimeter * perimeter) if perimeter > 0.0 else 0.0
+
+
+def mask_connected(mask: int, nmask: list[int]) -> bool:
+    """Whether the units in bit mask ``mask`` are one connected piece (``nmask``: neighbours)."""
+    seen = frontier = mask & -mask
+    while frontier:
+        grow = 0
+        while frontier:
+            low = frontier & -frontier
+            grow |= nmask[low.bit_length() - 1]
+            frontier ^= low
+        frontier = grow & mask & ~seen
+        seen |= frontier
+    return seen == mask
+
+
+def connected_sets(nmask: list[int], w: list[int], area: list[float], perim: list[float],
+                   cap: float, budget: int | None = None) -> list[tuple[int, int, float, float]]:
+    """Every connected set of units holding unit 0 (bit masks over ``nmask``, each unit's
+    neighbours) with at most ``cap`` households: ``(mask, households, area, summed perimeter)``.
+
+    Grown one neighbour at a time, each set once (units passed over in a branch are excluded from
+    the later ones); households never fall as a set grows, so a set over ``cap`` is not grown.
+    ``budget``: stop after that many sets (those found first), bounding the time on large pairs.
+    """
+    found: list[tuple[int, int, float, float]] = []
+    limit = math.inf if budget is None else budget
+
+    def grow(mask: int, ext: int, excluded: int, h: int, a: float, p: float) -> None:
+        found.append((mask, h, a, p))
+        while ext and len(found) < limit:
+            low = ext & -ext
+            ext ^= low
+            i = low.bit_length() - 1
+            if h + w[i] <= cap:
+                grown = mask | low
+                grow(grown, (ext | nmask[i]) & ~grown & ~excluded, excluded, h + w[i], a + area[i], p + perim[i])
+            excluded |= low
+
+    if w and w[0] <= cap:
+        grow(1, nmask[0], 1, w[0], area[0], perim[0])
+    return found
+
+
 class _State:
     """A labelling of a :class:`Region` with per-grid totals kept up to date move by move."""
 
@@ -449,6 +541,10 @@ class _State:
         self.k = k
         self.lab = list(lab)
         self.rng = rng
+        self.finalists: list[_State] = []  # set by Region.solve on the start it returns
+        self.clock = 0  # see _touch
+        self.stamp = [0] * k
+        self.seen = {True: [-1] * region.m, False: [-1] * region.m}
         self.H = [0] * k
         self.A = [0.0] * k
         self.P = [0.0] * k
@@ -496,6 +592,88 @@ class _State:
         if self.violation() > 0:
             self._passes(balance=True)
             self._passes(balance=False)
+        for _ in range(self.r.max_passes):
+            if self.violation() == 0 or not self._pair_pass():
+                break
+            self._passes(balance=True)
+            self._passes(balance=False)
+
+    def _pair_pass(self, limit: int = 12) -> int:
+        """Re-divide each grid outside the band together with one neighbouring grid, exactly.
+
+        With few atoms to a grid, single-atom moves often cannot shift households between two
+        grids without one of them passing the band's other edge. For each grid out of band and each
+        neighbour (the two holding at most ``limit`` atoms), every split of their atoms into two
+        connected grids is tried; the split leaving fewest households outside the band wins, then
+        the one cutting least boundary off barriers. Returns the pairs re-divided.
+        """
+        r = self.r
+        lo, hi = r.band.min, r.band.max
+        lab = self.lab
+
+        def viol(h: float) -> float:
+            return lo - h if h < lo else (h - hi if h > hi else 0)
+
+        changed = 0
+        for a in sorted(range(self.k), key=lambda g: (-viol(self.H[g]), g)):
+            if viol(self.H[a]) == 0:
+                continue
+            mine = [v for v in range(r.m) if lab[v] == a]
+            for b in sorted({lab[u] for v in mine for u in r.nbrs[v]} - {a}):
+                units = [v for v in range(r.m) if lab[v] in (a, b)]
+                if len(units) > limit:
+                    continue
+                split = self._balanced_split(units, viol(self.H[a]) + viol(self.H[b]))
+                if split is None:
+                    continue
+                self._resplit(units, split, a, b)
+                changed += 1
+                break
+        return changed
+
+    def _balanced_split(self, units: list[int], now: float) -> list[bool] | None:
+        """:meth:`_pair_pass` for one pair: each unit's side, or None when no split beats ``now``.
+
+        The same pairs come back start after start, so answers are kept on the region.
+        """
+        key = (tuple(units), now)
+        cache = self.r.split_cache
+        if key not in cache:
+            cache[key] = self._balanced_split_uncached(units, now)
+        return cache[key]
+
+    def _balanced_split_uncached(self, units: list[int], now: float) -> list[bool] | None:
+        r = self.r
+        lo, hi = r.band.min, r.band.max
+        local = {v: i for i, v in enumerate(units)}
+        n = len(units)
+        nmask = [0] * n
+        edges = []
+        for i, v in enumerate(units):
+            for u, _, off_len in r.adj[v]:
+                j = local.get(u)
+                if j is not None:
+                    nmask[i] |= 1 << j
+                    if j > i:
+                        edges.append((1 << i, 1 << j, off_len))
+        w = [r.w[v] for v in units]
+        total = sum(w)
+        full = (1 << n) - 1
+        best, best_key = None, (now, math.inf)
+        zeros = [0.0] * n
+        # A side over either cap leaves a side at least ``now`` outside the band, so sides (which
+        # only grow) stop there.
+        cap = min(hi + now - 1, total - lo + now - 1)
+        for s, hs, _, _ in connected_sets(nmask, w, zeros, zeros, cap):
+            x = hs - hi if hs > hi else (lo - hs if hs < lo else 0)
+            h2 = total - hs
+            y = h2 - hi if h2 > hi else (lo - h2 if h2 < lo else 0)
+            if s == full or x + y >= now or x + y > best_key[0] or not mask_connected(full ^ s, nmask):
+                continue
+            off = sum(o for bi, bj, o in edges if bool(s & bi) != bool(s & bj))
+            if (x + y, off) < best_key:
+                best, best_key = s, (x + y, off)
+        return None if best is None else [bool(best >> i & 1) for i in range(n)]
 
     def _pieces(self) -> list[list[int]]:
         """Connected parts of street blocks within one grid (atoms joined by edges off barriers)."""
@@ -573,6 +751,7 @@ class _State:
             size[a] -= len(piece)
             size[b] += len(piece)
             self.cut_off += oa - ob
+            self._touch(a, b)
             moved += 1
         return moved
 
@@ -581,28 +760,47 @@ class _State:
         rest = [v for v in range(self.r.m) if self.lab[v] == a and v not in removed]
         return bool(rest) and is_connected(self.r.graph, rest)
 
-    def _passes(self, *, balance: bool) -> None:
-        """Passes of single-atom moves until none improves (the band first; then barriers and shape).
+    def roundness(self) -> float:
+        """Summed Polsby-Popper ``4*pi*A/P**2`` of the grids."""
+        return sum(4.0 * math.pi * a / (p * p) for p, a in zip(self.P, self.A, strict=True) if p > 0.0)
 
-        The one function over 80 lines in ``gis/``, on purpose: this loop is the engine's hot kernel
-        (every atom of every start, many passes), and its locals, inlined ``viol``/``deficit`` and
-        single body are what keep it fast in pure Python; split into calls per atom it runs slower
-        and reads no better.
+    def barrier_share(self) -> float:
+        """Share of the boundary between grids lying on barriers (1 when there is none)."""
+        cut, off = self.cut_lengths()
+        return (cut - off) / cut if cut > 0.0 else 1.0
+
+    def cut_lengths(self) -> tuple[float, float]:
+        """Metres of boundary between grids of this part: ``(all of it, the part off barriers)``."""
+        a, b, length, off = self.r.graph.edge_arrays
+        lab = np.asarray(self.lab)
+        cut = lab[a] != lab[b]
+        return float(length[cut].sum()), float(off[cut].sum())
+
+    def polish_shape(self, floor: float | None = None) -> int:
+        """Make the grids rounder on average without giving up anything ranked above shape.
+
+        The search's shape term (the summed deficit ``P - 2*sqrt(pi*A)``) favours rounding the
+        largest grids; what a reader compares is each grid's Polsby-Popper ``4*pi*A/P**2``. This
+        last phase moves boundary atoms to raise the sum of Polsby-Popper over the grids, taking a
+        move only when neither grid ends further outside the band, no boundary off barriers is
+        added and the share of the cut lying on barriers stays at least ``floor`` (by default
+        the share when the polish starts). Returns the moves made.
         """
         r = self.r
         lo, hi = r.band.min, r.band.max
-        wb, wc = r.wb, r.wc
-        nbrs, lens, offs, w, perim, area = r.nbrs, r.lens, r.offs, r.w, r.perim, r.area
+        nbrs, adj, w, perim, area = r.nbrs, r.adj, r.w, r.perim, r.area
         lab, H, P, A, size = self.lab, self.H, self.P, self.A, self.size
-        sqrt_pi = math.sqrt(math.pi)
+        cut, _ = self.cut_lengths()
+        floor = self.barrier_share() if floor is None else floor
+        four_pi = 4.0 * math.pi
 
         def viol(h: int) -> int:
             return lo - h if h < lo else (h - hi if h > hi else 0)
 
-        def deficit(p: float, a: float) -> float:
-            d = p - 2.0 * sqrt_pi * math.sqrt(a) if a > 0.0 else p
-            return d if d > 0.0 else 0.0
+        def pp(p: float, a: float) -> float:
+            return four_pi * a / (p * p) if p > 0.0 else 0.0
 
+        total = 0
         for _ in range(r.max_passes):
             moved = 0
             for v in self.rng.permutation(r.m).tolist():
@@ -611,7 +809,252 @@ class _State:
                     continue
                 la = oa = 0.0
                 shares: dict[int, list[float]] = {}
-                for u, length_m, off_len in zip(nbrs[v], lens[v], offs[v], strict=True):
+                for u, length_m, off_len in adj[v]:
+                    g = lab[u]
+                    if g == a:
+                        la += length_m
+                        oa += off_len
+                    else:
+                        s = shares.setdefault(g, [0.0, 0.0])
+                        s[0] += length_m
+                        s[1] += off_len
+                wv = w[v]
+                if not shares or viol(H[a] - wv) > viol(H[a]):
+                    continue
+                pa_new = P[a] - perim[v] + 2.0 * la
+                gain_a = pp(pa_new, A[a] - area[v]) - pp(P[a], A[a])
+                best_b, best = -1, 1e-9
+                for b in sorted(shares):
+                    lb, ob = shares[b]
+                    d_off, d_cut = oa - ob, la - lb
+                    # Off-barrier metres may not grow, nor the share of the cut on barriers fall.
+                    if viol(H[b] + wv) > viol(H[b]) or d_off > 1e-9 or \
+                            self.cut_off + d_off > (1.0 - floor) * (cut + d_cut) + 1e-6:
+                        continue
+                    gain = gain_a + pp(P[b] + perim[v] - 2.0 * lb, A[b] + area[v]) - pp(P[b], A[b])
+                    if gain > best:
+                        best_b, best = b, gain
+                if best_b < 0 or not can_leave(nbrs, lab, v, a):
+                    continue
+                lb, ob = shares[best_b]
+                self._move(v, a, best_b, la, oa, lb, ob)
+                cut += la - lb
+                moved += 1
+            total += moved
+            if not moved:
+                break
+        return total
+
+    def pair_polish(self, floor: float, limit: int = 16) -> int:
+        """Re-divide pairs of neighbouring grids exactly for roundness, giving up nothing ranked above.
+
+        Single-atom moves stop where every one step makes a grid less round, though two grids of
+        a few atoms each could be cut quite differently. For each pair of adjacent grids holding at
+        most ``limit`` atoms together, every split of their atoms into two connected grids is
+        scored; the roundest (summed Polsby-Popper) wins among the splits that leave no more
+        households and no more grids outside the band, add no boundary off barriers and keep the
+        share of the cut on barriers at least ``floor``. Returns the pairs re-divided.
+        """
+        cut, _ = self.cut_lengths()
+        a_idx, b_idx, _, _ = self.r.graph.edge_arrays
+        lab = np.asarray(self.lab)
+        pairs = sorted({(min(x, y), max(x, y)) for x, y in zip(lab[a_idx].tolist(), lab[b_idx].tolist(),
+                                                                strict=True) if x != y})
+        changed = 0
+        for a, b in pairs:
+            units = [v for v in range(self.r.m) if self.lab[v] in (a, b)]
+            if len(units) > limit:
+                continue
+            split = self._roundest_split(units, a, b, cut, floor)
+            if split is None:
+                continue
+            self._resplit(units, split, a, b)
+            cut, _ = self.cut_lengths()
+            changed += 1
+        return changed
+
+    def _roundest_split(self, units: list[int], a: int, b: int, cut: float, floor: float) -> list[bool] | None:
+        """:meth:`pair_polish` for one pair: the side of each unit (True: ``a``), or None to keep it."""
+        n = len(units)
+        now = sum(1 << i for i, v in enumerate(units) if self.lab[v] == a)
+        key = (tuple(units), now)
+        cache = self.r.shape_cache
+        if key not in cache:
+            cache[key] = self._pair_candidates(units, now)
+        cur_across, cur_off, candidates = cache[key]
+        best = None
+        best_pp = _pp(self.P[a], self.A[a]) + _pp(self.P[b], self.A[b]) + 1e-9
+        for s, across, off, score in candidates:
+            # The share of the cut on barriers may not end below ``floor``.
+            if self.cut_off - cur_off + off > (1.0 - floor) * (cut - cur_across + across) + 1e-6:
+                continue
+            if score > best_pp:
+                best, best_pp = s, score
+        full = (1 << n) - 1
+        if best is None or best == now or best == full ^ now:
+            return None
+        return [bool(best >> i & 1) for i in range(n)]
+
+    def _pair_candidates(self, units: list[int], now: int,
+                         ) -> tuple[float, float, list[tuple[int, float, float, float]]]:
+        """The splits of a pair :meth:`_roundest_split` may choose from, whatever the rest of the division.
+
+        ``now``: bit mask of the units in the first grid. Returns the metres between the two grids
+        now and the part of it off barriers, and each connected split with no more households or
+        grids outside the band and no more metres off barriers between them: ``(mask, metres
+        between, off barriers, summed Polsby-Popper)``. Kept on the region: the same pairs come back
+        polish round after round, and for every finalist.
+        """
+        r = self.r
+        lo, hi = r.band.min, r.band.max
+        n = len(units)
+        local = {v: i for i, v in enumerate(units)}
+        nmask = [0] * n
+        edges = []  # (i, j, metres, off-barrier metres), i < j, within the pair
+        for i, v in enumerate(units):
+            for u, length_m, off_len in r.adj[v]:
+                j = local.get(u)
+                if j is not None:
+                    nmask[i] |= 1 << j
+                    if j > i:
+                        edges.append((1 << i, 1 << j, length_m, off_len))
+
+        def viol(h: float) -> float:
+            return lo - h if h < lo else (h - hi if h > hi else 0)
+
+        def crossing(mask: int) -> tuple[float, float, float, float]:
+            """Metres between the sides, of it off barriers, and inside each side."""
+            across = off = in_s = in_t = 0.0
+            for bi, bj, length_m, off_len in edges:
+                si, sj = mask & bi, mask & bj
+                if si and sj:
+                    in_s += length_m
+                elif not si and not sj:
+                    in_t += length_m
+                else:
+                    across += length_m
+                    off += off_len
+            return across, off, in_s, in_t
+
+        w = [r.w[v] for v in units]
+        area = [r.area[v] for v in units]
+        perim = [r.perim[v] for v in units]
+        full = (1 << n) - 1
+        total_w, total_a, total_p = sum(w), sum(area), sum(perim)
+        hs_now = sum(w[i] for i in range(n) if now >> i & 1)
+        va, vb = viol(hs_now), viol(total_w - hs_now)
+        out_now = (va > 0) + (vb > 0)
+        cur_across, cur_off, _, _ = crossing(now)
+        slack = va + vb
+        candidates = []
+        # Over either cap one of the two sides alone is more than ``slack`` outside the band.
+        for s, hs, as_, ps in connected_sets(nmask, w, area, perim, min(hi, total_w - lo) + slack):
+            if s == full:
+                continue
+            x, y = viol(hs), viol(total_w - hs)
+            if x + y > slack or (x > 0) + (y > 0) > out_now or not mask_connected(full ^ s, nmask):
+                continue
+            across, off, in_s, in_t = crossing(s)
+            if off > cur_off + 1e-9:
+                continue
+            score = _pp(ps - 2.0 * in_s, as_) + _pp(total_p - ps - 2.0 * in_t, total_a - as_)
+            candidates.append((s, across, off, score))
+        return cur_across, cur_off, candidates
+
+    def _resplit(self, units: list[int], sides: list[bool], a: int, b: int) -> None:
+        """Give ``units`` (all of grids ``a`` and ``b``, ascending) to ``a`` or ``b`` by ``sides``.
+
+        Only the two grids' totals are recounted; the rest of the division is untouched.
+        """
+        r, lab = self.r, self.lab
+        inside = set(units)
+        off_before = sum(off_len for v in units for u, _, off_len in r.adj[v]
+                         if u > v and u in inside and lab[u] != lab[v])
+        for v, side in zip(units, sides, strict=True):
+            lab[v] = a if side else b
+        for g in (a, b):
+            members = [v for v in units if lab[v] == g]
+            self.H[g] = sum(r.w[v] for v in members)
+            self.A[g] = sum(r.area[v] for v in members)
+            self.size[g] = len(members)
+            # Perimeters first, then the shared edges, in atom order: as :class:`_State` counts them.
+            p = sum((r.perim[v] for v in members), 0.0)
+            for v in members:
+                for u, length_m, _ in r.adj[v]:
+                    if lab[u] == g:
+                        p -= length_m
+            self.P[g] = p
+        self.cut_off += sum(off_len for v in units for u, _, off_len in r.adj[v]
+                            if u > v and u in inside and lab[u] != lab[v]) - off_before
+        self._touch(a, b)
+
+    def _touch(self, a: int, b: int) -> None:
+        """Record that grids ``a`` and ``b`` changed (members and totals).
+
+        ``clock`` counts the changes; ``stamp[g]``: the count when grid g last changed;
+        ``seen[mode][v]``: the count when atom v was last looked at in that mode of :meth:`_passes`
+        and stayed. An atom whose grid and neighbouring grids have not changed since would stay again.
+        """
+        self.clock += 1
+        self.stamp[a] = self.stamp[b] = self.clock
+
+    def _move(self, v: int, a: int, b: int, la: float, oa: float, lb: float, ob: float) -> None:
+        """Move atom ``v`` from grid ``a`` to ``b``.
+
+        ``la``/``oa`` (``lb``/``ob``) are its metres of boundary (off barriers) shared with ``a`` (``b``).
+        """
+        r = self.r
+        wv, pv, av = r.w[v], r.perim[v], r.area[v]
+        self.lab[v] = b
+        self.H[a] -= wv
+        self.H[b] += wv
+        self.A[a] -= av
+        self.A[b] += av
+        self.P[a] += -pv + 2.0 * la
+        self.P[b] += pv - 2.0 * lb
+        self.size[a] -= 1
+        self.size[b] += 1
+        self.cut_off += oa - ob
+        self._touch(a, b)
+
+    def _passes(self, *, balance: bool) -> None:
+        """Passes of single-atom moves until none improves (the band first; then barriers and shape).
+
+        The one function over 80 lines in ``gis/``, on purpose: this loop is the engine's hot kernel
+        (every atom of every start, many passes), and its locals, inlined band violation and
+        deficit, and single body are what keep it fast in pure Python; split into calls per atom it
+        runs slower and reads no better.
+        """
+        r = self.r
+        lo, hi = r.band.min, r.band.max
+        wb, wc = r.wb, r.wc
+        adj, w, perim, area = r.adj, r.w, r.perim, r.area
+        lab, H, P, A, size = self.lab, self.H, self.P, self.A, self.size
+        two_sqrt_pi = 2.0 * math.sqrt(math.pi)
+        sqrt = math.sqrt
+        nbrs = r.nbrs
+        # An atom that did not move is only looked at again (in this mode) once its grid or a grid
+        # next to it changed: nothing else enters its decision. See :meth:`_touch`.
+        stamp = self.stamp
+        seen = self.seen[balance]
+
+        for _ in range(r.max_passes):
+            moved = 0
+            for v in self.rng.permutation(r.m).tolist():
+                a = lab[v]
+                t = seen[v]
+                if t >= 0 and stamp[a] <= t:
+                    for u in nbrs[v]:
+                        if stamp[lab[u]] > t:
+                            break
+                    else:
+                        continue
+                seen[v] = self.clock
+                if size[a] == 1:
+                    continue
+                la = oa = 0.0
+                shares: dict[int, list[float]] = {}
+                for u, length_m, off_len in adj[v]:
                     g = lab[u]
                     if g == a:
                         la += length_m
@@ -627,13 +1070,17 @@ class _State:
                     continue
                 wv = w[v]
                 ha = H[a]
-                va = viol(ha)
-                va_new = viol(ha - wv)
+                va = lo - ha if ha < lo else (ha - hi if ha > hi else 0)
+                h = ha - wv
+                va_new = lo - h if h < lo else (h - hi if h > hi else 0)
+                targets = sorted(shares) if len(shares) > 1 else shares
                 if balance:
                     best_b, best = -1, (0, 0.0)
-                    for b in sorted(shares):
+                    for b in targets:
                         hb = H[b]
-                        dv = va_new + viol(hb + wv) - va - viol(hb)
+                        h = hb + wv
+                        dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
+                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
                         # Change of sum((H - mean)^2): pushes households down the gradient so that
                         # chains of moves can carry a surplus across grids already at the band edge.
                         dq = 2.0 * wv * (hb - ha + wv)
@@ -641,37 +1088,37 @@ class _State:
                         if dv <= 0 and (dv < 0 or dq < -_EPS) and cand < best:
                             best_b, best = b, cand
                 else:
-                    pa_new = P[a] - perim[v] + 2.0 * la
-                    aa_new = A[a] - area[v]
-                    da = deficit(pa_new, aa_new) - deficit(P[a], A[a]) if wc else 0.0
+                    if wc:
+                        pa, aa = P[a], A[a]
+                        pa_new = pa - perim[v] + 2.0 * la
+                        aa_new = aa - area[v]
+                        d_new = pa_new - two_sqrt_pi * sqrt(aa_new) if aa_new > 0.0 else pa_new
+                        d_old = pa - two_sqrt_pi * sqrt(aa) if aa > 0.0 else pa
+                        da = (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0)
                     best_b, best = -1, (0, -_EPS * 1e3)
-                    for b in sorted(shares):
+                    for b in targets:
                         hb = H[b]
-                        dv = va_new + viol(hb + wv) - va - viol(hb)
+                        h = hb + wv
+                        dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
+                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
                         if dv > 0:
                             continue
                         lb, ob = shares[b]
                         ds = wb * (oa - ob)
                         if wc:
-                            pb_new = P[b] + perim[v] - 2.0 * lb
-                            ds += wc * (da + deficit(pb_new, A[b] + area[v]) - deficit(P[b], A[b]))
+                            pb, ab = P[b], A[b]
+                            pb_new = pb + perim[v] - 2.0 * lb
+                            ab_new = ab + area[v]
+                            d_new = pb_new - two_sqrt_pi * sqrt(ab_new) if ab_new > 0.0 else pb_new
+                            d_old = pb - two_sqrt_pi * sqrt(ab) if ab > 0.0 else pb
+                            ds += wc * (da + (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0))
                         cand = (dv, ds)
                         if cand < best:
                             best_b, best = b, cand
                 if best_b < 0 or not can_leave(nbrs, lab, v, a):
                     continue
-                b = best_b
-                lb, ob = shares[b]
-                lab[v] = b
-                H[a] -= wv
-                H[b] += wv
-                A[a] -= area[v]
-                A[b] += area[v]
-                P[a] += -perim[v] + 2.0 * la
-                P[b] += perim[v] - 2.0 * lb
-                size[a] -= 1
-                size[b] += 1
-                self.cut_off += oa - ob
+                lb, ob = shares[best_b]
+                self._move(v, a, best_b, la, oa, lb, ob)
                 moved += 1
             if not moved:
                 break
@@ -848,17 +1295,33 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
     best = region.solve(first, rng, settings.restarts)
     tried = {first}
     queue = candidates[1:]
-    if best.violation() > 0 and len(feasible):
+    # A count that reached the band only after the extra starts is a tight fit: its neighbours may
+    # reach it too, with a better cut.
+    if (best.violation() > 0 or region.starts > settings.restarts) and len(feasible):
         queue += [first - 1, first + 1]
     for k in queue:
         k = max(1, min(k, region.m))
         if k in tried:
             continue
         tried.add(k)
-        state = region.solve(k, rng, settings.restarts)
+        state = region.solve(k, rng, settings.restarts, beat=best.violation())
         if state.key() < best.key():
             best = state
-    return best
+    # Shape comes last: the polish may not let the share of the cut on barriers fall below this.
+    floor = best.barrier_share()
+    # The best two starts by the search's own objective that are as close to the band and cut as
+    # much on barriers are polished, and the rounder kept: one start's local optimum is often a
+    # poor shape where another's is round (more starts cost time and rarely win).
+    finalists = [x for x in best.finalists or [best] if x.barrier_share() >= floor - _EPS][:2]
+    for state in finalists:
+        state.polish_shape(floor)
+        for _ in range(settings.max_passes):
+            if not state.pair_polish(floor):
+                break
+            state.polish_shape(floor)
+    roundest = max(finalists, key=lambda x: (x.roundness(), -finalists.index(x)))
+    log.debug("k=%d: %d finalists, the roundest is number %d", best.k, len(finalists), finalists.index(roundest))
+    return roundest
 
 
 def _label_grids(grids: list[Grid], findings: list[Finding]) -> list[int]:

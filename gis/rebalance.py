@@ -2,9 +2,10 @@
 
 Households move; grids drift out of the band. Re-dividing from scratch would redraw every boundary,
 so :func:`rebalance` instead moves as few households as it can: single boundary atoms between
-neighbouring grids, or chains of two moves through a middle grid, always keeping every grid
-connected and never touching locked grids. Only when moves cannot do it does it split an over-full
-grid or merge an under-full one into a neighbour, and it reports that.
+neighbouring grids, chains of two moves through a middle grid, or (when neither helps) a new
+division of the grid and one neighbour between the two, always keeping every grid connected and
+never touching locked grids. Only when moves cannot do it does it split an over-full grid or merge
+an under-full one into a neighbour, and it reports that.
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ import pandas as pd
 
 from gis.errors import InputError
 from gis.graph import AtomGraph, align_labels, build_graph, can_leave, format_ids, is_whole
-from gis.partition import Band, Finding, PartitionSettings, Region
+from gis.partition import Band, Finding, PartitionSettings, Region, connected_sets, mask_connected
 
 log = logging.getLogger(__name__)
 
 Move = tuple[int, int, int, int]  # (atom_id, from grid, to grid, households)
+
+#: Splits of a pair of grids tried at most when re-dividing the pair (bounds the time, about 50 ms,
+#: where many empty atoms let almost every connected set through).
+PAIR_SPLITS_TRIED = 20_000
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,44 @@ class _Rebalancer:
                             if v1 != v0 and any(lab[u] == mid and u != v0 for u in nbrs[v1]):
                                 if self.size[mid] > 1:
                                     plans.append([(v0, mid, grid), (v1, far, mid)])
-        return self._pick(plans)
+        best = self._pick(plans)
+        return best if best is not None else self._pair_plan(grid)
+
+    def _pair_plan(self, grid: int, limit: int = 20) -> list[tuple[int, int, int]] | None:
+        """Re-divide ``grid`` and one neighbouring grid, when no move or chain helps.
+
+        Two grids of a few big atoms can be stuck with every single move and chain making things
+        worse, while dividing their atoms differently (e.g. by columns instead of rows) fits both
+        in the band. Splits of the pair (at most ``limit`` atoms; up to :data:`PAIR_SPLITS_TRIED`)
+        into two connected grids are tried, ranked like :meth:`_pick`, each side going to the label
+        that moves fewer households.
+        """
+        lo, hi = self.band.min, self.band.max
+        best_key, best = None, None
+        for other in self._neighbour_grids(grid):
+            units = [v for v in range(self.g.n) if self.lab[v] in (grid, other)]
+            n = len(units)
+            if n > limit:
+                continue
+            now = self.viol(self.H[grid]) + self.viol(self.H[other])
+            local = {v: i for i, v in enumerate(units)}
+            nmask = [sum(1 << local[u] for u in self.g.nbrs[v] if u in local) for v in units]
+            w = [self.w[v] for v in units]
+            total, full, zeros = sum(w), (1 << n) - 1, [0.0] * n
+            # Over either cap one side alone is at least ``now`` outside the band.
+            cap = min(hi, total - lo) + now - 1
+            for s, hs, _, _ in connected_sets(nmask, w, zeros, zeros, cap, budget=PAIR_SPLITS_TRIED):
+                gain = self.viol(hs) + self.viol(total - hs) - now
+                if s == full or gain >= 0 or not mask_connected(full ^ s, nmask):
+                    continue
+                for first, second in ((grid, other), (other, grid)):
+                    plan = [(v, self.lab[v], first if s >> i & 1 else second) for i, v in enumerate(units)
+                            if self.lab[v] != (first if s >> i & 1 else second)]
+                    key = (gain, sum(self.w[v] for v, _, _ in plan), len(plan), round(self._cut_delta(plan), 6),
+                           [v for v, _, _ in plan])
+                    if best_key is None or key < best_key:
+                        best_key, best = key, plan
+        return best
 
     def _pick(self, plans: list[list[tuple[int, int, int]]]) -> list[tuple[int, int, int]] | None:
         """Largest violation reduction first, then fewest households moved, then smallest atom ids."""
@@ -290,8 +332,9 @@ def rebalance(atoms: gpd.GeoDataFrame, edges: pd.DataFrame, labels: pd.Series, b
     Notes
     -----
     Greedy: each step takes the out-of-band grid with the largest violation and applies the plan
-    (one boundary atom, or a chain of two through a middle grid) that most reduces the total band
-    violation, moving the fewest households among equals. Every plan keeps all grids connected.
+    (one boundary atom, or a chain of two through a middle grid; failing those, a re-division of the
+    grid and one neighbour) that most reduces the total band violation, moving the fewest households
+    among equals. Every plan keeps all grids connected.
     """
     if not isinstance(band, Band):
         raise InputError(f"band must be a Band, got {band!r}", field="band")

@@ -299,6 +299,17 @@ def test_rebalance_chain_through_a_full_middle_grid() -> None:
     assert result.findings == []
 
 
+def test_rebalance_redivides_a_pair_no_move_or_chain_can_fix() -> None:
+    # 2 x 2: grid 0 = top row (200 + 210 = 410, 10 over), grid 1 = bottom row (100 + 190 = 290,
+    # 10 under). Every single move makes it worse and there is no third grid for a chain; the
+    # columns (200 + 100, 210 + 190) fit both. Atoms 1 and 2 swap: 310 households moved.
+    atoms, edges = box_atoms(2, 2, [200, 210, 100, 190])
+    result = rebalance(atoms, edges, pd.Series([0, 0, 1, 1]), Band(300, 400, 350))
+    assert sorted(result.moves) == [(1, 0, 1, 210), (2, 1, 0, 100)]
+    assert result.findings == []
+    assert_contiguous(atoms, edges, result.labels)
+
+
 def test_rebalance_leaves_locked_grids_alone() -> None:
     atoms, edges = box_atoms(2, 4, [100, 150, 100, 100, 230, 60, 100, 50])
     labels = pd.Series([0, 0, 1, 1, 0, 0, 1, 1])
