@@ -748,3 +748,30 @@ def test_property_messy_communities(case):
     graph = nx.Graph(list(zip(layer.edges["a"], layer.edges["b"], strict=True)))
     graph.add_nodes_from(layer.atoms.index)
     assert nx.is_connected(graph)
+
+
+def test_voronoi_ridges_lie_midway_between_points_of_different_labels() -> None:
+    # Every ridge point is as far from the nearest generator of one label as from the nearest of
+    # another, and nearer than any third point: it is on the boundary between the labels' cells.
+    from gis.tessellation import voronoi_ridges
+
+    rng = np.random.default_rng(3)
+    points = rng.random((300, 2)) * 100 + [3.9e7, 3.5e6]
+    labels = (points[:, 0] - 3.9e7 > 50).astype(int) + 2 * (points[:, 1] - 3.5e6 > 40).astype(int)
+    ridges = voronoi_ridges(points, labels, (3.9e7, 3.5e6, 3.9e7 + 100, 3.5e6 + 100))
+    segs = shapely.get_parts(ridges)
+    assert len(segs) > 10
+    mid = shapely.get_coordinates(shapely.line_interpolate_point(segs, 0.5, normalized=True))
+    dist = np.hypot(*(mid[:, None, :] - points[None, :, :]).transpose(2, 0, 1))
+    two = np.argsort(dist, axis=1)[:, :2]
+    d_two = np.take_along_axis(dist, two, axis=1)
+    assert np.allclose(d_two[:, 0], d_two[:, 1], atol=1e-6)
+    assert (labels[two[:, 0]] != labels[two[:, 1]]).all()
+    # And complete: wherever the nearest generator's label changes, a ridge passes close by.
+    xs, ys = np.meshgrid(np.arange(10, 90, 0.5) + 3.9e7, np.arange(10, 90, 0.5) + 3.5e6)
+    grid = np.column_stack([xs.ravel(), ys.ravel()])
+    nearest = labels[np.argmin(np.hypot(*(grid[:, None, :] - points[None, :, :]).transpose(2, 0, 1)), axis=1)]
+    change = np.flatnonzero((nearest[:-1] != nearest[1:]) & (np.diff(grid[:, 1]) == 0))
+    crossings = shapely.points((grid[change] + grid[change + 1]) / 2)
+    assert len(change) > 20
+    assert (shapely.distance(crossings, ridges) <= 0.25 + 1e-9).all()
