@@ -96,9 +96,16 @@ SITE_KINDS = EXCLUSIVE_SITE_KINDS | {RESIDENTIAL_COMPOUND}
 #: Building outlines are shrunk by this much (metres) before sampling, so that two buildings
 #: sharing a wall get distinct generator points and the cell boundary runs along the wall.
 _SHRINK = 0.4
-#: Spacing of generator points along a building outline (metres): finer gives smoother cell
-#: edges between close buildings at the cost of more Voronoi ridges.
+#: Spacing of generator points along a building outline (metres), at most: finer gives smoother
+#: cell edges between close buildings at the cost of more Voronoi ridges.
 _SEGMENT = 1.0
+#: A building whose nearest neighbour (another cell of its domain) is ``d`` metres away is sampled
+#: every ``sqrt(_SPACING_PER_GAP * d)`` metres, between ``_SEGMENT`` and ``_SEGMENT_FAR``. Sampling
+#: both outlines every ``s`` metres moves the cell edge midway between them by about ``s² / (4 d)``,
+#: so this keeps the edge within 5 cm (the ridges' simplification tolerance) of where 1 m sampling
+#: puts it, with a fraction of the points where buildings stand apart.
+_SPACING_PER_GAP = 0.2
+_SEGMENT_FAR = 4.0
 #: A footprint given as a point (address data without outlines) becomes a square this wide (m).
 _POINT_FOOTPRINT = 1.0
 #: Buildings overlapping by more than this share of the smaller footprint share one cell.
@@ -695,7 +702,8 @@ def _generator_points(bld: gpd.GeoDataFrame, domains: pd.DataFrame) -> Generator
     still = shapely.is_empty(shrunk)
     if still.any():  # no area in its domain (only in a sliver): the domain point nearest to it
         shrunk[still] = shapely.get_point(shapely.shortest_line(dom[still], whole[still]), 0)
-    outline = shapely.segmentize(shapely.boundary(shrunk), _SEGMENT)
+    spacing = _sample_spacing(fp, bld["domain"].to_numpy(), bld["cell"].to_numpy())
+    outline = shapely.segmentize(shapely.boundary(shrunk), spacing)
     point_like = shapely.get_type_id(shrunk) == 0
     outline[point_like] = shrunk[point_like]
     coords, owner = shapely.get_coordinates(outline, return_index=True)
@@ -708,6 +716,21 @@ def _generator_points(bld: gpd.GeoDataFrame, domains: pd.DataFrame) -> Generator
     key = np.rint(coords / GRID_SIZE).astype(np.int64)
     first = np.flatnonzero(~pd.DataFrame({"d": point_domain, "x": key[:, 0], "y": key[:, 1]}).duplicated())
     return Generators(coords[first], cell[first], point_domain[first], anchors, cores)
+
+
+def _sample_spacing(footprints: np.ndarray, domain: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Spacing of generator points along each outline (metres), from its gap to the nearest other cell.
+
+    Only buildings of other cells in the same domain count: the Voronoi diagram is per domain.
+    """
+    far = _SEGMENT_FAR ** 2 / _SPACING_PER_GAP  # beyond this gap the spacing is the largest anyway
+    gap = np.full(len(footprints), far)
+    i, j = shapely.STRtree(footprints).query(footprints, predicate="dwithin", distance=far)
+    other = (domain[i] == domain[j]) & (cell[i] != cell[j])
+    i, j = i[other], j[other]
+    if len(i):
+        np.minimum.at(gap, i, shapely.distance(footprints[i], footprints[j]))
+    return np.clip(np.sqrt(_SPACING_PER_GAP * gap), _SEGMENT, _SEGMENT_FAR)
 
 
 def _cells_per_domain(cell: np.ndarray, point_domain: np.ndarray, n_domains: int) -> np.ndarray:
