@@ -284,11 +284,7 @@ def voronoi_ridges(points: np.ndarray, labels: np.ndarray, bounds: tuple[float, 
     """Voronoi edges that separate generator points of *different* labels.
 
     Their union is the boundary between the cells of the labels (the Voronoi cells dissolved per
-    label), obtained without any polygon union. Computed from the Delaunay triangulation: the
-    Voronoi edge dual to a Delaunay edge joins the circumcentres of the two triangles on it.
-    GEOS triangulates (about twice as fast as qhull on outline samples, whose many co-circular
-    points qhull handles slowly); its triangles carry the input coordinates unchanged, so a sorted
-    lookup finds each corner's point.
+    label), obtained without any polygon union. See :func:`grouped_voronoi_ridges`.
 
     Parameters
     ----------
@@ -302,46 +298,102 @@ def voronoi_ridges(points: np.ndarray, labels: np.ndarray, bounds: tuple[float, 
     Returns
     -------
     shapely.MultiLineString
-        Two-point segments (possibly empty), reaching well beyond ``bounds``.
+        Two-point segments (possibly empty), reaching beyond ``bounds``.
     """
-    minx, miny, maxx, maxy = bounds
-    centre = np.array([(minx + maxx) / 2, (miny + maxy) / 2])
-    far = 4 * max(maxx - minx, maxy - miny, 1.0)
+    return grouped_voronoi_ridges(points, labels, np.zeros(len(points), dtype=np.int64),
+                                  np.asarray([bounds], dtype=float))[0]
+
+
+def grouped_voronoi_ridges(points: np.ndarray, labels: np.ndarray, groups: np.ndarray, bounds: np.ndarray
+                           ) -> np.ndarray:
+    """Voronoi ridges between points of different labels, computed for each group of points on its own.
+
+    One triangulation serves every group: each group is moved to its own place along a line, far
+    enough from the others (2.5 times the larger extent) that within its bounds no point of
+    another group is nearer than its own points, so its ridges there are those of its own Voronoi
+    diagram. The Voronoi edge dual to a Delaunay edge joins the circumcentres of the two
+    triangles on it. GEOS triangulates (about twice as fast as qhull on outline samples, whose many
+    co-circular points qhull handles slowly); its triangles carry the input coordinates unchanged,
+    so a sorted lookup finds each corner's point.
+
+    Parameters
+    ----------
+    points
+        (n, 2) generator coordinates (metres), distinct within each group.
+    labels
+        Label per point.
+    groups
+        Group 0..G-1 per point.
+    bounds
+        (G, 4) minx, miny, maxx, maxy of the area each group's ridges must cover (metres).
+
+    Returns
+    -------
+    numpy.ndarray
+        G MultiLineStrings of two-point segments (possibly empty), reaching beyond the bounds.
+    """
+    points, groups = np.asarray(points, dtype=float), np.asarray(groups, dtype=np.int64)
+    bounds = np.array(bounds, dtype=float).reshape(-1, 4)
+    n_groups = len(bounds)
+    if len(points):
+        # Bounds that also hold every point of the group, whatever the caller passed.
+        np.minimum.at(bounds[:, 0], groups, points[:, 0])
+        np.minimum.at(bounds[:, 1], groups, points[:, 1])
+        np.maximum.at(bounds[:, 2], groups, points[:, 0])
+        np.maximum.at(bounds[:, 3], groups, points[:, 1])
+    centre = (bounds[:, :2] + bounds[:, 2:]) / 2
+    extent = np.hypot(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1]) + 1.0
+    step = 3 * (extent[:-1] + extent[1:])
+    place = np.column_stack([np.r_[0.0, np.cumsum(step)], np.zeros(n_groups)])
+    shift = place - centre  # moved point = point + shift of its group
+    pts = points + shift[groups]
+    lo, hi = pts.min(axis=0) if len(pts) else np.zeros(2), pts.max(axis=0) if len(pts) else np.zeros(2)
+    mid, far = (lo + hi) / 2, 4 * max(float(np.max(hi - lo)), float(extent.max()), 1.0)
     # Four far corners make every ridge between real points finite: only ridges between the
-    # corners themselves go to infinity. Centring keeps the arithmetic well conditioned.
-    corners = np.array([[-far, -far], [far, -far], [far, far], [-far, far]])
-    n = len(points)
-    pts = np.vstack([points - centre, corners])
+    # corners themselves go to infinity.
+    corners = mid + np.array([[-far, -far], [far, -far], [far, far], [-far, far]])
+    n = len(pts)
+    pts = np.vstack([pts, corners])
     tri = shapely.get_coordinates(shapely.delaunay_triangles(shapely.multipoints(pts)))
     tri = tri.reshape(-1, 4, 2)[:, :3]  # closed rings: the 4th coordinate repeats the 1st
     simp = _point_positions(pts, tri.reshape(-1, 2)).reshape(-1, 3)
-    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-    d = 2 * (a[:, 0] * (b[:, 1] - c[:, 1]) + b[:, 0] * (c[:, 1] - a[:, 1]) + c[:, 0] * (a[:, 1] - b[:, 1]))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sa, sb, sc = (a ** 2).sum(1), (b ** 2).sum(1), (c ** 2).sum(1)
-        ux = (sa * (b[:, 1] - c[:, 1]) + sb * (c[:, 1] - a[:, 1]) + sc * (a[:, 1] - b[:, 1])) / d
-        uy = (sa * (c[:, 0] - b[:, 0]) + sb * (a[:, 0] - c[:, 0]) + sc * (b[:, 0] - a[:, 0])) / d
-    centres = np.column_stack([ux, uy]) + centre
+    centres = _circumcentres(tri)
     lab = np.append(np.asarray(labels), [-1, -2, -3, -4])
-    # Every triangle edge between points of different labels; the two triangles sharing an edge
-    # are adjacent after sorting by edge, and their circumcentres bound its ridge. An edge of one
-    # triangle only lies on the hull, which the far corners keep away from real points.
+    grp = np.append(groups, [-1, -2, -3, -4])
+    # Every triangle edge between points of one group and different labels; the two triangles
+    # sharing an edge are adjacent after sorting by edge, and their circumcentres bound its ridge.
+    # An edge of one triangle only lies on the hull, which the far corners keep away from points.
     p, q = simp.ravel(), simp[:, [1, 2, 0]].ravel()
     tri_of = np.repeat(np.arange(len(simp)), 3)
-    keep = (p < n) & (q < n) & (lab[p] != lab[q])
+    keep = (p < n) & (q < n) & (lab[p] != lab[q]) & (grp[p] == grp[q])
     p, q, tri_of = p[keep], q[keep], tri_of[keep]
     edge = np.minimum(p, q).astype(np.int64) * (n + 4) + np.maximum(p, q)
     order = np.argsort(edge, kind="stable")
-    edge, tri_of = edge[order], tri_of[order]
+    edge, tri_of, p = edge[order], tri_of[order], p[order]
     pair = np.flatnonzero(edge[1:] == edge[:-1])
-    segs = np.stack([centres[tri_of[pair]], centres[tri_of[pair + 1]]], axis=1)
-    segs = segs[np.isfinite(segs).all(axis=(1, 2)) & np.any(segs[:, 0] != segs[:, 1], axis=1)]
-    if not len(segs):
-        return shapely.MultiLineString()
+    seg_group = grp[p[pair]]
+    segs = np.stack([centres[tri_of[pair]], centres[tri_of[pair + 1]]], axis=1) - shift[seg_group][:, None, :]
+    ok = np.isfinite(segs).all(axis=(1, 2)) & np.any(segs[:, 0] != segs[:, 1], axis=1)
+    segs, seg_group = segs[ok], seg_group[ok]
+    by_group = np.argsort(seg_group, kind="stable")
+    segs, seg_group = segs[by_group], seg_group[by_group]
     m = len(segs)
+    counts = np.bincount(seg_group, minlength=n_groups)
     return shapely.from_ragged_array(
         shapely.GeometryType.MULTILINESTRING, segs.reshape(-1, 2),
-        (np.arange(0, 2 * m + 1, 2), np.array([0, m])))[0]
+        (np.arange(0, 2 * m + 1, 2), np.r_[0, np.cumsum(counts)]))
+
+
+def _circumcentres(tri: np.ndarray) -> np.ndarray:
+    """Circumcentre of each triangle (t, 3, 2), computed relative to its first corner for precision."""
+    a = tri[:, 0]
+    b, c = tri[:, 1] - a, tri[:, 2] - a
+    d = 2 * (b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0])
+    sb, sc = (b ** 2).sum(1), (c ** 2).sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ux = (c[:, 1] * sb - b[:, 1] * sc) / d
+        uy = (b[:, 0] * sc - c[:, 0] * sb) / d
+    return np.column_stack([ux, uy]) + a
 
 
 def _point_positions(points: np.ndarray, coords: np.ndarray) -> np.ndarray:
