@@ -485,9 +485,13 @@ def _inside_faces(faces: np.ndarray, points: np.ndarray, boundary) -> np.ndarray
     whether most of its area is inside, because a line running a grid step outside the outline
     can join a sliver outside to a face inside through a gap the width of the grid.
     """
-    ring = shapely.boundary(boundary)
-    shapely.prepare(ring)
-    near = shapely.dwithin(faces, ring, 10 * GRID_SIZE)
+    # The outline cut into its straight pieces, in a tree: only faces whose box meets a piece's
+    # are measured (one whole-outline distance per face cost more than everything else here).
+    coords, ring = shapely.get_coordinates(shapely.get_parts(shapely.boundary(boundary)), return_index=True)
+    same = np.flatnonzero(ring[:-1] == ring[1:])
+    pieces = shapely.linestrings(np.stack([coords[same], coords[same + 1]], axis=1))
+    near = np.zeros(len(faces), dtype=bool)
+    near[shapely.STRtree(pieces).query(faces, predicate="dwithin", distance=10 * GRID_SIZE)[0]] = True
     inside = shapely.contains(boundary, points)
     if near.any():
         share = shapely.area(shapely.intersection(faces[near], boundary))

@@ -314,7 +314,7 @@ def grouped_voronoi_ridges(points: np.ndarray, labels: np.ndarray, groups: np.nd
     diagram. The Voronoi edge dual to a Delaunay edge joins the circumcentres of the two
     triangles on it. GEOS triangulates (about twice as fast as qhull on outline samples, whose many
     co-circular points qhull handles slowly); its triangles carry the input coordinates unchanged,
-    so a sorted lookup finds each corner's point.
+    Z included, so a point's position given as its Z names each corner.
 
     Parameters
     ----------
@@ -354,10 +354,12 @@ def grouped_voronoi_ridges(points: np.ndarray, labels: np.ndarray, groups: np.nd
     corners = mid + np.array([[-far, -far], [far, -far], [far, far], [-far, far]])
     n = len(pts)
     pts = np.vstack([pts, corners])
-    tri = shapely.get_coordinates(shapely.delaunay_triangles(shapely.multipoints(pts)))
-    tri = tri.reshape(-1, 4, 2)[:, :3]  # closed rings: the 4th coordinate repeats the 1st
-    simp = _point_positions(pts, tri.reshape(-1, 2)).reshape(-1, 3)
-    centres = _circumcentres(tri)
+    # Each point carries its own position as Z, which the triangulation keeps with it.
+    numbered = np.column_stack([pts, np.arange(len(pts), dtype=float)])
+    tri = shapely.get_coordinates(shapely.delaunay_triangles(shapely.multipoints(numbered)), include_z=True)
+    tri = tri.reshape(-1, 4, 3)[:, :3]  # closed rings: the 4th coordinate repeats the 1st
+    simp = tri[:, :, 2].astype(np.int64)
+    centres = _circumcentres(tri[:, :, :2])
     lab = np.append(np.asarray(labels), [-1, -2, -3, -4])
     grp = np.append(groups, [-1, -2, -3, -4])
     # Every triangle edge between points of one group and different labels; the two triangles
@@ -396,14 +398,6 @@ def _circumcentres(tri: np.ndarray) -> np.ndarray:
     return np.column_stack([ux, uy]) + a
 
 
-def _point_positions(points: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    """Row of ``points`` equal to each of ``coords`` (every coordinate must be one of the points)."""
-    key = points[:, 0] + 1j * points[:, 1]  # numpy orders complex numbers by real, then imaginary part
-    order = np.argsort(key)
-    found = np.searchsorted(key[order], coords[:, 0] + 1j * coords[:, 1])
-    return order[np.minimum(found, len(order) - 1)]
-
-
 def dissolve_faces(faces: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarray:
     """Union the faces of each label (coverage union: exact, keeps shared vertices).
 
@@ -417,10 +411,20 @@ def dissolve_faces(faces: np.ndarray, labels: np.ndarray, n_labels: int) -> np.n
     idx = np.flatnonzero(m)
     order = idx[np.argsort(labels[m], kind="stable")]
     lab = labels[order]
-    bounds = np.r_[np.flatnonzero(run_starts(lab)), len(lab)]
-    for s, e in zip(bounds[:-1], bounds[1:], strict=False):
-        group = faces[order[s:e]]
-        out[lab[s]] = group[0] if len(group) == 1 else shapely.coverage_union_all(group)
+    if not len(lab):
+        return out
+    starts = np.flatnonzero(run_starts(lab))
+    count = np.diff(np.r_[starts, len(lab)])
+    single = count == 1
+    out[lab[starts[single]]] = faces[order[starts[single]]]
+    several = np.flatnonzero(~single)
+    if len(several):
+        # One row per label, padded with None (which a union skips): one call for every label.
+        rows = np.full((len(several), int(count[several].max())), None, dtype=object)
+        row = np.repeat(np.arange(len(several)), count[several])
+        col = np.arange(len(row)) - np.repeat(np.cumsum(count[several]) - count[several], count[several])
+        rows[row, col] = faces[order[np.repeat(starts[several], count[several]) + col]]
+        out[lab[starts[several]]] = shapely.coverage_union_all(rows, axis=1)
     return out
 
 
