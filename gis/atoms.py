@@ -62,15 +62,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
 from gis.errors import GisError, InputError
 from gis.tessellation import (
     GRID_SIZE,
     MIN_SHARED_LENGTH,
     Segments,
+    connected_labels,
     dissolve_faces,
     extend_line_ends,
     face_segments,
@@ -96,16 +94,11 @@ SITE_KINDS = EXCLUSIVE_SITE_KINDS | {RESIDENTIAL_COMPOUND}
 #: Building outlines are shrunk by this much (metres) before sampling, so that two buildings
 #: sharing a wall get distinct generator points and the cell boundary runs along the wall.
 _SHRINK = 0.4
-#: Spacing of generator points along a building outline (metres), at most: finer gives smoother
-#: cell edges between close buildings at the cost of more Voronoi ridges.
+#: Spacing of generator points along a building outline (metres): finer gives smoother cell
+#: edges between close buildings at the cost of more Voronoi ridges. (Coarser spacing where
+#: buildings stand apart moves cell edges by under 5 cm, but that is enough to change the
+#: partition of some communities, for better or worse, so the spacing is uniform.)
 _SEGMENT = 1.0
-#: A building whose nearest neighbour (another cell of its domain) is ``d`` metres away is sampled
-#: every ``sqrt(_SPACING_PER_GAP * d)`` metres, between ``_SEGMENT`` and ``_SEGMENT_FAR``. Sampling
-#: both outlines every ``s`` metres moves the cell edge midway between them by about ``s² / (4 d)``,
-#: so this keeps the edge within 5 cm (the ridges' simplification tolerance) of where 1 m sampling
-#: puts it, with a fraction of the points where buildings stand apart.
-_SPACING_PER_GAP = 0.2
-_SEGMENT_FAR = 4.0
 #: A footprint given as a point (address data without outlines) becomes a square this wide (m).
 _POINT_FOOTPRINT = 1.0
 #: Buildings overlapping by more than this share of the smaller footprint share one cell.
@@ -650,8 +643,7 @@ def _cell_groups(bld: gpd.GeoDataFrame) -> np.ndarray:
         group = ((overlap > _OVERLAP_SHARE * smaller) | _cuts_in_two(fp[i], fp[j])
                  | _cuts_in_two(fp[j], fp[i]))
         i, j = i[group], j[group]
-    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
-    comp = connected_components(graph, directed=False)[1]
+    comp = connected_labels(n, i, j)
     first = np.full(comp.max() + 1 if n else 0, n, dtype=np.int64)
     np.minimum.at(first, comp, np.arange(n))
     grouped = int((first[comp] != np.arange(n)).sum())
@@ -706,8 +698,7 @@ def _generator_points(bld: gpd.GeoDataFrame, domains: pd.DataFrame) -> Generator
     still = shapely.is_empty(shrunk)
     if still.any():  # no area in its domain (only in a sliver): the domain point nearest to it
         shrunk[still] = shapely.get_point(shapely.shortest_line(dom[still], whole[still]), 0)
-    spacing = _sample_spacing(fp)
-    outline = shapely.segmentize(shapely.boundary(shrunk), spacing)
+    outline = shapely.segmentize(shapely.boundary(shrunk), _SEGMENT)
     point_like = shapely.get_type_id(shrunk) == 0
     outline[point_like] = shrunk[point_like]
     coords, owner = shapely.get_coordinates(outline, return_index=True)
@@ -720,21 +711,6 @@ def _generator_points(bld: gpd.GeoDataFrame, domains: pd.DataFrame) -> Generator
     key = np.rint(coords / GRID_SIZE).astype(np.int64)
     first = np.flatnonzero(~pd.DataFrame({"d": point_domain, "x": key[:, 0], "y": key[:, 1]}).duplicated())
     return Generators(coords[first], cell[first], point_domain[first], anchors, cores)
-
-
-def _sample_spacing(footprints: np.ndarray) -> np.ndarray:
-    """Spacing of generator points along each outline (metres), from its gap to the nearest other building.
-
-    Only other cells of the same domain shape the cell (the Voronoi diagram is per domain), but the
-    gap is taken to the nearest other footprint of any domain or cell, one bulk query: where that one
-    does not count, the spacing is finer than it needs to be, never coarser (the point count stays
-    within 3 % of the exact rule's, at a fifth of its cost).
-    """
-    gap = np.full(len(footprints), np.inf)
-    (i, _), dist = shapely.STRtree(footprints).query_nearest(footprints, exclusive=True, return_distance=True,
-                                                               all_matches=False)
-    gap[i] = dist
-    return np.clip(np.sqrt(_SPACING_PER_GAP * gap), _SEGMENT, _SEGMENT_FAR)
 
 
 def _cells_per_domain(cell: np.ndarray, point_domain: np.ndarray, n_domains: int) -> np.ndarray:
@@ -824,14 +800,8 @@ def _label_faces(face_points: np.ndarray, face_domain: np.ndarray, bld: gpd.GeoD
     labels[single] = only[face_domain[single]]
     multi = np.flatnonzero(has & (bld_count[np.maximum(face_domain, 0)] >= 2))
     if len(multi):
-        pts = shapely.get_coordinates(face_points[multi])
-        fd = face_domain[multi]
-        for d in np.unique(fd):
-            pick = point_domain == d
-            tree = cKDTree(coords[pick])
-            sel = fd == d
-            _, nearest = tree.query(pts[sel])
-            labels[multi[sel]] = owner[pick][nearest]
+        labels[multi] = owner[_nearest_of_domain(shapely.get_coordinates(face_points[multi]), face_domain[multi],
+                                                 coords, point_domain, domains)]
         # A face inside a building's footprint (in the building's domain) is that building's,
         # whichever generator is nearest; where footprints of two cells overlap, the first wins.
         fi, bi = shapely.STRtree(generators.cores).query(face_points[multi], predicate="within")
@@ -842,6 +812,20 @@ def _label_faces(face_points: np.ndarray, face_domain: np.ndarray, bld: gpd.GeoD
         first = run_starts(fi)
         labels[multi[fi[first]]] = bld["cell"].to_numpy()[bi[first]]
     return labels, label_tab
+
+
+def _nearest_of_domain(points: np.ndarray, point_domain: np.ndarray, generators: np.ndarray,
+                       generator_domain: np.ndarray, domains: pd.DataFrame) -> np.ndarray:
+    """Position of the nearest generator of the same domain, for each point (all lie in their domain).
+
+    Every domain is moved along x, three times the largest domain's size from the next, so that the
+    nearest generator overall is one of the point's own domain: one tree for all domains.
+    """
+    box = shapely.bounds(np.asarray(domains.geometry.to_numpy(), dtype=object))
+    step = 3 * float(np.max(np.hypot(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]))) + 1.0
+    shift = np.column_stack([np.arange(len(box)) * step - box[:, 0], -box[:, 1]])
+    tree = shapely.STRtree(shapely.points(generators + shift[generator_domain]))
+    return tree.query_nearest(shapely.points(points + shift[point_domain]), all_matches=False)[1]
 
 
 def _settle_labels(faces: np.ndarray, segments: Segments, labels: np.ndarray, label_tab: pd.DataFrame,

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 logger = logging.getLogger(__name__)
 
@@ -225,8 +223,31 @@ def label_components(n_faces: int, pair_a: np.ndarray, pair_b: np.ndarray, pair_
         Component number per piece (pieces with label -1 are grouped by contact as well).
     """
     m = (labels[pair_a] == labels[pair_b]) & (pair_len > min_length)
-    graph = coo_matrix((np.ones(int(m.sum())), (pair_a[m], pair_b[m])), shape=(n_faces, n_faces))
-    return connected_components(graph, directed=False)[1]
+    return connected_labels(n_faces, pair_a[m], pair_b[m])
+
+
+def connected_labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected components of the graph on nodes 0..n-1 with edges (a, b), numbered 0.. by smallest node.
+
+    The numbering is that of scipy's ``connected_components``; this takes a few rounds of array operations
+    (each joins every edge's two roots under the smaller, then lets every node jump to its root)
+    and spares the divide path scipy's import (a quarter of a second).
+    """
+    root = np.arange(n)
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    while len(a):
+        ra, rb = root[a], root[b]
+        split = ra != rb
+        if not split.any():
+            break
+        ra, rb = ra[split], rb[split]
+        np.minimum.at(root, np.maximum(ra, rb), np.minimum(ra, rb))
+        while True:  # pointer jumping: every node straight to its root
+            up = root[root]
+            if (up == root).all():
+                break
+            root = up
+    return np.unique(root, return_inverse=True)[1].reshape(-1)
 
 
 def merge_slivers(segments: Segments, area: np.ndarray, labels: np.ndarray, *, min_area: float,

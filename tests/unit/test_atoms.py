@@ -775,3 +775,27 @@ def test_voronoi_ridges_lie_midway_between_points_of_different_labels() -> None:
     crossings = shapely.points((grid[change] + grid[change + 1]) / 2)
     assert len(change) > 20
     assert (shapely.distance(crossings, ridges) <= 0.25 + 1e-9).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39)), max_size=60))
+def test_connected_labels_match_scipy(n: int, pairs: list[tuple[int, int]]) -> None:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from gis.tessellation import connected_labels
+
+    a = np.array([p for p, q in pairs if p < n and q < n], dtype=np.int64)
+    b = np.array([q for p, q in pairs if p < n and q < n], dtype=np.int64)
+    expected = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)[1]
+    assert connected_labels(n, a, b).tolist() == expected.tolist()
+
+
+def test_divide_path_modules_do_not_import_scipy() -> None:
+    # scipy's import costs a quarter of a second of every `wangge divide-file`; atoms need none of it.
+    import subprocess
+    import sys
+
+    code = "import sys, gis.atoms, gis.tessellation; print(any(m.startswith('scipy') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
