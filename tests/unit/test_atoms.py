@@ -799,3 +799,22 @@ def test_divide_path_modules_do_not_import_scipy() -> None:
     code = "import sys, gis.atoms, gis.tessellation; print(any(m.startswith('scipy') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_on_line_lengths_measure_what_an_overlay_measures() -> None:
+    # Random segments against a few barrier lines: the length within the tolerance equals that of
+    # the segment's intersection with the union of the barriers' buffered pieces.
+    from gis.tessellation import on_line_lengths
+
+    rng = np.random.default_rng(7)
+    start = rng.random((400, 2)) * 100 + [4.0e7, 3.0e6]
+    segs = np.hstack([start, start + rng.normal(0, 8, (400, 2))])
+    lines = np.array([LineString([(4.0e7, 3.0e6 + 50), (4.0e7 + 60, 3.0e6 + 52), (4.0e7 + 100, 3.0e6 + 20)]),
+                      LineString([(4.0e7 + 30, 3.0e6), (4.0e7 + 31, 3.0e6 + 100)])], dtype=object)
+    got = on_line_lengths(segs, lines, 2.0)
+    coords = [np.array(g.coords) for g in lines]
+    pieces = [LineString(c[i:i + 2]) for c in coords for i in range(len(c) - 1)]
+    zone = shapely.union_all(shapely.buffer(np.array(pieces, dtype=object), 2.0, quad_segs=4))
+    expected = shapely.length(shapely.intersection(shapely.linestrings(segs.reshape(-1, 2, 2)), zone))
+    assert (got > 0).sum() > 20
+    assert np.allclose(got, expected, atol=1e-6)
