@@ -62,18 +62,17 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
 from gis.errors import GisError, InputError
 from gis.tessellation import (
     GRID_SIZE,
     MIN_SHARED_LENGTH,
     Segments,
+    connected_labels,
     dissolve_faces,
     extend_line_ends,
     face_segments,
+    grouped_voronoi_ridges,
     label_components,
     merge_slivers,
     on_line_lengths,
@@ -81,7 +80,6 @@ from gis.tessellation import (
     planar_faces,
     run_starts,
     shared_lengths,
-    voronoi_ridges,
 )
 
 logger = logging.getLogger(__name__)
@@ -97,7 +95,9 @@ SITE_KINDS = EXCLUSIVE_SITE_KINDS | {RESIDENTIAL_COMPOUND}
 #: sharing a wall get distinct generator points and the cell boundary runs along the wall.
 _SHRINK = 0.4
 #: Spacing of generator points along a building outline (metres): finer gives smoother cell
-#: edges between close buildings at the cost of more Voronoi ridges.
+#: edges between close buildings at the cost of more Voronoi ridges. (Coarser spacing where
+#: buildings stand apart moves cell edges by under 5 cm, but that is enough to change the
+#: partition of some communities, for better or worse, so the spacing is uniform.)
 _SEGMENT = 1.0
 #: A footprint given as a point (address data without outlines) becomes a square this wide (m).
 _POINT_FOOTPRINT = 1.0
@@ -361,8 +361,7 @@ def _check_buildings(buildings: gpd.GeoDataFrame, boundary) -> gpd.GeoDataFrame:
         i = bad_site[0]
         raise InputError(f"site must be one of {sorted(EXCLUSIVE_SITE_KINDS)} or empty, got "
                          f"{site[i]!r}", source="buildings", row=i + 1, field="site")
-    inside_area = shapely.area(shapely.intersection(geoms, boundary))
-    outside = np.flatnonzero(inside_area <= 0)
+    outside = _outside(geoms, boundary)
     if len(outside):
         raise InputError(f"{len(outside)} buildings lie outside the community boundary (is the "
                          "boundary in the same CRS as the buildings?)", source="buildings",
@@ -371,6 +370,18 @@ def _check_buildings(buildings: gpd.GeoDataFrame, boundary) -> gpd.GeoDataFrame:
         "households": households, "population": population,
         "compound": _text_series(_optional_text(buildings, "compound")), "site": _text_series(site),
     }, geometry=gpd.GeoSeries(geoms), crs=None)
+
+
+def _outside(footprints: np.ndarray, boundary) -> np.ndarray:
+    """Positions of footprints with no area inside the boundary.
+
+    A footprint the (prepared) boundary contains is inside without an overlay; only the others,
+    a few along the edge, are intersected. (Preparing caches an index on the boundary object; it
+    changes nothing else about it.)
+    """
+    shapely.prepare(boundary)
+    edge = np.flatnonzero(~shapely.contains(boundary, footprints))
+    return edge[shapely.area(shapely.intersection(footprints[edge], boundary)) <= 0]
 
 
 def _text_series(values) -> pd.Series:
@@ -478,9 +489,13 @@ def _inside_faces(faces: np.ndarray, points: np.ndarray, boundary) -> np.ndarray
     whether most of its area is inside, because a line running a grid step outside the outline
     can join a sliver outside to a face inside through a gap the width of the grid.
     """
-    ring = shapely.boundary(boundary)
-    shapely.prepare(ring)
-    near = shapely.dwithin(faces, ring, 10 * GRID_SIZE)
+    # The outline cut into its straight pieces, in a tree: only faces whose box meets a piece's
+    # are measured (one whole-outline distance per face cost more than everything else here).
+    coords, ring = shapely.get_coordinates(shapely.get_parts(shapely.boundary(boundary)), return_index=True)
+    same = np.flatnonzero(ring[:-1] == ring[1:])
+    pieces = shapely.linestrings(np.stack([coords[same], coords[same + 1]], axis=1))
+    near = np.zeros(len(faces), dtype=bool)
+    near[shapely.STRtree(pieces).query(faces, predicate="dwithin", distance=10 * GRID_SIZE)[0]] = True
     inside = shapely.contains(boundary, points)
     if near.any():
         share = shapely.area(shapely.intersection(faces[near], boundary))
@@ -639,8 +654,7 @@ def _cell_groups(bld: gpd.GeoDataFrame) -> np.ndarray:
         group = ((overlap > _OVERLAP_SHARE * smaller) | _cuts_in_two(fp[i], fp[j])
                  | _cuts_in_two(fp[j], fp[i]))
         i, j = i[group], j[group]
-    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
-    comp = connected_components(graph, directed=False)[1]
+    comp = connected_labels(n, i, j)
     first = np.full(comp.max() + 1 if n else 0, n, dtype=np.int64)
     np.minimum.at(first, comp, np.arange(n))
     grouped = int((first[comp] != np.arange(n)).sum())
@@ -721,35 +735,43 @@ def _cell_ridges(generators: Generators, domains: pd.DataFrame, building_domain:
     """Voronoi ridges between the cells of each domain, clipped just beyond the domain.
 
     Ridges inside footprints are cut away (footprints are whole in their cell anyway): between
-    buildings sharing a wall they zigzag across it and would only make slivers.
+    buildings sharing a wall they zigzag across it and would only make slivers. Every domain is
+    handled at once (one triangulation, array operations), not domain by domain.
     """
     coords, owner, point_domain = generators.coords, generators.cell, generators.domain
     bld_count = _cells_per_domain(owner, point_domain, len(domains))
-    core_order = np.argsort(building_domain, kind="stable")
-    core_start = np.searchsorted(building_domain[core_order], np.arange(len(domains) + 1))
-    out = []
-    order = np.argsort(point_domain, kind="stable")
-    bounds = np.r_[np.flatnonzero(run_starts(point_domain[order])), len(order)]
+    multi = np.flatnonzero(bld_count >= 2)
+    if not len(multi):
+        return np.empty(0, dtype=object)
+    use = bld_count[point_domain] >= 2
+    regions = np.asarray(domains.geometry.to_numpy(), dtype=object)[multi]
+    ridges = grouped_voronoi_ridges(coords[use], owner[use], np.searchsorted(multi, point_domain[use]),
+                                    shapely.bounds(regions))
     margin = max(10 * GRID_SIZE, 0.05)
-    for s, e in zip(bounds[:-1], bounds[1:], strict=False):
-        d = point_domain[order[s]]
-        if bld_count[d] < 2:
-            continue
-        idx = order[s:e]
-        region = domains.geometry.iloc[d]
-        ridges = voronoi_ridges(coords[idx], owner[idx], region.bounds)
-        if ridges.is_empty:
-            continue
-        # Chains of collinear Voronoi edges carry no shape: a 5 cm simplification (ends kept, so
-        # junctions stay joined) cuts the noding work several-fold.
-        merged = shapely.simplify(shapely.line_merge(ridges), 0.05, preserve_topology=False)
-        # Overshoot the domain and the footprints slightly so the ridges are noded with their
-        # edges, not left a rounding error short of them (which would leave two cells as one face).
-        clipped = shapely.intersection(merged, shapely.buffer(region, margin))
-        cores = generators.cores[core_order[core_start[d]:core_start[d + 1]]]
-        inner = shapely.buffer(shapely.union_all(cores), -margin)
-        out.append(shapely.difference(clipped, inner) if not inner.is_empty else clipped)
-    return np.asarray(out, dtype=object) if out else np.empty(0, dtype=object)
+    # Chains of collinear Voronoi edges carry no shape: a 5 cm simplification (ends kept, so
+    # junctions stay joined) cuts the noding work several-fold.
+    merged = shapely.simplify(shapely.line_merge(ridges), 0.05, preserve_topology=False)
+    # Overshoot the domain and the footprints slightly so the ridges are noded with their
+    # edges, not left a rounding error short of them (which would leave two cells as one face).
+    clipped = shapely.intersection(merged, shapely.buffer(regions, margin))
+    inner = shapely.buffer(_cores_by_domain(generators.cores, building_domain, multi), -margin)
+    out = shapely.difference(clipped, inner)
+    return out[~shapely.is_empty(out)]
+
+
+def _cores_by_domain(cores: np.ndarray, building_domain: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Union of the building cores of each domain in ``wanted`` (sorted), as an array."""
+    out = np.full(len(wanted), shapely.Polygon(), dtype=object)
+    pos = np.searchsorted(wanted, building_domain)
+    mine = (pos < len(wanted)) & (wanted[np.minimum(pos, len(wanted) - 1)] == building_domain)
+    mine &= ~shapely.is_empty(cores)
+    order = np.flatnonzero(mine)[np.argsort(pos[mine], kind="stable")]
+    group = pos[order]
+    starts = np.r_[np.flatnonzero(run_starts(group)), len(group)]
+    for s, e in zip(starts[:-1], starts[1:], strict=False):
+        # Cores of one domain may overlap (slightly overlapping buildings), so a real union.
+        out[group[s]] = cores[order[s]] if e - s == 1 else shapely.union_all(cores[order[s:e]])
+    return out
 
 
 # --------------------------------------------------------------------------- faces and labels
@@ -789,14 +811,8 @@ def _label_faces(face_points: np.ndarray, face_domain: np.ndarray, bld: gpd.GeoD
     labels[single] = only[face_domain[single]]
     multi = np.flatnonzero(has & (bld_count[np.maximum(face_domain, 0)] >= 2))
     if len(multi):
-        pts = shapely.get_coordinates(face_points[multi])
-        fd = face_domain[multi]
-        for d in np.unique(fd):
-            pick = point_domain == d
-            tree = cKDTree(coords[pick])
-            sel = fd == d
-            _, nearest = tree.query(pts[sel])
-            labels[multi[sel]] = owner[pick][nearest]
+        labels[multi] = owner[_nearest_of_domain(shapely.get_coordinates(face_points[multi]), face_domain[multi],
+                                                 coords, point_domain)]
         # A face inside a building's footprint (in the building's domain) is that building's,
         # whichever generator is nearest; where footprints of two cells overlap, the first wins.
         fi, bi = shapely.STRtree(generators.cores).query(face_points[multi], predicate="within")
@@ -807,6 +823,24 @@ def _label_faces(face_points: np.ndarray, face_domain: np.ndarray, bld: gpd.GeoD
         first = run_starts(fi)
         labels[multi[fi[first]]] = bld["cell"].to_numpy()[bi[first]]
     return labels, label_tab
+
+
+def _nearest_of_domain(points: np.ndarray, point_domain: np.ndarray, generators: np.ndarray,
+                       generator_domain: np.ndarray) -> np.ndarray:
+    """Position of the nearest generator of the same domain, for each point: one small tree per domain.
+
+    (One tree over every domain, moved apart, costs twice as much: building a Point per generator
+    dominates, and a domain's tree only needs its own.)
+    """
+    out = np.full(len(points), -1, dtype=np.int64)
+    order = np.argsort(generator_domain, kind="stable")
+    start = np.searchsorted(generator_domain[order], np.arange(int(generator_domain.max(initial=-1)) + 2))
+    for d in np.unique(point_domain):
+        pick = order[start[d]:start[d + 1]]
+        mine = np.flatnonzero(point_domain == d)
+        tree = shapely.STRtree(shapely.points(generators[pick]))
+        out[mine] = pick[tree.query_nearest(shapely.points(points[mine]), all_matches=False)[1]]
+    return out
 
 
 def _settle_labels(faces: np.ndarray, segments: Segments, labels: np.ndarray, label_tab: pd.DataFrame,

@@ -748,3 +748,73 @@ def test_property_messy_communities(case):
     graph = nx.Graph(list(zip(layer.edges["a"], layer.edges["b"], strict=True)))
     graph.add_nodes_from(layer.atoms.index)
     assert nx.is_connected(graph)
+
+
+def test_voronoi_ridges_lie_midway_between_points_of_different_labels() -> None:
+    # Every ridge point is as far from the nearest generator of one label as from the nearest of
+    # another, and nearer than any third point: it is on the boundary between the labels' cells.
+    from gis.tessellation import voronoi_ridges
+
+    rng = np.random.default_rng(3)
+    points = rng.random((300, 2)) * 100 + [3.9e7, 3.5e6]
+    labels = (points[:, 0] - 3.9e7 > 50).astype(int) + 2 * (points[:, 1] - 3.5e6 > 40).astype(int)
+    ridges = voronoi_ridges(points, labels, (3.9e7, 3.5e6, 3.9e7 + 100, 3.5e6 + 100))
+    segs = shapely.get_parts(ridges)
+    assert len(segs) > 10
+    mid = shapely.get_coordinates(shapely.line_interpolate_point(segs, 0.5, normalized=True))
+    dist = np.hypot(*(mid[:, None, :] - points[None, :, :]).transpose(2, 0, 1))
+    two = np.argsort(dist, axis=1)[:, :2]
+    d_two = np.take_along_axis(dist, two, axis=1)
+    assert np.allclose(d_two[:, 0], d_two[:, 1], atol=1e-6)
+    assert (labels[two[:, 0]] != labels[two[:, 1]]).all()
+    # And complete: wherever the nearest generator's label changes, a ridge passes close by.
+    xs, ys = np.meshgrid(np.arange(10, 90, 0.5) + 3.9e7, np.arange(10, 90, 0.5) + 3.5e6)
+    grid = np.column_stack([xs.ravel(), ys.ravel()])
+    nearest = labels[np.argmin(np.hypot(*(grid[:, None, :] - points[None, :, :]).transpose(2, 0, 1)), axis=1)]
+    change = np.flatnonzero((nearest[:-1] != nearest[1:]) & (np.diff(grid[:, 1]) == 0))
+    crossings = shapely.points((grid[change] + grid[change + 1]) / 2)
+    assert len(change) > 20
+    assert (shapely.distance(crossings, ridges) <= 0.25 + 1e-9).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39)), max_size=60))
+def test_connected_labels_match_scipy(n: int, pairs: list[tuple[int, int]]) -> None:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from gis.tessellation import connected_labels
+
+    a = np.array([p for p, q in pairs if p < n and q < n], dtype=np.int64)
+    b = np.array([q for p, q in pairs if p < n and q < n], dtype=np.int64)
+    expected = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)[1]
+    assert connected_labels(n, a, b).tolist() == expected.tolist()
+
+
+def test_divide_path_modules_do_not_import_scipy() -> None:
+    # scipy's import costs a quarter of a second of every `wangge divide-file`; atoms need none of it.
+    import subprocess
+    import sys
+
+    code = "import sys, gis.atoms, gis.tessellation; print(any(m.startswith('scipy') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_on_line_lengths_measure_what_an_overlay_measures() -> None:
+    # Random segments against a few barrier lines: the length within the tolerance equals that of
+    # the segment's intersection with the union of the barriers' buffered pieces.
+    from gis.tessellation import on_line_lengths
+
+    rng = np.random.default_rng(7)
+    start = rng.random((400, 2)) * 100 + [4.0e7, 3.0e6]
+    segs = np.hstack([start, start + rng.normal(0, 8, (400, 2))])
+    lines = np.array([LineString([(4.0e7, 3.0e6 + 50), (4.0e7 + 60, 3.0e6 + 52), (4.0e7 + 100, 3.0e6 + 20)]),
+                      LineString([(4.0e7 + 30, 3.0e6), (4.0e7 + 31, 3.0e6 + 100)])], dtype=object)
+    got = on_line_lengths(segs, lines, 2.0)
+    coords = [np.array(g.coords) for g in lines]
+    pieces = [LineString(c[i:i + 2]) for c in coords for i in range(len(c) - 1)]
+    zone = shapely.union_all(shapely.buffer(np.array(pieces, dtype=object), 2.0, quad_segs=4))
+    expected = shapely.length(shapely.intersection(shapely.linestrings(segs.reshape(-1, 2, 2)), zone))
+    assert (got > 0).sum() > 20
+    assert np.allclose(got, expected, atol=1e-6)
