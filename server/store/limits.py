@@ -8,11 +8,19 @@ guessing and anonymous reports that bound is enough, and it needs one row per ke
 
 Used by the login throttle (per user name and per client address), the public event report, and the
 anonymous lookup endpoints. Keys are namespaced by the limiter's ``name``.
+
+A limiter made with ``flush_every`` (the point lookup's) counts each hit in the process at once and adds
+the process's hits to the shared rows in one statement at most every ``flush_every`` seconds, learning
+the other processes' hits from the same statement. Under a load test of 500 lookups/s a round trip per
+hit was most of the 99th percentile; batched, a client may overshoot its limit by what the other
+processes saw of it in the last ``flush_every`` seconds, which does not matter for a limit of
+hundreds of lookups a minute. Sign-in and report limits stay exact.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -45,22 +53,30 @@ class RateLimiter:
         Hits allowed per window of seconds.
     clock
         Epoch seconds; tests pass a fake. Windows are aligned to it, so workers on one host agree.
+    flush_every
+        0: every hit is one statement. Above 0: hits are batched (see the module's notes).
     """
 
     def __init__(self, engine: Engine, name: str, limit: int, window: float,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, flush_every: float = 0.0) -> None:
         if limit < 1 or window <= 0:
             raise ValueError(f"rate limit {name}: needs at least 1 hit per positive window; got {limit}/{window}")
         self.engine, self.name, self.limit, self.window, self.clock = engine, name, limit, window, clock
         # A hit is one statement: in autocommit it is one round trip, with no BEGIN and COMMIT around it.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.flush_every = flush_every
+        self._lock = threading.Lock()  # a gthread worker serves several requests at once
+        self._pending: dict[tuple[str, int], int] = {}  # (key, window start) -> hits not yet shared
+        self._shared: dict[tuple[str, int], int] = {}  # (key, window start) -> total at the last flush
+        self._flushed_at = -float("inf")
 
     @classmethod
-    def from_setting(cls, engine: Engine, name: str, value: str, setting: str) -> RateLimiter:
+    def from_setting(cls, engine: Engine, name: str, value: str, setting: str,
+                     flush_every: float = 0.0) -> RateLimiter:
         """From ``"COUNT/SECONDS"``; ``setting`` names the configuration key in the error."""
         count, _, seconds = str(value).partition("/")
         try:
-            return cls(engine, name, int(count), float(seconds))
+            return cls(engine, name, int(count), float(seconds), flush_every=flush_every)
         except ValueError:
             raise ValueError(f"configuration WANGGE_{setting} must be COUNT/SECONDS with both positive, "
                              f"e.g. 10/3600; got {value!r}") from None
@@ -96,10 +112,39 @@ class RateLimiter:
         A refused hit is counted too (the row says how hard a client pushes); the answer does not change.
         """
         start, end, now = self._window()
-        with self._autocommit.connect() as conn:
-            hits = self._upsert(conn, self._key(key), start, end)
-            self._sweep(conn)
+        if self.flush_every > 0:
+            hits = self._hit_batched((self._key(key), start), now)
+        else:
+            with self._autocommit.connect() as conn:
+                hits = self._upsert(conn, self._key(key), start, end)
+                self._sweep(conn)
         return end - now if hits > self.limit else 0.0
+
+    def _hit_batched(self, slot: tuple[str, int], now: float) -> int:
+        with self._lock:
+            self._pending[slot] = self._pending.get(slot, 0) + 1
+            hits = self._shared.get(slot, 0) + self._pending[slot]
+            if now - self._flushed_at < self.flush_every:
+                return hits
+            batch, self._pending, self._flushed_at = self._pending, {}, now
+        totals = self._add(batch)
+        with self._lock:
+            current = slot[1]
+            self._shared = {s: n for s, n in self._shared.items() if s[1] >= current}  # older windows are over
+            self._shared.update(totals)
+            return max(hits, totals.get(slot, 0) + self._pending.get(slot, 0))
+
+    def _add(self, batch: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+        """Add a batch of hits to the shared rows in one statement; the rows' totals after it."""
+        rows = [{"key": key, "window_start": start, "window_end": int(start + self.window), "hits": n}
+                for (key, start), n in batch.items()]
+        statement = insert(RateLimit).values(rows)
+        statement = statement.on_conflict_do_update(index_elements=[RateLimit.key, RateLimit.window_start],
+                                                    set_={"hits": RateLimit.hits + statement.excluded.hits})
+        with self._autocommit.connect() as conn:
+            totals = conn.execute(statement.returning(RateLimit.key, RateLimit.window_start, RateLimit.hits)).all()
+            self._sweep(conn)
+        return {(key, start): hits for key, start, hits in totals}
 
     @staticmethod
     def _upsert(conn, key: str, start: int, end: int) -> int:
@@ -116,5 +161,7 @@ class RateLimiter:
 
     def clear(self) -> None:
         """Forget every hit of this limiter (tests, and an operator after a false alarm)."""
+        with self._lock:
+            self._pending, self._shared = {}, {}
         with self.engine.begin() as conn:
             conn.execute(delete(RateLimit).where(RateLimit.key.startswith(self.name + ":", autoescape=True)))
