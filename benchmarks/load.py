@@ -70,7 +70,7 @@ async def _drive(port: int, paths: list[str], rate: float, t0: float, connection
         sent = loop.time()
         try:
             statuses[i], conn = await asyncio.wait_for(_request(conn, port, paths[i]), timeout=10)
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
             statuses[i], conn = -1, None
         done = loop.time()
         idle.put_nowait(conn)
