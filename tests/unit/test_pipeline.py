@@ -141,8 +141,9 @@ def test_cli_divide_file_json(tmp_path, runner):
 
 
 def test_help_and_divide_file_start_without_the_database_or_web_layers(tmp_path):
-    """`wangge --help` and `wangge divide-file` must not pay for SQLAlchemy, Flask, the user commands or Dask
-    (a cluster is for --workers 2 and more)."""
+    """`wangge --help` and `wangge divide-file` must not pay for SQLAlchemy, Flask, the user commands, Dask
+    (a cluster is for --workers 2 and more) or scipy (a fifth of a second to import; the engine's connected
+    components are numpy's)."""
     import subprocess
     import sys
 
@@ -150,7 +151,8 @@ def test_help_and_divide_file_start_without_the_database_or_web_layers(tmp_path)
     probe = ("import sys; from server.cli import main\n"
              "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
              "top = {m.split('.')[0] for m in sys.modules}\n"
-             "heavy = sorted(top & {'sqlalchemy', 'flask', 'geoalchemy2', 'psycopg', 'dask', 'distributed'})"
+             "heavy = sorted(top & {'sqlalchemy', 'flask', 'geoalchemy2', 'psycopg', 'dask', 'distributed',"
+             " 'scipy'})"
              " + sorted(m for m in sys.modules if m in ('server.cli.users', 'server.cli.events', "
              "'server.cli.lookup'))\n"
              "print('HEAVY', heavy)\n")
