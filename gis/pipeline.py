@@ -147,12 +147,16 @@ def _micro_grid_frame(parcels: gpd.GeoDataFrame, micro: pd.Series, grid_codes: p
 FILE_LAYERS = {"area": "polygon", "buildings": "polygon", "barriers": "line"}
 
 
-def _read_input_layer(path: Path, layer: str) -> gpd.GeoDataFrame:
-    source = path.name
+def _input_layers(path: Path) -> list[str]:
+    """The layer names of ``path``, listed once: listing opens the file, as much as a small layer's read."""
     try:
-        available = [name for name, _ in pyogrio.list_layers(path)]
+        return [name for name, _ in pyogrio.list_layers(path)]
     except Exception as exc:  # GDAL says why it cannot open the file
-        raise InputError(f"cannot open: {exc}", source=source) from None
+        raise InputError(f"cannot open: {exc}", source=path.name) from None
+
+
+def _read_input_layer(path: Path, layer: str, available: list[str]) -> gpd.GeoDataFrame:
+    source = path.name
     if layer not in available:
         raise InputError(f"missing layer '{layer}' (layers present: {', '.join(available) or 'none'})",
                          source=source)
@@ -201,11 +205,12 @@ def divide_file(in_path: str | Path, out_path: str | Path, *, band: Band | None 
     in_path, out_path = Path(in_path), Path(out_path)
     if not in_path.exists():
         raise InputError("file not found", source=str(in_path))
-    layers = {name: _read_input_layer(in_path, name) for name in FILE_LAYERS}
+    available = _input_layers(in_path)
+    layers = {name: _read_input_layer(in_path, name, available) for name in FILE_LAYERS}
     # Optional: compound and exclusive-site outlines (kind, id), as in the database's site layer.
     sites = None
-    if "sites" in [name for name, _ in pyogrio.list_layers(in_path)]:
-        sites = _read_input_layer(in_path, "sites")
+    if "sites" in available:
+        sites = _read_input_layer(in_path, "sites", available)
         if "kind" not in sites.columns:
             raise InputError("layer 'sites' needs a 'kind' column (school, hospital, residential_compound, ...)",
                              source=f"{in_path.name}:sites", field="kind")
