@@ -141,8 +141,9 @@ def test_cli_divide_file_json(tmp_path, runner):
 
 
 def test_help_and_divide_file_start_without_the_database_or_web_layers(tmp_path):
-    """`wangge --help` and `wangge divide-file` must not pay for SQLAlchemy, Flask, the user commands or Dask
-    (a cluster is for --workers 2 and more)."""
+    """`wangge --help` and `wangge divide-file` must not pay for SQLAlchemy, Flask, the user commands, Dask
+    (a cluster is for --workers 2 and more) or scipy (a fifth of a second to import; the engine's connected
+    components are numpy's)."""
     import subprocess
     import sys
 
@@ -150,7 +151,8 @@ def test_help_and_divide_file_start_without_the_database_or_web_layers(tmp_path)
     probe = ("import sys; from server.cli import main\n"
              "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
              "top = {m.split('.')[0] for m in sys.modules}\n"
-             "heavy = sorted(top & {'sqlalchemy', 'flask', 'geoalchemy2', 'psycopg', 'dask', 'distributed'})"
+             "heavy = sorted(top & {'sqlalchemy', 'flask', 'geoalchemy2', 'psycopg', 'dask', 'distributed',"
+             " 'scipy'})"
              " + sorted(m for m in sys.modules if m in ('server.cli.users', 'server.cli.events', "
              "'server.cli.lookup'))\n"
              "print('HEAVY', heavy)\n")
@@ -158,3 +160,20 @@ def test_help_and_divide_file_start_without_the_database_or_web_layers(tmp_path)
         done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True)
         assert "HEAVY []" in done.stdout, (args, done.stdout[-500:])
     assert (tmp_path / "out.gpkg").exists()
+
+
+def test_micro_grids_have_the_shapes_a_dissolve_of_their_parcels_gives(tmp_path):
+    """The micro-grids are a coverage union of their parcels: the same shapes as geopandas' dissolve."""
+    from benchmarks.cases import DEMO_PATH, read_demo
+    from benchmarks.engine_speed import _write_demo_community
+
+    source = tmp_path / "community.gpkg"
+    _write_demo_community(read_demo(DEMO_PATH), "320499001001", source)
+    (result,) = divide_file(source, tmp_path / "out.gpkg")
+    parcels = result.atoms.parcels.assign(micro=result.atoms.parcels["parcel_id"].map(result.micro_labels))
+    expected = parcels.dissolve(by="micro").geometry
+    got = result.micro_grids.set_index("label").geometry.reindex(expected.index)
+    assert len(got) == len(expected) > 20 and got.notna().all()
+    assert got.is_valid.all()
+    assert (got.area - expected.area).abs().max() < 1e-3
+    assert got.symmetric_difference(expected, align=False).area.max() < 1e-3
