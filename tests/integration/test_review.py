@@ -27,7 +27,7 @@ pytestmark = pytest.mark.db
 
 COMMUNITY = "320499001002"  # its engine draft passes the live checks
 DATES = "320499001003"  # passes too; the effective-date tests use it alone (they approve far-future versions)
-FAILING = "320499001001"  # its engine draft has check errors (grids under and over the band)
+FAILING = "320499001004"  # its engine draft has check errors (a grid the engine cannot bring into the band)
 
 #: Users beyond the demo ones: a reviewer of another city, an editor of another county, staff of COMMUNITY.
 EXTRA_USERS = (("reviewer_out", "municipal_reviewer", "320500000000"),
