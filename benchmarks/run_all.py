@@ -284,7 +284,7 @@ HIGHER_BETTER = {"in band": True, "hh outside band": False, "contiguous": True, 
                  "cut on barriers": True}
 HISTORY_HEADER = ["run (UTC)", "commit", "command", "old town end to end s", "slowest community end to end s",
                   "old town imports / atoms / partition / micro / write s", "partition ÷ pymetis",
-                  "mean PP", "in band", "cut on barriers"]
+                  "mean PP", "in band", "cut on barriers", "slowest community engine s"]
 
 
 def _table_rows(text: str, heading: str) -> list[list[str]]:
@@ -348,6 +348,7 @@ def history(previous_rows: list[list[str]], figures: dict, agg: pd.DataFrame, co
     speed = {row["name"]: row for row in figures["speed"]}
     town = speed.get("old town (generated)")
     communities = [row["end_to_end"] for name, row in speed.items() if name != "old town (generated)"]
+    engines = [engine_speed.engine_seconds(row) for name, row in speed.items() if name != "old town (generated)"]
     ratio = sum(r["wangge"] for r in figures["metis"]) / max(sum(r["metis"] for r in figures["metis"]), 1e-4)
     stages = " / ".join(f"{town['stages'].get(s, 0.0):.2f}" for s in ("imports", "atoms", "partition", "micro",
                                                                     "write")) if town else "–"
@@ -356,7 +357,9 @@ def history(previous_rows: list[list[str]], figures: dict, agg: pd.DataFrame, co
            f"{town['end_to_end']:.2f}" if town else "–", f"{max(communities):.2f}" if communities else "–",
            stages, f"{ratio:.0f}×", f"{w['mean_pp']:.3f}" if w is not None else "–",
            _fmt("in_band", w["in_band"]) if w is not None else "–",
-           _fmt("barrier_share", w["barrier_share"]) if w is not None else "–"]
+           _fmt("barrier_share", w["barrier_share"]) if w is not None else "–",
+           f"{max(engines):.2f}" if engines else "–"]
+    previous_rows = [r + ["–"] * (len(HISTORY_HEADER) - len(r)) for r in previous_rows]  # columns added later
     return ["## History", "", "One row per run of this benchmark, oldest first (kept from the previous report).", "",
             _table([*previous_rows, row], HISTORY_HEADER, align_left=3), ""]
 
