@@ -151,9 +151,11 @@ class PartitionSettings:
         Make atoms with a ``site`` their own exclusive grids, outside the band.
     restarts
         Seeded METIS starts per connected part; the best result is kept. When the best still leaves
-        households outside the band, up to three times as many more starts are tried (for a
-        neighbouring grid count only while it beats the best count, and never once every start
-        has ended in the same division).
+        households outside the band, the neighbouring grid counts are tried too (one stops after
+        half its starts when it is further from the band than the best count), and up to three
+        times as many more starts are spent, in turns across the counts: on the suggested count
+        until any count is in the band, on another only while it beats every other, and never
+        once every start of a count has ended in the same division.
     max_passes
         Cap on local-search passes over the boundary atoms per phase.
     """
@@ -429,49 +431,89 @@ class Region:
         number of grids. The extra starts for a violated band are spent only while this count's best
         is under it, i.e. while this count is still the one that may bring the band closest.
         """
-        k = max(1, min(k, self.m))
-        self.starts = 0
-        if k == 1:
-            return _State(self, [0] * self.m, 1, rng)
-        if k == self.m:
-            return _State(self, list(range(self.m)), k, rng)
-        mean = self.total / k
-        # Imbalance METIS may use: half the room the band leaves above the mean grid, in 1/1000.
-        room = (self.band.max / mean - 1.0) if mean > 0 else 0.0
-        loose = int(max(30, min(300, 500 * room)))
-        best: _State | None = None
-        limit = max(1, restarts)
-        # The seeds of every start this count may run are drawn up front, so how many it runs
-        # (which depends on how good its starts turn out) never shifts the starts of the next count.
-        draws = []
-        for r in range(4 * limit):
-            seed = int(rng.integers(0, 2**31 - 1))
-            draws.append((seed, 30 if r == 0 else int(rng.integers(30, max(31, loose + 1)))))
+        starts = _Starts(self, k, rng, restarts)
+        starts.run_base()
         bar = math.inf if beat is None else beat
-        r = 0
-        keys: set[tuple[int, float]] = set()
-        finished: list[_State] = []
-        # While the best start still leaves households outside the band, keep trying (up to 4x as
-        # many starts): the band comes first, and on real atoms more starts often reach it. Unless
-        # every start so far ended in the same division: then the starts have converged.
-        while r < limit or (best is not None and 0 < best.violation() < bar and r < 4 * limit
-                            and len(keys) > 1):
-            seed, ufactor = draws[r]
-            # Restarts vary how strongly METIS prefers barriers, for diversity of the starts.
-            discount = (0.9, 0.99, 0.7)[r % 3]
-            lab = self.repair(self.metis(k, seed, ufactor, discount), k)
-            state = _State(self, lab, k, np.random.default_rng(seed))
-            state.optimise()
-            keys.add(state.key())
-            finished.append(state)
-            if best is None or state.key() < best.key():
-                best = state
-            r += 1
-        self.starts = r
-        # Starts as close to the band as the best, one per division, for the shape polish to choose from.
-        assert best is not None  # the loop runs at least once
-        distinct = {x.key(): x for x in reversed(finished) if x.violation() == best.violation()}
-        best.finalists = sorted(distinct.values(), key=lambda x: x.key())
+        while starts.may_continue(bar):
+            starts.run_one()
+        self.starts = starts.r
+        return starts.result()
+
+
+class _Starts:
+    """The seeded METIS starts of one number of grids ``k``, run one at a time.
+
+    Each start is METIS, contiguity repair and the local search (:meth:`_State.optimise`). The seeds
+    of every start this count may run are drawn up front, so how many it runs (which depends on
+    how good its starts turn out) never shifts the starts of the next count.
+    """
+
+    def __init__(self, region: Region, k: int, rng: np.random.Generator, restarts: int) -> None:
+        self.region = region
+        self.k = k = max(1, min(k, region.m))
+        self.limit = max(1, restarts)
+        self.r = 0  # starts run
+        self.keys: set[tuple[int, float]] = set()
+        self.finished: list[_State] = []
+        self.best: _State | None = None
+        self.draws: list[tuple[int, int]] = []
+        if k == 1 or k == region.m:  # one division only: no starts
+            self.best = _State(region, [0] * region.m if k == 1 else list(range(region.m)), k, rng)
+            return
+        mean = region.total / k
+        # Imbalance METIS may use: half the room the band leaves above the mean grid, in 1/1000.
+        room = (region.band.max / mean - 1.0) if mean > 0 else 0.0
+        loose = int(max(30, min(300, 500 * room)))
+        for r in range(4 * self.limit):
+            seed = int(rng.integers(0, 2**31 - 1))
+            self.draws.append((seed, 30 if r == 0 else int(rng.integers(30, max(31, loose + 1)))))
+
+    def violation(self) -> int:
+        """Households outside the band of the best start so far."""
+        assert self.best is not None
+        return self.best.violation()
+
+    def run_one(self) -> None:
+        """Run the next start and keep it when it is the best so far."""
+        region = self.region
+        seed, ufactor = self.draws[self.r]
+        # Restarts vary how strongly METIS prefers barriers, for diversity of the starts.
+        discount = (0.9, 0.99, 0.7)[self.r % 3]
+        lab = region.repair(region.metis(self.k, seed, ufactor, discount), self.k)
+        state = _State(region, lab, self.k, np.random.default_rng(seed))
+        state.optimise()
+        self.keys.add(state.key())
+        self.finished.append(state)
+        if self.best is None or state.key() < self.best.key():
+            self.best = state
+        self.r += 1
+
+    def run_base(self, bar: float = math.inf) -> None:
+        """The ``restarts`` starts every count runs; ``bar``: see :meth:`hopeless`."""
+        while self.r < min(self.limit, len(self.draws)):
+            self.run_one()
+            if self.hopeless(bar):
+                break
+
+    def hopeless(self, bar: float) -> bool:
+        """Whether half the starts are spent and the best still leaves more households outside the
+        band than ``bar`` (another count's best): the rest of them would only decide which of this
+        count's losing divisions to keep."""
+        return self.r >= max(1, self.limit // 2) and self.violation() > bar
+
+    def may_continue(self, bar: float) -> bool:
+        """Whether an extra start is worth it: the best is outside the band but under ``bar``, extra
+        starts remain (up to 4x the base), and the starts so far did not all end in one division."""
+        return 0 < self.violation() < bar and self.r < len(self.draws) and len(self.keys) > 1
+
+    def result(self) -> _State:
+        """The best start, with the starts as close to the band (one per division, best first) as
+        finalists for the shape polish."""
+        best = self.best
+        assert best is not None
+        if self.finished:
+            distinct = {x.key(): x for x in reversed(self.finished) if x.violation() == best.violation()}
+            best.finalists = sorted(distinct.values(), key=lambda x: x.key())
         return best
 
 
@@ -1291,22 +1333,23 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
     else:
         lo_k, hi_k = feasible.stop - 1, feasible.start  # hi_k = lo_k + 1 here
         candidates = [x for x in (lo_k, hi_k) if x >= 1]
-    first = max(1, min(candidates[0], region.m))
-    best = region.solve(first, rng, settings.restarts)
-    tried = {first}
+    counts = [_Starts(region, candidates[0], rng, settings.restarts)]
+    counts[0].run_base()
     queue = candidates[1:]
-    # A count that reached the band only after the extra starts is a tight fit: its neighbours may
-    # reach it too, with a better cut.
-    if (best.violation() > 0 or region.starts > settings.restarts) and len(feasible):
-        queue += [first - 1, first + 1]
+    # Outside the band after its starts, the suggested count gets its neighbours tried too.
+    if counts[0].violation() > 0 and len(feasible):
+        queue += [counts[0].k - 1, counts[0].k + 1]
+    tried = {counts[0].k}
     for k in queue:
         k = max(1, min(k, region.m))
         if k in tried:
             continue
         tried.add(k)
-        state = region.solve(k, rng, settings.restarts, beat=best.violation())
-        if state.key() < best.key():
-            best = state
+        starts = _Starts(region, k, rng, settings.restarts)
+        starts.run_base(bar=min(c.violation() for c in counts))
+        counts.append(starts)
+    _extra_starts(counts)
+    best = min((c.result() for c in counts), key=lambda x: x.key())
     # Shape comes last: the polish may not let the share of the cut on barriers fall below this.
     floor = best.barrier_share()
     # The best two starts by the search's own objective that are as close to the band and cut as
@@ -1322,6 +1365,24 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
     roundest = max(finalists, key=lambda x: (x.roundness(), -finalists.index(x)))
     log.debug("k=%d: %d finalists, the roundest is number %d", best.k, len(finalists), finalists.index(roundest))
     return roundest
+
+
+def _extra_starts(counts: list[_Starts]) -> None:
+    """While the best division leaves households outside the band, spend extra starts on the counts
+    that may still bring it closest: the band comes first, and on real atoms more starts often
+    reach it (late ones too). The suggested count (the first) keeps them until any count is in the
+    band; another count only while it beats every other. Taken in turns, fewest starts first, so a
+    count that reaches the band early stops the others' extra starts."""
+    while True:
+        eligible = []
+        for i, c in enumerate(counts):
+            others = min((x.violation() for x in counts if x is not c), default=math.inf)
+            bar = (math.inf if others > 0 else 0) if i == 0 else others
+            if c.may_continue(bar):
+                eligible.append((c.r, i))
+        if not eligible:
+            return
+        counts[min(eligible)[1]].run_one()
 
 
 def _label_grids(grids: list[Grid], findings: list[Finding]) -> list[int]:
