@@ -498,17 +498,20 @@ class _Starts:
     def hopeless(self, bar: float) -> bool:
         """Whether half the starts are spent and the best still leaves more households outside the
         band than ``bar`` (another count's best): the rest of them would only decide which of this
-        count's losing divisions to keep."""
+        count's losing divisions to keep.
+        """
         return self.r >= max(1, self.limit // 2) and self.violation() > bar
 
     def may_continue(self, bar: float) -> bool:
         """Whether an extra start is worth it: the best is outside the band but under ``bar``, extra
-        starts remain (up to 4x the base), and the starts so far did not all end in one division."""
+        starts remain (up to 4x the base), and the starts so far did not all end in one division.
+        """
         return 0 < self.violation() < bar and self.r < len(self.draws) and len(self.keys) > 1
 
     def result(self) -> _State:
         """The best start, with the starts as close to the band (one per division, best first) as
-        finalists for the shape polish."""
+        finalists for the shape polish.
+        """
         best = self.best
         assert best is not None
         if self.finished:
@@ -1372,7 +1375,8 @@ def _extra_starts(counts: list[_Starts]) -> None:
     that may still bring it closest: the band comes first, and on real atoms more starts often
     reach it (late ones too). The suggested count (the first) keeps them until any count is in the
     band; another count only while it beats every other. Taken in turns, fewest starts first, so a
-    count that reaches the band early stops the others' extra starts."""
+    count that reaches the band early stops the others' extra starts.
+    """
     while True:
         eligible = []
         for i, c in enumerate(counts):
