@@ -575,19 +575,23 @@ def mask_connected(mask: int, nmask: list[int]) -> bool:
 
 
 def connected_sets(nmask: list[int], w: list[int], area: list[float], perim: list[float],
-                   cap: float, budget: int | None = None) -> list[tuple[int, int, float, float]]:
+                   cap: float, budget: int | None = None, floor: float = -math.inf,
+                   ) -> list[tuple[int, int, float, float]]:
     """Every connected set of units holding unit 0 (bit masks over ``nmask``, each unit's
     neighbours) with at most ``cap`` households: ``(mask, households, area, summed perimeter)``.
 
     Grown one neighbour at a time, each set once (units passed over in a branch are excluded from
     the later ones); households never fall as a set grows, so a set over ``cap`` is not grown.
     ``budget``: stop after that many sets (those found first), bounding the time on large pairs.
+    ``floor``: sets under that many households are grown but not returned (the callers would only
+    throw them away; most sets of a pair are small).
     """
     found: list[tuple[int, int, float, float]] = []
     limit = math.inf if budget is None else budget
 
     def grow(mask: int, ext: int, excluded: int, h: int, a: float, p: float) -> None:
-        found.append((mask, h, a, p))
+        if h >= floor:
+            found.append((mask, h, a, p))
         while ext and len(found) < limit:
             low = ext & -ext
             ext ^= low
@@ -733,7 +737,9 @@ class _State:
         # A side over either cap leaves a side at least ``now`` outside the band, so sides (which
         # only grow) stop there.
         cap = min(hi + now - 1, total - lo + now - 1)
-        for s, hs, _, _ in connected_sets(nmask, w, zeros, zeros, cap):
+        # Under this a side alone, or the other side, is at least ``now`` outside the band.
+        floor = max(lo, total - hi) - now + 1
+        for s, hs, _, _ in connected_sets(nmask, w, zeros, zeros, cap, floor=floor):
             x = hs - hi if hs > hi else (lo - hs if hs < lo else 0)
             h2 = total - hs
             y = h2 - hi if h2 > hi else (lo - h2 if h2 < lo else 0)
@@ -1017,10 +1023,14 @@ class _State:
         slack = va + vb
         candidates = []
         # Over either cap one of the two sides alone is more than ``slack`` outside the band.
-        for s, hs, as_, ps in connected_sets(nmask, w, area, perim, min(hi, total_w - lo) + slack):
+        # Under ``floor`` a side alone, or the other side, is more than ``slack`` outside the band.
+        floor = max(lo, total_w - hi) - slack
+        for s, hs, as_, ps in connected_sets(nmask, w, area, perim, min(hi, total_w - lo) + slack, floor=floor):
             if s == full:
                 continue
-            x, y = viol(hs), viol(total_w - hs)
+            x = lo - hs if hs < lo else (hs - hi if hs > hi else 0)
+            ht = total_w - hs
+            y = lo - ht if ht < lo else (ht - hi if ht > hi else 0)
             if x + y > slack or (x > 0) + (y > 0) > out_now or not mask_connected(full ^ s, nmask):
                 continue
             across, off, in_s, in_t = crossing(s)
