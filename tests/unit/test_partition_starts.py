@@ -79,3 +79,36 @@ def test_run_base_without_a_bar_runs_every_base_start_and_solve_matches_it() -> 
     assert starts.r == 8
     solved = region.solve(6, np.random.default_rng(1), 8)
     assert solved.key() == starts.result().key()
+
+
+def test_the_cycle_collector_is_paused_only_while_solving_and_restored_as_it_was() -> None:
+    import gc
+
+    from gis.partition import _cycle_collection_paused
+
+    was = gc.isenabled()
+    try:
+        for before in (True, False):
+            gc.enable() if before else gc.disable()
+            with _cycle_collection_paused():
+                with _cycle_collection_paused():  # a second solve overlapping the first
+                    assert not gc.isenabled()
+                assert not gc.isenabled()
+            assert gc.isenabled() is before
+    finally:
+        gc.enable() if was else gc.disable()
+
+
+def test_connected_sets_under_a_floor_are_the_heavier_sets_in_the_same_order() -> None:
+    from gis.partition import connected_sets
+
+    rng = np.random.default_rng(3)
+    # A 2 x 4 lattice of units.
+    nmask = [0] * 8
+    for i, j in [(0, 1), (1, 2), (2, 3), (4, 5), (5, 6), (6, 7), (0, 4), (1, 5), (2, 6), (3, 7)]:
+        nmask[i] |= 1 << j
+        nmask[j] |= 1 << i
+    w = rng.integers(0, 30, len(nmask)).tolist()
+    zeros = [0.0] * len(nmask)
+    every = connected_sets(nmask, w, zeros, zeros, 90)
+    assert connected_sets(nmask, w, zeros, zeros, 90, floor=40) == [x for x in every if x[1] >= 40]
