@@ -1441,8 +1441,9 @@ def _extra_starts(counts: list[_Starts]) -> None:
     that may still bring it closest: the band comes first, and on real atoms more starts often
     reach it (late ones too). The suggested count (the first) keeps them until any count is in the
     band; another count only while it beats every other. Each start goes to the count with the
-    least starts times households outside the band, so a count closer to the band gets more of
-    them, and one that reaches it stops the others' extra starts.
+    least starts times households outside the band (halved for the suggested count, the likeliest
+    by the band's target), so a count closer to the band gets more of them, and one that reaches
+    it stops the others' extra starts.
     """
     while True:
         eligible = []
@@ -1450,7 +1451,7 @@ def _extra_starts(counts: list[_Starts]) -> None:
             others = min((x.violation() for x in counts if x is not c), default=math.inf)
             bar = (math.inf if others > 0 else 0) if i == 0 else others
             if c.may_continue(bar):
-                eligible.append((c.r * c.violation(), c.r, i))
+                eligible.append((c.r * c.violation() / (2 if i == 0 else 1), c.r, i))
         if not eligible:
             return
         counts[min(eligible)[2]].run_one()
