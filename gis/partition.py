@@ -587,25 +587,31 @@ def connected_sets(nmask: list[int], w: list[int], area: list[float], perim: lis
     the later ones); households never fall as a set grows, so a set over ``cap`` is not grown.
     ``budget``: stop after that many sets (those found first), bounding the time on large pairs.
     ``floor``: sets under that many households are grown but not returned (the callers would only
-    throw them away; most sets of a pair are small).
+    throw them away; most sets of a pair are small), and a branch whose excluded units leave too
+    few households to reach it is not grown at all.
     """
     found: list[tuple[int, int, float, float]] = []
     limit = math.inf if budget is None else budget
+    # Households a set may still reach are at most those of the units neither in it nor excluded.
+    reach = sum(w) - floor
 
-    def grow(mask: int, ext: int, excluded: int, h: int, a: float, p: float) -> None:
+    def grow(mask: int, ext: int, excluded: int, blocked: int, h: int, a: float, p: float) -> None:
+        # ``blocked``: households of the excluded units outside ``mask``.
         if h >= floor:
             found.append((mask, h, a, p))
-        while ext and len(found) < limit:
+        while ext and len(found) < limit and blocked <= reach:
             low = ext & -ext
             ext ^= low
             i = low.bit_length() - 1
             if h + w[i] <= cap:
                 grown = mask | low
-                grow(grown, (ext | nmask[i]) & ~grown & ~excluded, excluded, h + w[i], a + area[i], p + perim[i])
+                grow(grown, (ext | nmask[i]) & ~grown & ~excluded, excluded, blocked, h + w[i], a + area[i],
+                     p + perim[i])
             excluded |= low
+            blocked += w[i]
 
     if w and w[0] <= cap:
-        grow(1, nmask[0], 1, w[0], area[0], perim[0])
+        grow(1, nmask[0], 1, 0, w[0], area[0], perim[0])
     return found
 
 
