@@ -22,10 +22,13 @@ read for perimeters and areas (metres, square metres) and for the union of each 
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
+import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -151,9 +154,11 @@ class PartitionSettings:
         Make atoms with a ``site`` their own exclusive grids, outside the band.
     restarts
         Seeded METIS starts per connected part; the best result is kept. When the best still leaves
-        households outside the band, up to three times as many more starts are tried (for a
-        neighbouring grid count only while it beats the best count, and never once every start
-        has ended in the same division).
+        households outside the band, the neighbouring grid counts are tried too (one stops after
+        half its starts when it is further from the band than the best count), and up to three
+        times as many more starts are spent, in turns across the counts: on the suggested count
+        until any count is in the band, on another only while it beats every other, and never
+        once every start of a count has ended in the same division.
     max_passes
         Cap on local-search passes over the boundary atoms per phase.
     """
@@ -281,8 +286,7 @@ class Region:
                                                                            strict=True)]
         self.total = sum(self.w)
         # Edges mostly off barriers join atoms of one street block; pieces of a block are moved whole.
-        _, _, length, off = self.graph.edge_arrays
-        self.open_edge = off > 0.5 * length
+        self.open_nbrs = [[u for u, length_m, off_len in row if off_len > 0.5 * length_m] for row in self.adj]
 
     # ---- initial partition ------------------------------------------------------------------------
 
@@ -350,7 +354,7 @@ class Region:
 
     def _label_components(self, lab: list[int]) -> tuple[list[int], list[list[int]]]:
         """Component of each atom among atoms of its own label, numbered by their smallest atom."""
-        return _numbered(label_components(self.graph, np.asarray(lab)))
+        return _same_label_components(self.nbrs, lab)
 
     def repair(self, lab: list[int], k: int) -> list[int]:
         """Make every label one connected piece and every label 0..k-1 non-empty."""
@@ -429,49 +433,92 @@ class Region:
         number of grids. The extra starts for a violated band are spent only while this count's best
         is under it, i.e. while this count is still the one that may bring the band closest.
         """
-        k = max(1, min(k, self.m))
-        self.starts = 0
-        if k == 1:
-            return _State(self, [0] * self.m, 1, rng)
-        if k == self.m:
-            return _State(self, list(range(self.m)), k, rng)
-        mean = self.total / k
-        # Imbalance METIS may use: half the room the band leaves above the mean grid, in 1/1000.
-        room = (self.band.max / mean - 1.0) if mean > 0 else 0.0
-        loose = int(max(30, min(300, 500 * room)))
-        best: _State | None = None
-        limit = max(1, restarts)
-        # The seeds of every start this count may run are drawn up front, so how many it runs
-        # (which depends on how good its starts turn out) never shifts the starts of the next count.
-        draws = []
-        for r in range(4 * limit):
-            seed = int(rng.integers(0, 2**31 - 1))
-            draws.append((seed, 30 if r == 0 else int(rng.integers(30, max(31, loose + 1)))))
+        starts = _Starts(self, k, rng, restarts)
+        starts.run_base()
         bar = math.inf if beat is None else beat
-        r = 0
-        keys: set[tuple[int, float]] = set()
-        finished: list[_State] = []
-        # While the best start still leaves households outside the band, keep trying (up to 4x as
-        # many starts): the band comes first, and on real atoms more starts often reach it. Unless
-        # every start so far ended in the same division: then the starts have converged.
-        while r < limit or (best is not None and 0 < best.violation() < bar and r < 4 * limit
-                            and len(keys) > 1):
-            seed, ufactor = draws[r]
-            # Restarts vary how strongly METIS prefers barriers, for diversity of the starts.
-            discount = (0.9, 0.99, 0.7)[r % 3]
-            lab = self.repair(self.metis(k, seed, ufactor, discount), k)
-            state = _State(self, lab, k, np.random.default_rng(seed))
-            state.optimise()
-            keys.add(state.key())
-            finished.append(state)
-            if best is None or state.key() < best.key():
-                best = state
-            r += 1
-        self.starts = r
-        # Starts as close to the band as the best, one per division, for the shape polish to choose from.
-        assert best is not None  # the loop runs at least once
-        distinct = {x.key(): x for x in reversed(finished) if x.violation() == best.violation()}
-        best.finalists = sorted(distinct.values(), key=lambda x: x.key())
+        while starts.may_continue(bar):
+            starts.run_one()
+        self.starts = starts.r
+        return starts.result()
+
+
+class _Starts:
+    """The seeded METIS starts of one number of grids ``k``, run one at a time.
+
+    Each start is METIS, contiguity repair and the local search (:meth:`_State.optimise`). The seeds
+    of every start this count may run are drawn up front, so how many it runs (which depends on
+    how good its starts turn out) never shifts the starts of the next count.
+    """
+
+    def __init__(self, region: Region, k: int, rng: np.random.Generator, restarts: int) -> None:
+        self.region = region
+        self.k = k = max(1, min(k, region.m))
+        self.limit = max(1, restarts)
+        self.r = 0  # starts run
+        self.keys: set[tuple[int, float]] = set()
+        self.finished: list[_State] = []
+        self.best: _State | None = None
+        self.draws: list[tuple[int, int]] = []
+        if k == 1 or k == region.m:  # one division only: no starts
+            self.best = _State(region, [0] * region.m if k == 1 else list(range(region.m)), k, rng)
+            return
+        mean = region.total / k
+        # Imbalance METIS may use: half the room the band leaves above the mean grid, in 1/1000.
+        room = (region.band.max / mean - 1.0) if mean > 0 else 0.0
+        loose = int(max(30, min(300, 500 * room)))
+        for r in range(4 * self.limit):
+            seed = int(rng.integers(0, 2**31 - 1))
+            self.draws.append((seed, 30 if r == 0 else int(rng.integers(30, max(31, loose + 1)))))
+
+    def violation(self) -> int:
+        """Households outside the band of the best start so far."""
+        assert self.best is not None
+        return self.best.violation()
+
+    def run_one(self) -> None:
+        """Run the next start and keep it when it is the best so far."""
+        region = self.region
+        seed, ufactor = self.draws[self.r]
+        # Restarts vary how strongly METIS prefers barriers, for diversity of the starts.
+        discount = (0.9, 0.99, 0.7)[self.r % 3]
+        lab = region.repair(region.metis(self.k, seed, ufactor, discount), self.k)
+        state = _State(region, lab, self.k, np.random.default_rng(seed))
+        state.optimise()
+        self.keys.add(state.key())
+        self.finished.append(state)
+        if self.best is None or state.key() < self.best.key():
+            self.best = state
+        self.r += 1
+
+    def run_base(self, bar: float = math.inf) -> None:
+        """The ``restarts`` starts every count runs; ``bar``: see :meth:`hopeless`."""
+        while self.r < min(self.limit, len(self.draws)):
+            self.run_one()
+            if self.hopeless(bar):
+                break
+
+    def hopeless(self, bar: float) -> bool:
+        """Whether half the starts are spent and the best still leaves more households outside the
+        band than ``bar`` (another count's best): the rest of them would only decide which of this
+        count's losing divisions to keep.
+        """
+        return self.r >= max(1, self.limit // 2) and self.violation() > bar
+
+    def may_continue(self, bar: float) -> bool:
+        """Whether an extra start is worth it: the best is outside the band but under ``bar``, extra
+        starts remain (up to 4x the base), and the starts so far did not all end in one division.
+        """
+        return 0 < self.violation() < bar and self.r < len(self.draws) and len(self.keys) > 1
+
+    def result(self) -> _State:
+        """The best start, with the starts as close to the band (one per division, best first) as
+        finalists for the shape polish.
+        """
+        best = self.best
+        assert best is not None
+        if self.finished:
+            distinct = {x.key(): x for x in reversed(self.finished) if x.violation() == best.violation()}
+            best.finalists = sorted(distinct.values(), key=lambda x: x.key())
         return best
 
 
@@ -484,6 +531,31 @@ def _numbered(comp: np.ndarray) -> tuple[list[int], list[list[int]]]:
     for v, c in enumerate(numbered):
         members[c].append(v)
     return numbered, members
+
+
+def _same_label_components(nbrs: list[list[int]], lab: list[int]) -> tuple[list[int], list[list[int]]]:
+    """As :func:`_numbered` of ``label_components``: the component of each atom among the atoms
+    of its own label joined by ``nbrs``, numbered by smallest member, and the members, ascending.
+
+    A plain search: on the few hundred atoms of a region it is several times quicker than building
+    a sparse matrix for scipy, and every start calls it a few times.
+    """
+    comp = [-1] * len(lab)
+    members: list[list[int]] = []
+    for v in range(len(lab)):
+        if comp[v] >= 0:
+            continue
+        c, g = len(members), lab[v]
+        comp[v] = c
+        group = [v]
+        for x in group:  # grows while it is read: a breadth-first search
+            for y in nbrs[x]:
+                if comp[y] < 0 and lab[y] == g:
+                    comp[y] = c
+                    group.append(y)
+        group.sort()
+        members.append(group)
+    return comp, members
 
 
 def _pp(perimeter: float, area: float) -> float:
@@ -506,30 +578,40 @@ def mask_connected(mask: int, nmask: list[int]) -> bool:
 
 
 def connected_sets(nmask: list[int], w: list[int], area: list[float], perim: list[float],
-                   cap: float, budget: int | None = None) -> list[tuple[int, int, float, float]]:
+                   cap: float, budget: int | None = None, floor: float = -math.inf,
+                   ) -> list[tuple[int, int, float, float]]:
     """Every connected set of units holding unit 0 (bit masks over ``nmask``, each unit's
     neighbours) with at most ``cap`` households: ``(mask, households, area, summed perimeter)``.
 
     Grown one neighbour at a time, each set once (units passed over in a branch are excluded from
     the later ones); households never fall as a set grows, so a set over ``cap`` is not grown.
     ``budget``: stop after that many sets (those found first), bounding the time on large pairs.
+    ``floor``: sets under that many households are grown but not returned (the callers would only
+    throw them away; most sets of a pair are small), and a branch whose excluded units leave too
+    few households to reach it is not grown at all.
     """
     found: list[tuple[int, int, float, float]] = []
     limit = math.inf if budget is None else budget
+    # Households a set may still reach are at most those of the units neither in it nor excluded.
+    reach = sum(w) - floor
 
-    def grow(mask: int, ext: int, excluded: int, h: int, a: float, p: float) -> None:
-        found.append((mask, h, a, p))
-        while ext and len(found) < limit:
+    def grow(mask: int, ext: int, excluded: int, blocked: int, h: int, a: float, p: float) -> None:
+        # ``blocked``: households of the excluded units outside ``mask``.
+        if h >= floor:
+            found.append((mask, h, a, p))
+        while ext and len(found) < limit and blocked <= reach:
             low = ext & -ext
             ext ^= low
             i = low.bit_length() - 1
             if h + w[i] <= cap:
                 grown = mask | low
-                grow(grown, (ext | nmask[i]) & ~grown & ~excluded, excluded, h + w[i], a + area[i], p + perim[i])
+                grow(grown, (ext | nmask[i]) & ~grown & ~excluded, excluded, blocked, h + w[i], a + area[i],
+                     p + perim[i])
             excluded |= low
+            blocked += w[i]
 
     if w and w[0] <= cap:
-        grow(1, nmask[0], 1, w[0], area[0], perim[0])
+        grow(1, nmask[0], 1, 0, w[0], area[0], perim[0])
     return found
 
 
@@ -664,7 +746,9 @@ class _State:
         # A side over either cap leaves a side at least ``now`` outside the band, so sides (which
         # only grow) stop there.
         cap = min(hi + now - 1, total - lo + now - 1)
-        for s, hs, _, _ in connected_sets(nmask, w, zeros, zeros, cap):
+        # Under this a side alone, or the other side, is at least ``now`` outside the band.
+        floor = max(lo, total - hi) - now + 1
+        for s, hs, _, _ in connected_sets(nmask, w, zeros, zeros, cap, floor=floor):
             x = hs - hi if hs > hi else (lo - hs if hs < lo else 0)
             h2 = total - hs
             y = h2 - hi if h2 > hi else (lo - h2 if h2 < lo else 0)
@@ -677,7 +761,7 @@ class _State:
 
     def _pieces(self) -> list[list[int]]:
         """Connected parts of street blocks within one grid (atoms joined by edges off barriers)."""
-        return _numbered(label_components(self.r.graph, np.asarray(self.lab), self.r.open_edge))[1]
+        return _same_label_components(self.r.open_nbrs, self.lab)[1]
 
     def _piece_pass(self) -> int:
         """Move whole block pieces between neighbouring grids when that improves the objective.
@@ -948,10 +1032,14 @@ class _State:
         slack = va + vb
         candidates = []
         # Over either cap one of the two sides alone is more than ``slack`` outside the band.
-        for s, hs, as_, ps in connected_sets(nmask, w, area, perim, min(hi, total_w - lo) + slack):
+        # Under ``floor`` a side alone, or the other side, is more than ``slack`` outside the band.
+        floor = max(lo, total_w - hi) - slack
+        for s, hs, as_, ps in connected_sets(nmask, w, area, perim, min(hi, total_w - lo) + slack, floor=floor):
             if s == full:
                 continue
-            x, y = viol(hs), viol(total_w - hs)
+            x = lo - hs if hs < lo else (hs - hi if hs > hi else 0)
+            ht = total_w - hs
+            y = lo - ht if ht < lo else (ht - hi if ht > hi else 0)
             if x + y > slack or (x > 0) + (y > 0) > out_now or not mask_connected(full ^ s, nmask):
                 continue
             across, off, in_s, in_t = crossing(s)
@@ -1166,9 +1254,38 @@ def divide_graph(graph: AtomGraph, settings: PartitionSettings, *, sites: list[s
     if settings.exclusive_sites:
         grids += _exclusive_grids(graph, sites, site_keys, free, findings, noun)
     grids += _oversized_grids(graph, settings.band, compounds, units, free, findings, noun)
-    for comp in components(graph, range(graph.n), free):
-        grids += _solve_component(graph, comp, settings, rng, free, findings, noun)
+    with _cycle_collection_paused():
+        for comp in components(graph, range(graph.n), free):
+            grids += _solve_component(graph, comp, settings, rng, free, findings, noun)
     return grids, findings
+
+
+_gc_lock = threading.Lock()
+_gc_pauses = [0, False]  # solves under way, whether the collector was on when the first began
+
+
+@contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while the search runs.
+
+    The search makes and drops millions of small tuples and lists, none of them in reference
+    cycles (reference counting frees them all), yet each batch of allocations triggers a
+    collection that walks every object of the process: in a process holding geometry that was
+    about 7% of the partition's CPU time. Counted, so overlapping solves in threads restore the
+    collector only when the last one ends, and only when it was on before.
+    """
+    with _gc_lock:
+        if _gc_pauses[0] == 0:
+            _gc_pauses[1] = gc.isenabled()
+            gc.disable()
+        _gc_pauses[0] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses[0] -= 1
+            if _gc_pauses[0] == 0 and _gc_pauses[1]:
+                gc.enable()
 
 
 def _locked_grids(graph: AtomGraph, locked: Mapping[int, int] | None, free: np.ndarray, findings: list[Finding],
@@ -1291,22 +1408,23 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
     else:
         lo_k, hi_k = feasible.stop - 1, feasible.start  # hi_k = lo_k + 1 here
         candidates = [x for x in (lo_k, hi_k) if x >= 1]
-    first = max(1, min(candidates[0], region.m))
-    best = region.solve(first, rng, settings.restarts)
-    tried = {first}
+    counts = [_Starts(region, candidates[0], rng, settings.restarts)]
+    counts[0].run_base()
     queue = candidates[1:]
-    # A count that reached the band only after the extra starts is a tight fit: its neighbours may
-    # reach it too, with a better cut.
-    if (best.violation() > 0 or region.starts > settings.restarts) and len(feasible):
-        queue += [first - 1, first + 1]
+    # Outside the band after its starts, the suggested count gets its neighbours tried too.
+    if counts[0].violation() > 0 and len(feasible):
+        queue += [counts[0].k - 1, counts[0].k + 1]
+    tried = {counts[0].k}
     for k in queue:
         k = max(1, min(k, region.m))
         if k in tried:
             continue
         tried.add(k)
-        state = region.solve(k, rng, settings.restarts, beat=best.violation())
-        if state.key() < best.key():
-            best = state
+        starts = _Starts(region, k, rng, settings.restarts)
+        starts.run_base(bar=min(c.violation() for c in counts))
+        counts.append(starts)
+    _extra_starts(counts)
+    best = min((c.result() for c in counts), key=lambda x: x.key())
     # Shape comes last: the polish may not let the share of the cut on barriers fall below this.
     floor = best.barrier_share()
     # The best two starts by the search's own objective that are as close to the band and cut as
@@ -1322,6 +1440,27 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
     roundest = max(finalists, key=lambda x: (x.roundness(), -finalists.index(x)))
     log.debug("k=%d: %d finalists, the roundest is number %d", best.k, len(finalists), finalists.index(roundest))
     return roundest
+
+
+def _extra_starts(counts: list[_Starts]) -> None:
+    """While the best division leaves households outside the band, spend extra starts on the counts
+    that may still bring it closest: the band comes first, and on real atoms more starts often
+    reach it (late ones too). The suggested count (the first) keeps them until any count is in the
+    band; another count only while it beats every other. Each start goes to the count with the
+    least starts times households outside the band (halved for the suggested count, the likeliest
+    by the band's target), so a count closer to the band gets more of them, and one that reaches
+    it stops the others' extra starts.
+    """
+    while True:
+        eligible = []
+        for i, c in enumerate(counts):
+            others = min((x.violation() for x in counts if x is not c), default=math.inf)
+            bar = (math.inf if others > 0 else 0) if i == 0 else others
+            if c.may_continue(bar):
+                eligible.append((c.r * c.violation() / (2 if i == 0 else 1), c.r, i))
+        if not eligible:
+            return
+        counts[min(eligible)[2]].run_one()
 
 
 def _label_grids(grids: list[Grid], findings: list[Finding]) -> list[int]:

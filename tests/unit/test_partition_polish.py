@@ -186,3 +186,16 @@ def test_connected_sets_are_every_connected_set_with_unit_zero_once() -> None:
     assert sorted(found) == sorted(expected)
     assert len(found) == len(set(found))
     assert len(connected_sets(nmask, w, [0.0] * 9, [0.0] * 9, 45, budget=10)) == 10
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_components_search_of_a_start_matches_the_graph_module(seed: int) -> None:
+    from gis.graph import label_components
+    from gis.partition import _numbered, _same_label_components
+
+    region = _region(seed)
+    _, _, length, off = region.graph.edge_arrays
+    lab = np.random.default_rng(seed).integers(0, 5, region.m).tolist()
+    assert _same_label_components(region.nbrs, lab) == _numbered(label_components(region.graph, np.asarray(lab)))
+    blocks = _numbered(label_components(region.graph, np.asarray(lab), off > 0.5 * length))
+    assert _same_label_components(region.open_nbrs, lab) == blocks
