@@ -12,7 +12,7 @@ run: setup
 	$(BIN)/wangge serve --demo
 
 test: setup
-	scripts/install-os-deps.sh postgis chromium
+	scripts/install-os-deps.sh postgis chromium gdal
 	$(BIN)/pytest
 
 setup: os-deps python-deps vendor

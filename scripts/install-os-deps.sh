@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages wangge needs, only when they are missing.
 #   scripts/install-os-deps.sh postgis            # for `make run`
-#   scripts/install-os-deps.sh postgis chromium   # for `make test` (browser tests)
+#   scripts/install-os-deps.sh postgis chromium gdal  # for `make test` (browser tests; ogrinfo reads
+#                                                       exports and the OGC API as GIS clients do)
 # As root it installs with apt-get; otherwise with sudo when that works without a password prompt
 # in a non-interactive run; else it prints the exact command to run and fails.
 set -euo pipefail
@@ -25,6 +26,9 @@ for want in "$@"; do
       command -v chromium >/dev/null 2>&1 || need+=(chromium)
       # A CJK font so screenshots of the Chinese interface are legible.
       [ -d /usr/share/fonts/truetype/wqy ] || need+=(fonts-wqy-microhei)
+      ;;
+    gdal)
+      command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
       ;;
     *) echo "install-os-deps: unknown component '$want'" >&2; exit 2 ;;
   esac
