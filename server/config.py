@@ -57,6 +57,9 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_LIMIT": "5/900",
     "LOOKUP_LIMIT": "600/60",
     "LOOKUP_BATCH_LIMIT": "20/3600",
+    # Seconds between two checks of whether a division was approved (or staff changed) since each
+    # instance's grid locator was loaded: how late, at most, one instance sees another's approval.
+    "LOOKUP_CHECK_SECONDS": 1.0,
     # Bounded work per request: the largest request body (uploads: imports, batch CSVs), the largest
     # JSON body and its deepest nesting, and the rows one batch lookup may hold.
     "MAX_UPLOAD_MB": 100,
@@ -119,6 +122,13 @@ def load_config(overrides: dict[str, Any] | None = None, environ: dict[str, str]
     for key in ("MAX_UPLOAD_MB", "MAX_JSON_MB", "MAX_JSON_DEPTH", "LOOKUP_BATCH_MAX_ROWS"):
         if config[key] < 1:
             raise ValueError(f"configuration WANGGE_{key} must be at least 1; got {config[key]}")
+    try:
+        config["LOOKUP_CHECK_SECONDS"] = float(config["LOOKUP_CHECK_SECONDS"])
+    except (TypeError, ValueError):
+        config["LOOKUP_CHECK_SECONDS"] = -1.0
+    if not 0 <= config["LOOKUP_CHECK_SECONDS"] <= 3600:
+        raise ValueError("configuration WANGGE_LOOKUP_CHECK_SECONDS must be seconds from 0 to 3600 "
+                         "(0: check on every lookup)")
     # Flask/werkzeug refuse a larger body with 413 before any view reads it.
     if not config.get("MAX_CONTENT_LENGTH"):
         config["MAX_CONTENT_LENGTH"] = config["MAX_UPLOAD_MB"] * 1024 * 1024

@@ -147,7 +147,7 @@ def event_router(app):
                 from server import engine_of
 
                 router = LookupService(engine_of(app), approved_only=approved_only,
-                                       check_interval=float(app.config.get("LOOKUP_CHECK_SECONDS", 1.0)),
+                                       check_interval=app.config["LOOKUP_CHECK_SECONDS"],
                                        background=not app.config.get("TESTING"))
                 app.extensions["wangge.event_router"] = router
     return router

@@ -705,7 +705,7 @@ def lookup_service(app) -> LookupService:
         from server import public_reads_of
 
         service = LookupService(public_reads_of(app), approved_only=app.config["PUBLIC_APPROVED_ONLY"],
-                                check_interval=float(app.config.get("LOOKUP_CHECK_SECONDS", 1.0)),
+                                check_interval=app.config["LOOKUP_CHECK_SECONDS"],
                                 background=not app.config.get("TESTING"))
         app.extensions["wangge.lookup"] = service
     return service

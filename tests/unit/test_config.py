@@ -19,6 +19,8 @@ def test_defaults_then_environment_then_overrides():
     assert config["DATABASE_URL"] == "postgresql+psycopg://u@h/d"
     config = load_config({"PORT": 7000}, environ={"WANGGE_PORT": "9000"})
     assert config["PORT"] == 7000
+    assert load_config(environ={})["LOOKUP_CHECK_SECONDS"] == 1.0
+    assert load_config(environ={"WANGGE_LOOKUP_CHECK_SECONDS": "2.5"})["LOOKUP_CHECK_SECONDS"] == 2.5
 
 
 @pytest.mark.parametrize(("environ", "message"), [
@@ -26,6 +28,9 @@ def test_defaults_then_environment_then_overrides():
     ({"WANGGE_TILES": "google"}, "WANGGE_TILES must be one of"),
     ({"WANGGE_TILES": "tianditu"}, "needs WANGGE_TIANDITU_KEY"),
     ({"WANGGE_TILES": "custom"}, "needs WANGGE_TILE_URL"),
+    ({"WANGGE_LOOKUP_CHECK_SECONDS": "soon"}, "WANGGE_LOOKUP_CHECK_SECONDS must be seconds"),
+    ({"WANGGE_LOOKUP_CHECK_SECONDS": "nan"}, "WANGGE_LOOKUP_CHECK_SECONDS must be seconds"),
+    ({"WANGGE_LOOKUP_CHECK_SECONDS": "-1"}, "WANGGE_LOOKUP_CHECK_SECONDS must be seconds"),
 ])
 def test_bad_configuration_is_named(environ, message):
     with pytest.raises(ValueError, match=message):
