@@ -64,10 +64,10 @@ SITE_TYPES = frozenset(
 _EPS = 1e-9
 
 #: Atoms free to change sides when the last shape polish re-divides a pair of grids too large to
-#: try every split of (see :meth:`_State._pair_units`). Each more about doubles the splits tried;
-#: on the benchmark communities 10 adds about 6% to the partition time and 12 about 18%, for
-#: about 2.5 times the roundness gained.
-_PAIR_ZONE = 10
+#: try every split of (see :meth:`_State._pair_units`). Each more about doubles the splits tried:
+#: on the 14 benchmark communities 9 adds about 9% to the partition time, 12 more than twice that
+#: for about three times the roundness gained.
+_PAIR_ZONE = 9
 
 
 # --------------------------------------------------------------------------------------------------
