@@ -1125,6 +1125,8 @@ class _State:
         # next to it changed: nothing else enters its decision. See :meth:`_touch`.
         stamp = self.stamp
         seen = self.seen[balance]
+        # map() over this bound lookup runs in C: no Python frame per neighbour (or comprehension).
+        grid_of = lab.__getitem__
 
         for _ in range(r.max_passes):
             moved = 0
@@ -1138,7 +1140,57 @@ class _State:
                     else:
                         continue
                 seen[v] = self.clock
-                if size[a] == 1:
+                wv = w[v]
+                # Balancing never moves an atom without households: no grid's count would change.
+                if size[a] == 1 or (balance and not wv):
+                    continue
+                near = set(map(grid_of, nbrs[v]))  # the grids next to v, its own too when it has company
+                near.discard(a)
+                if not near:
+                    continue
+                ha = H[a]
+                va = lo - ha if ha < lo else (ha - hi if ha > hi else 0)
+                h = ha - wv
+                va_new = lo - h if h < lo else (h - hi if h > hi else 0)
+                targets = sorted(near) if len(near) > 1 else near
+                if balance:
+                    # Only households decide here: the metres shared are counted for the move alone.
+                    best_b, best = -1, (0, 0.0)
+                    for b in targets:
+                        hb = H[b]
+                        h = hb + wv
+                        dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
+                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
+                        # Change of sum((H - mean)^2): pushes households down the gradient so that
+                        # chains of moves can carry a surplus across grids already at the band edge.
+                        dq = 2.0 * wv * (hb - ha + wv)
+                        cand = (dv, dq)
+                        if dv <= 0 and (dv < 0 or dq < -_EPS) and cand < best:
+                            best_b, best = b, cand
+                    if best_b < 0 or not can_leave(nbrs, lab, v, a):
+                        continue
+                    la = oa = lb = ob = 0.0
+                    for u, length_m, off_len in adj[v]:
+                        g = lab[u]
+                        if g == a:
+                            la += length_m
+                            oa += off_len
+                        elif g == best_b:
+                            lb += length_m
+                            ob += off_len
+                    self._move(v, a, best_b, la, oa, lb, ob)
+                    moved += 1
+                    continue
+                # A move may not take either grid further outside the band: most targets fail here,
+                # before any metres are counted.
+                open_ = []
+                for b in targets:
+                    hb = H[b]
+                    h = hb + wv
+                    if va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
+                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0)) <= 0:
+                        open_.append(b)
+                if not open_:
                     continue
                 la = oa = 0.0
                 shares: dict[int, list[float]] = {}
@@ -1154,55 +1206,31 @@ class _State:
                         else:
                             s[0] += length_m
                             s[1] += off_len
-                if not shares:
-                    continue
-                wv = w[v]
-                ha = H[a]
-                va = lo - ha if ha < lo else (ha - hi if ha > hi else 0)
-                h = ha - wv
-                va_new = lo - h if h < lo else (h - hi if h > hi else 0)
-                targets = sorted(shares) if len(shares) > 1 else shares
-                if balance:
-                    best_b, best = -1, (0, 0.0)
-                    for b in targets:
-                        hb = H[b]
-                        h = hb + wv
-                        dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
-                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
-                        # Change of sum((H - mean)^2): pushes households down the gradient so that
-                        # chains of moves can carry a surplus across grids already at the band edge.
-                        dq = 2.0 * wv * (hb - ha + wv)
-                        cand = (dv, dq)
-                        if dv <= 0 and (dv < 0 or dq < -_EPS) and cand < best:
-                            best_b, best = b, cand
-                else:
+                if wc:
+                    pa, aa = P[a], A[a]
+                    pa_new = pa - perim[v] + 2.0 * la
+                    aa_new = aa - area[v]
+                    d_new = pa_new - two_sqrt_pi * sqrt(aa_new) if aa_new > 0.0 else pa_new
+                    d_old = pa - two_sqrt_pi * sqrt(aa) if aa > 0.0 else pa
+                    da = (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0)
+                best_b, best = -1, (0, -_EPS * 1e3)
+                for b in open_:
+                    hb = H[b]
+                    h = hb + wv
+                    dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
+                        - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
+                    lb, ob = shares[b]
+                    ds = wb * (oa - ob)
                     if wc:
-                        pa, aa = P[a], A[a]
-                        pa_new = pa - perim[v] + 2.0 * la
-                        aa_new = aa - area[v]
-                        d_new = pa_new - two_sqrt_pi * sqrt(aa_new) if aa_new > 0.0 else pa_new
-                        d_old = pa - two_sqrt_pi * sqrt(aa) if aa > 0.0 else pa
-                        da = (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0)
-                    best_b, best = -1, (0, -_EPS * 1e3)
-                    for b in targets:
-                        hb = H[b]
-                        h = hb + wv
-                        dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
-                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
-                        if dv > 0:
-                            continue
-                        lb, ob = shares[b]
-                        ds = wb * (oa - ob)
-                        if wc:
-                            pb, ab = P[b], A[b]
-                            pb_new = pb + perim[v] - 2.0 * lb
-                            ab_new = ab + area[v]
-                            d_new = pb_new - two_sqrt_pi * sqrt(ab_new) if ab_new > 0.0 else pb_new
-                            d_old = pb - two_sqrt_pi * sqrt(ab) if ab > 0.0 else pb
-                            ds += wc * (da + (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0))
-                        cand = (dv, ds)
-                        if cand < best:
-                            best_b, best = b, cand
+                        pb, ab = P[b], A[b]
+                        pb_new = pb + perim[v] - 2.0 * lb
+                        ab_new = ab + area[v]
+                        d_new = pb_new - two_sqrt_pi * sqrt(ab_new) if ab_new > 0.0 else pb_new
+                        d_old = pb - two_sqrt_pi * sqrt(ab) if ab > 0.0 else pb
+                        ds += wc * (da + (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0))
+                    cand = (dv, ds)
+                    if cand < best:
+                        best_b, best = b, cand
                 if best_b < 0 or not can_leave(nbrs, lab, v, a):
                     continue
                 lb, ob = shares[best_b]
