@@ -459,8 +459,10 @@ class _Starts:
         self.finished: list[_State] = []
         self.best: _State | None = None
         self.draws: list[tuple[int, int]] = []
+        self.best_key: tuple[int, float] = (0, 0.0)  # key() of ``best``, kept: the counts compare it often
         if k == 1 or k == region.m:  # one division only: no starts
             self.best = _State(region, [0] * region.m if k == 1 else list(range(region.m)), k, rng)
+            self.best_key = self.best.key()
             return
         mean = region.total / k
         # Imbalance METIS may use: half the room the band leaves above the mean grid, in 1/1000.
@@ -473,7 +475,7 @@ class _Starts:
     def violation(self) -> int:
         """Households outside the band of the best start so far."""
         assert self.best is not None
-        return self.best.violation()
+        return self.best_key[0]
 
     def run_one(self) -> None:
         """Run the next start and keep it when it is the best so far."""
@@ -484,10 +486,11 @@ class _Starts:
         lab = region.repair(region.metis(self.k, seed, ufactor, discount), self.k)
         state = _State(region, lab, self.k, np.random.default_rng(seed))
         state.optimise()
-        self.keys.add(state.key())
+        key = state.key()
+        self.keys.add(key)
         self.finished.append(state)
-        if self.best is None or state.key() < self.best.key():
-            self.best = state
+        if self.best is None or key < self.best_key:
+            self.best, self.best_key = state, key
         self.r += 1
 
     def run_base(self, bar: float = math.inf) -> None:
@@ -627,29 +630,31 @@ class _State:
         self.clock = 0  # see _touch
         self.stamp = [0] * k
         self.seen = {True: [-1] * region.m, False: [-1] * region.m}
-        self.H = [0] * k
-        self.A = [0.0] * k
-        self.P = [0.0] * k
-        self.size = [0] * k
-        for v, g in enumerate(self.lab):
-            self.H[g] += region.w[v]
-            self.A[g] += region.area[v]
-            self.P[g] += region.perim[v]
-            self.size[g] += 1
-        self.cut_off = 0.0
-        for v in range(region.m):
-            g = self.lab[v]
-            for u, length_m, off_len in zip(region.nbrs[v], region.lens[v], region.offs[v], strict=True):
-                if self.lab[u] == g:
-                    self.P[g] -= length_m  # each internal edge seen twice: 2 * length_m in total
+        self.H = H = [0] * k
+        self.A = A = [0.0] * k
+        self.P = P = [0.0] * k
+        self.size = size = [0] * k
+        lab, w, area, perim = self.lab, region.w, region.area, region.perim
+        for v, g in enumerate(lab):
+            H[g] += w[v]
+            A[g] += area[v]
+            P[g] += perim[v]
+            size[g] += 1
+        cut_off = 0.0
+        for v, row in enumerate(region.adj):
+            g = lab[v]
+            for u, length_m, off_len in row:
+                if lab[u] == g:
+                    P[g] -= length_m  # each internal edge seen twice: 2 * length_m in total
                 elif u > v:
-                    self.cut_off += off_len
+                    cut_off += off_len
+        self.cut_off = cut_off
 
     # ---- scores -----------------------------------------------------------------------------------
 
     def violation(self) -> int:
-        band = self.r.band
-        return sum(band.violation(h) for h in self.H)
+        lo, hi = self.r.band.min, self.r.band.max
+        return sum(lo - h if h < lo else (h - hi if h > hi else 0) for h in self.H)
 
     def compactness(self) -> float:
         return sum(_deficit(p, a) for p, a in zip(self.P, self.A, strict=True))
@@ -697,18 +702,25 @@ class _State:
             return lo - h if h < lo else (h - hi if h > hi else 0)
 
         changed = 0
+        members: list[list[int]] | None = None  # of each grid, ascending; gathered at the first grid out of band
         for a in sorted(range(self.k), key=lambda g: (-viol(self.H[g]), g)):
             if viol(self.H[a]) == 0:
                 continue
-            mine = [v for v in range(r.m) if lab[v] == a]
+            if members is None:
+                members = [[] for _ in range(self.k)]
+                for v, g in enumerate(lab):
+                    members[g].append(v)
+            mine = members[a]
             for b in sorted({lab[u] for v in mine for u in r.nbrs[v]} - {a}):
-                units = [v for v in range(r.m) if lab[v] in (a, b)]
-                if len(units) > limit:
+                if len(mine) + len(members[b]) > limit:
                     continue
+                units = sorted(mine + members[b])
                 split = self._balanced_split(units, viol(self.H[a]) + viol(self.H[b]))
                 if split is None:
                     continue
                 self._resplit(units, split, a, b)
+                members[a] = [v for v, side in zip(units, split, strict=True) if side]
+                members[b] = [v for v, side in zip(units, split, strict=True) if not side]
                 changed += 1
                 break
         return changed
