@@ -618,6 +618,63 @@ def connected_sets(nmask: list[int], w: list[int], area: list[float], perim: lis
     return found
 
 
+def _balanced_mask(nmask: list[int], w: list[int], lo: int, hi: int, now: float,
+                   edges: list[tuple[int, int, float]]) -> int | None:
+    """The split of :meth:`_State._pair_pass`: the connected set holding unit 0, with a connected
+    rest, leaving fewest households outside the band over both sides (under ``now``), then cutting
+    fewest metres off barriers (``edges``: bit of each end, metres off barriers); None if none.
+
+    The sets are those of :func:`connected_sets`, in its order (so ties go the same way), but the
+    household bounds that stop a set growing tighten as better splits are found: a side over
+    ``hi + bound`` or the other side under ``lo - bound`` is more than ``bound`` outside the band.
+    """
+    n = len(w)
+    full = (1 << n) - 1
+    total = sum(w)
+    best, best_v, best_off = None, now, math.inf
+    bound = now - 1  # most households outside the band a split may still leave to be of use
+
+    def bounds(bound: float) -> tuple[float, float, float]:
+        cap = min(hi + bound, total - lo + bound)
+        floor = max(lo, total - hi) - bound
+        return cap, floor, total - floor  # reach: see connected_sets
+
+    cap, floor, reach = bounds(bound)
+    if not w or w[0] > cap:
+        return None
+    # Frames of the depth-first search: [set, units it may grow by, units excluded, households of
+    # the excluded ones outside the set, households of the set, not yet looked at].
+    stack = [[1, nmask[0], 1, 0, w[0], True]]
+    while stack:
+        frame = stack[-1]
+        s, hs = frame[0], frame[4]
+        if frame[5]:  # first visit: is this set a better split?
+            frame[5] = False
+            if hs >= floor and s != full:
+                h2 = total - hs
+                v = (hs - hi if hs > hi else (lo - hs if hs < lo else 0)) \
+                    + (h2 - hi if h2 > hi else (lo - h2 if h2 < lo else 0))
+                if v <= bound and mask_connected(full ^ s, nmask):
+                    off = sum(o for bi, bj, o in edges if bool(s & bi) != bool(s & bj))
+                    if (v, off) < (best_v, best_off):
+                        best, best_v, best_off = s, v, off
+                        if v < bound + 1:
+                            bound = v
+                            cap, floor, reach = bounds(bound)
+        ext, excluded, blocked = frame[1], frame[2], frame[3]
+        if not ext or blocked > reach:
+            stack.pop()
+            continue
+        low = ext & -ext
+        ext ^= low
+        i = low.bit_length() - 1
+        frame[1], frame[2], frame[3] = ext, excluded | low, blocked + w[i]
+        if hs + w[i] <= cap:
+            grown = s | low
+            stack.append([grown, (ext | nmask[i]) & ~grown & ~excluded, excluded, blocked, hs + w[i], True])
+    return best
+
+
 class _State:
     """A labelling of a :class:`Region` with per-grid totals kept up to date move by move."""
 
@@ -751,24 +808,7 @@ class _State:
                     if j > i:
                         edges.append((1 << i, 1 << j, off_len))
         w = [r.w[v] for v in units]
-        total = sum(w)
-        full = (1 << n) - 1
-        best, best_key = None, (now, math.inf)
-        zeros = [0.0] * n
-        # A side over either cap leaves a side at least ``now`` outside the band, so sides (which
-        # only grow) stop there.
-        cap = min(hi + now - 1, total - lo + now - 1)
-        # Under this a side alone, or the other side, is at least ``now`` outside the band.
-        floor = max(lo, total - hi) - now + 1
-        for s, hs, _, _ in connected_sets(nmask, w, zeros, zeros, cap, floor=floor):
-            x = hs - hi if hs > hi else (lo - hs if hs < lo else 0)
-            h2 = total - hs
-            y = h2 - hi if h2 > hi else (lo - h2 if h2 < lo else 0)
-            if s == full or x + y >= now or x + y > best_key[0] or not mask_connected(full ^ s, nmask):
-                continue
-            off = sum(o for bi, bj, o in edges if bool(s & bi) != bool(s & bj))
-            if (x + y, off) < best_key:
-                best, best_key = s, (x + y, off)
+        best = _balanced_mask(nmask, w, lo, hi, now, edges)
         return None if best is None else [bool(best >> i & 1) for i in range(n)]
 
     def _pieces(self) -> list[list[int]]:
