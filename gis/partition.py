@@ -1207,18 +1207,19 @@ class _State:
                 targets = sorted(near) if len(near) > 1 else near
                 if balance:
                     # Only households decide here: the metres shared are counted for the move alone.
-                    best_b, best = -1, (0, 0.0)
+                    best_b, best_dv, best_dq = -1, 0, 0.0
                     for b in targets:
                         hb = H[b]
                         h = hb + wv
                         dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
                             - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
+                        if dv > best_dv:
+                            continue
                         # Change of sum((H - mean)^2): pushes households down the gradient so that
                         # chains of moves can carry a surplus across grids already at the band edge.
                         dq = 2.0 * wv * (hb - ha + wv)
-                        cand = (dv, dq)
-                        if dv <= 0 and (dv < 0 or dq < -_EPS) and cand < best:
-                            best_b, best = b, cand
+                        if (dv < 0 or dq < -_EPS) and (dv < best_dv or dq < best_dq):
+                            best_b, best_dv, best_dq = b, dv, dq
                     if best_b < 0 or not can_leave(nbrs, lab, v, a):
                         continue
                     la = oa = lb = ob = 0.0
@@ -1239,9 +1240,10 @@ class _State:
                 for b in targets:
                     hb = H[b]
                     h = hb + wv
-                    if va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
-                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0)) <= 0:
-                        open_.append(b)
+                    dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
+                        - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
+                    if dv <= 0:
+                        open_.append((b, dv))
                 if not open_:
                     continue
                 la = oa = 0.0
@@ -1265,12 +1267,10 @@ class _State:
                     d_new = pa_new - two_sqrt_pi * sqrt(aa_new) if aa_new > 0.0 else pa_new
                     d_old = pa - two_sqrt_pi * sqrt(aa) if aa > 0.0 else pa
                     da = (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0)
-                best_b, best = -1, (0, -_EPS * 1e3)
-                for b in open_:
-                    hb = H[b]
-                    h = hb + wv
-                    dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
-                        - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
+                best_b, best_dv, best_ds = -1, 0, -_EPS * 1e3
+                for b, dv in open_:
+                    if dv > best_dv:
+                        continue
                     lb, ob = shares[b]
                     ds = wb * (oa - ob)
                     if wc:
@@ -1280,9 +1280,8 @@ class _State:
                         d_new = pb_new - two_sqrt_pi * sqrt(ab_new) if ab_new > 0.0 else pb_new
                         d_old = pb - two_sqrt_pi * sqrt(ab) if ab > 0.0 else pb
                         ds += wc * (da + (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0))
-                    cand = (dv, ds)
-                    if cand < best:
-                        best_b, best = b, cand
+                    if dv < best_dv or ds < best_ds:
+                        best_b, best_dv, best_ds = b, dv, ds
                 if best_b < 0 or not can_leave(nbrs, lab, v, a):
                     continue
                 lb, ob = shares[best_b]
