@@ -628,51 +628,57 @@ def _balanced_mask(nmask: list[int], w: list[int], lo: int, hi: int, now: float,
     household bounds that stop a set growing tighten as better splits are found: a side over
     ``hi + bound`` or the other side under ``lo - bound`` is more than ``bound`` outside the band.
     """
-    n = len(w)
-    full = (1 << n) - 1
-    total = sum(w)
-    best, best_v, best_off = None, now, math.inf
-    bound = now - 1  # most households outside the band a split may still leave to be of use
+    search = _SplitSearch(nmask, w, lo, hi, now, edges)
+    if w and w[0] <= search.cap:
+        search.grow(1, nmask[0], 1, 0, w[0])
+    return search.best
 
-    def bounds(bound: float) -> tuple[float, float, float]:
-        cap = min(hi + bound, total - lo + bound)
-        floor = max(lo, total - hi) - bound
-        return cap, floor, total - floor  # reach: see connected_sets
 
-    cap, floor, reach = bounds(bound)
-    if not w or w[0] > cap:
-        return None
-    # Frames of the depth-first search: [set, units it may grow by, units excluded, households of
-    # the excluded ones outside the set, households of the set, not yet looked at].
-    stack = [[1, nmask[0], 1, 0, w[0], True]]
-    while stack:
-        frame = stack[-1]
-        s, hs = frame[0], frame[4]
-        if frame[5]:  # first visit: is this set a better split?
-            frame[5] = False
-            if hs >= floor and s != full:
-                h2 = total - hs
-                v = (hs - hi if hs > hi else (lo - hs if hs < lo else 0)) \
-                    + (h2 - hi if h2 > hi else (lo - h2 if h2 < lo else 0))
-                if v <= bound and mask_connected(full ^ s, nmask):
-                    off = sum(o for bi, bj, o in edges if bool(s & bi) != bool(s & bj))
-                    if (v, off) < (best_v, best_off):
-                        best, best_v, best_off = s, v, off
-                        if v < bound + 1:
-                            bound = v
-                            cap, floor, reach = bounds(bound)
-        ext, excluded, blocked = frame[1], frame[2], frame[3]
-        if not ext or blocked > reach:
-            stack.pop()
-            continue
-        low = ext & -ext
-        ext ^= low
-        i = low.bit_length() - 1
-        frame[1], frame[2], frame[3] = ext, excluded | low, blocked + w[i]
-        if hs + w[i] <= cap:
-            grown = s | low
-            stack.append([grown, (ext | nmask[i]) & ~grown & ~excluded, excluded, blocked, hs + w[i], True])
-    return best
+class _SplitSearch:
+    """State of :func:`_balanced_mask`'s depth-first search (a class: a nested function calling
+    itself would leave a reference cycle per search for the cycle collector).
+    """
+
+    __slots__ = ("nmask", "w", "lo", "hi", "edges", "total", "full", "best", "best_v", "best_off", "bound",
+                 "cap", "floor", "reach")
+
+    def __init__(self, nmask: list[int], w: list[int], lo: int, hi: int, now: float,
+                 edges: list[tuple[int, int, float]]) -> None:
+        self.nmask, self.w, self.lo, self.hi, self.edges = nmask, w, lo, hi, edges
+        self.total = sum(w)
+        self.full = (1 << len(w)) - 1
+        self.best: int | None = None
+        self.best_v, self.best_off = now, math.inf
+        self.tighten(now - 1)
+
+    def tighten(self, bound: float) -> None:
+        """Only splits at most ``bound`` households outside the band are still of use."""
+        self.bound = bound
+        self.cap = min(self.hi + bound, self.total - self.lo + bound)
+        self.floor = max(self.lo, self.total - self.hi) - bound
+        self.reach = self.total - self.floor  # see connected_sets
+
+    def grow(self, s: int, ext: int, excluded: int, blocked: int, hs: int) -> None:
+        """Look at set ``s`` (``hs`` households), then grow it as :func:`connected_sets` does."""
+        lo, hi, w, nmask = self.lo, self.hi, self.w, self.nmask
+        if hs >= self.floor and s != self.full:
+            h2 = self.total - hs
+            v = (hs - hi if hs > hi else (lo - hs if hs < lo else 0)) \
+                + (h2 - hi if h2 > hi else (lo - h2 if h2 < lo else 0))
+            if v <= self.bound and mask_connected(self.full ^ s, nmask):
+                off = sum(o for bi, bj, o in self.edges if bool(s & bi) != bool(s & bj))
+                if (v, off) < (self.best_v, self.best_off):
+                    self.best, self.best_v, self.best_off = s, v, off
+                    self.tighten(v)
+        while ext and blocked <= self.reach:
+            low = ext & -ext
+            ext ^= low
+            i = low.bit_length() - 1
+            if hs + w[i] <= self.cap:
+                grown = s | low
+                self.grow(grown, (ext | nmask[i]) & ~grown & ~excluded, excluded, blocked, hs + w[i])
+            excluded |= low
+            blocked += w[i]
 
 
 class _State:
