@@ -300,7 +300,7 @@ class Region:
             try:
                 opts = pymetis.Options(seed=int(seed), contig=contig, ufactor=int(ufactor))
                 res = pymetis.part_graph(k, adjacency, vweights=vw, eweights=ew, options=opts)
-                return [int(x) for x in res.vertex_part]
+                return list(res.vertex_part)  # an array of C ints: list() gives Python ints
             except Exception:  # noqa: BLE001 - METIS refuses contig on some inputs; retry without it.
                 log.debug("METIS failed with contig=%s, retrying", contig, exc_info=True)
         # Last resort, never expected: a breadth-first cut of the part into k runs.
@@ -361,6 +361,8 @@ class Region:
         lab = list(lab)
         for _ in range(4 * self.m + 4):
             comp, comps = self._label_components(lab)
+            if len(comps) == k and len(set(lab)) == k:
+                return lab  # every label one piece, none empty (METIS's usual answer): nothing to repair
             main: dict[int, int] = {}
             for c, members in enumerate(comps):
                 g = lab[members[0]]
