@@ -155,10 +155,14 @@ class PartitionSettings:
     restarts
         Seeded METIS starts per connected part; the best result is kept. When the best still leaves
         households outside the band, the neighbouring grid counts are tried too (one stops after
-        half its starts when it is further from the band than the best count), and up to three
-        times as many more starts are spent, in turns across the counts: on the suggested count
-        until any count is in the band, on another only while it beats every other, and never
-        once every start of a count has ended in the same division.
+        half its starts when it is further from the band than the best count; none is tried once
+        one is in the band), and up to three times as many more starts are spent, in turns across
+        the counts: on the suggested count until any count is in the band, on another only while
+        it beats every other, never once every start of a count has ended in the same division,
+        and not after ``restarts`` starts of a count in a row brought it no closer to the band.
+        Every other start beyond the suggested count's first ``restarts`` partitions without the
+        barrier edge weights, which reaches the band more often. Of counts equally far from the
+        band, the suggested one is kept.
     max_passes
         Cap on local-search passes over the boundary atoms per phase.
     """
@@ -290,16 +294,18 @@ class Region:
 
     # ---- initial partition ------------------------------------------------------------------------
 
-    def metis(self, k: int, seed: int, ufactor: int, discount: float = 0.9) -> list[int]:
+    def metis(self, k: int, seed: int, ufactor: int, discount: float | None = 0.9) -> list[int]:
         """METIS k-way partition; edge weights make cutting along barriers cheap.
 
-        ``discount`` is the share of an edge's barrier length that cutting it does not cost.
+        ``discount`` is the share of an edge's barrier length that cutting it does not cost; None
+        partitions without edge weights (every edge costs the same).
         """
-        adjacency, vw, ew = self._metis_input(discount)
+        adjacency, vw, ew = self._metis_input(0.9 if discount is None else discount)
         for contig in (1, 0):
             try:
                 opts = pymetis.Options(seed=int(seed), contig=contig, ufactor=int(ufactor))
-                res = pymetis.part_graph(k, adjacency, vweights=vw, eweights=ew, options=opts)
+                res = pymetis.part_graph(k, adjacency, vweights=vw, eweights=None if discount is None else ew,
+                                         options=opts)
                 return list(res.vertex_part)  # an array of C ints: list() gives Python ints
             except Exception:  # noqa: BLE001 - METIS refuses contig on some inputs; retry without it.
                 log.debug("METIS failed with contig=%s, retrying", contig, exc_info=True)
@@ -435,7 +441,7 @@ class Region:
         number of grids. The extra starts for a violated band are spent only while this count's best
         is under it, i.e. while this count is still the one that may bring the band closest.
         """
-        starts = _Starts(self, k, rng, restarts)
+        starts = _Starts(self, k, rng, restarts, suggested=True)
         starts.run_base()
         bar = math.inf if beat is None else beat
         while starts.may_continue(bar):
@@ -447,16 +453,20 @@ class Region:
 class _Starts:
     """The seeded METIS starts of one number of grids ``k``, run one at a time.
 
-    Each start is METIS, contiguity repair and the local search (:meth:`_State.optimise`). The seeds
+    Each start is METIS, contiguity repair and the local search (:meth:`_State.optimise`); beyond
+    the suggested count's first ``restarts``, every other start's METIS has no edge weights. The seeds
     of every start this count may run are drawn up front, so how many it runs (which depends on
     how good its starts turn out) never shifts the starts of the next count.
     """
 
-    def __init__(self, region: Region, k: int, rng: np.random.Generator, restarts: int) -> None:
+    def __init__(self, region: Region, k: int, rng: np.random.Generator, restarts: int,
+                 suggested: bool = False) -> None:
         self.region = region
+        self.suggested = suggested  # the count the band suggests (see run_one)
         self.k = k = max(1, min(k, region.m))
         self.limit = max(1, restarts)
         self.r = 0  # starts run
+        self.improved = 0  # the start that last lowered the best's households outside the band
         self.keys: set[tuple[int, float]] = set()
         self.finished: list[_State] = []
         self.best: _State | None = None
@@ -484,13 +494,20 @@ class _Starts:
         region = self.region
         seed, ufactor = self.draws[self.r]
         # Restarts vary how strongly METIS prefers barriers, for diversity of the starts.
-        discount = (0.9, 0.99, 0.7)[self.r % 3]
+        discount: float | None = (0.9, 0.99, 0.7)[self.r % 3]
+        if self.r % 2 and (not self.suggested or self.r >= self.limit):
+            # Every other start beyond the suggested count's own: METIS without edge weights, at
+            # the tightest balance. Such starts ignore barriers but reach the band far more often
+            # when the weighted ones keep missing it; the local search then moves cuts onto barriers.
+            discount, ufactor = None, 30
         lab = region.repair(region.metis(self.k, seed, ufactor, discount), self.k)
         state = _State(region, lab, self.k, np.random.default_rng(seed))
         state.optimise()
         key = state.key()
         self.keys.add(key)
         self.finished.append(state)
+        if self.best is None or key[0] < self.best_key[0]:
+            self.improved = self.r
         if self.best is None or key < self.best_key:
             self.best, self.best_key = state, key
         self.r += 1
@@ -511,9 +528,11 @@ class _Starts:
 
     def may_continue(self, bar: float) -> bool:
         """Whether an extra start is worth it: the best is outside the band but under ``bar``, extra
-        starts remain (up to 4x the base), and the starts so far did not all end in one division.
+        starts remain (up to 4x the base), the starts so far did not all end in one division, and
+        the last ``restarts`` starts did not all fail to bring this count closer to the band.
         """
-        return 0 < self.violation() < bar and self.r < len(self.draws) and len(self.keys) > 1
+        stalled = self.r - self.improved > self.limit
+        return 0 < self.violation() < bar and self.r < len(self.draws) and len(self.keys) > 1 and not stalled
 
     def result(self) -> _State:
         """The best start, with the starts as close to the band (one per division, best first) as
@@ -1495,7 +1514,7 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
     else:
         lo_k, hi_k = feasible.stop - 1, feasible.start  # hi_k = lo_k + 1 here
         candidates = [x for x in (lo_k, hi_k) if x >= 1]
-    counts = [_Starts(region, candidates[0], rng, settings.restarts)]
+    counts = [_Starts(region, candidates[0], rng, settings.restarts, suggested=True)]
     counts[0].run_base()
     queue = candidates[1:]
     # Outside the band after its starts, the suggested count gets its neighbours tried too.
@@ -1507,11 +1526,16 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
         if k in tried:
             continue
         tried.add(k)
-        starts = _Starts(region, k, rng, settings.restarts)
-        starts.run_base(bar=min(c.violation() for c in counts))
+        starts = _Starts(region, k, rng, settings.restarts)  # drawn even when not run: later draws stay put
+        bar = min(c.violation() for c in counts)
+        if bar == 0:
+            continue  # a count already in the band: the neighbours' starts rarely beat its shapes
+        starts.run_base(bar=bar)
         counts.append(starts)
     _extra_starts(counts)
-    best = min((c.result() for c in counts), key=lambda x: x.key())
+    # Of counts as far from the band, the suggested one (the first) wins: its grids are nearer the
+    # band's target, so more of them are in the band.
+    best = min((c.result() for c in counts), key=lambda x: (x.key()[0], x.k != counts[0].k, x.key()[1]))
     # Shape comes last: the polish may not let the share of the cut on barriers fall below this.
     floor = best.barrier_share()
     # The best two starts by the search's own objective that are as close to the band and cut as
@@ -1536,7 +1560,8 @@ def _extra_starts(counts: list[_Starts]) -> None:
     band; another count only while it beats every other. Each start goes to the count with the
     least starts times households outside the band (halved for the suggested count, the likeliest
     by the band's target), so a count closer to the band gets more of them, and one that reaches
-    it stops the others' extra starts.
+    it stops the others' extra starts. A count stops too once ``restarts`` starts in a row brought
+    it no closer to the band (see :meth:`_Starts.may_continue`).
     """
     while True:
         eligible = []
