@@ -161,10 +161,14 @@ class PartitionSettings:
     restarts
         Seeded METIS starts per connected part; the best result is kept. When the best still leaves
         households outside the band, the neighbouring grid counts are tried too (one stops after
-        half its starts when it is further from the band than the best count), and up to three
-        times as many more starts are spent, in turns across the counts: on the suggested count
-        until any count is in the band, on another only while it beats every other, and never
-        once every start of a count has ended in the same division.
+        half its starts when it is further from the band than the best count; none is tried once
+        one is in the band), and up to three times as many more starts are spent, in turns across
+        the counts: on the suggested count until any count is in the band, on another only while
+        it beats every other, never once every start of a count has ended in the same division,
+        and not after ``restarts`` starts of a count in a row brought it no closer to the band.
+        Every other start beyond the suggested count's first ``restarts`` partitions without the
+        barrier edge weights, which reaches the band more often. Of counts equally far from the
+        band, the suggested one is kept.
     max_passes
         Cap on local-search passes over the boundary atoms per phase.
     """
@@ -296,17 +300,19 @@ class Region:
 
     # ---- initial partition ------------------------------------------------------------------------
 
-    def metis(self, k: int, seed: int, ufactor: int, discount: float = 0.9) -> list[int]:
+    def metis(self, k: int, seed: int, ufactor: int, discount: float | None = 0.9) -> list[int]:
         """METIS k-way partition; edge weights make cutting along barriers cheap.
 
-        ``discount`` is the share of an edge's barrier length that cutting it does not cost.
+        ``discount`` is the share of an edge's barrier length that cutting it does not cost; None
+        partitions without edge weights (every edge costs the same).
         """
-        adjacency, vw, ew = self._metis_input(discount)
+        adjacency, vw, ew = self._metis_input(0.9 if discount is None else discount)
         for contig in (1, 0):
             try:
                 opts = pymetis.Options(seed=int(seed), contig=contig, ufactor=int(ufactor))
-                res = pymetis.part_graph(k, adjacency, vweights=vw, eweights=ew, options=opts)
-                return [int(x) for x in res.vertex_part]
+                res = pymetis.part_graph(k, adjacency, vweights=vw, eweights=None if discount is None else ew,
+                                         options=opts)
+                return list(res.vertex_part)  # an array of C ints: list() gives Python ints
             except Exception:  # noqa: BLE001 - METIS refuses contig on some inputs; retry without it.
                 log.debug("METIS failed with contig=%s, retrying", contig, exc_info=True)
         # Last resort, never expected: a breadth-first cut of the part into k runs.
@@ -367,6 +373,8 @@ class Region:
         lab = list(lab)
         for _ in range(4 * self.m + 4):
             comp, comps = self._label_components(lab)
+            if len(comps) == k and len(set(lab)) == k:
+                return lab  # every label one piece, none empty (METIS's usual answer): nothing to repair
             main: dict[int, int] = {}
             for c, members in enumerate(comps):
                 g = lab[members[0]]
@@ -439,7 +447,7 @@ class Region:
         number of grids. The extra starts for a violated band are spent only while this count's best
         is under it, i.e. while this count is still the one that may bring the band closest.
         """
-        starts = _Starts(self, k, rng, restarts)
+        starts = _Starts(self, k, rng, restarts, suggested=True)
         starts.run_base()
         bar = math.inf if beat is None else beat
         while starts.may_continue(bar):
@@ -451,22 +459,28 @@ class Region:
 class _Starts:
     """The seeded METIS starts of one number of grids ``k``, run one at a time.
 
-    Each start is METIS, contiguity repair and the local search (:meth:`_State.optimise`). The seeds
+    Each start is METIS, contiguity repair and the local search (:meth:`_State.optimise`); beyond
+    the suggested count's first ``restarts``, every other start's METIS has no edge weights. The seeds
     of every start this count may run are drawn up front, so how many it runs (which depends on
     how good its starts turn out) never shifts the starts of the next count.
     """
 
-    def __init__(self, region: Region, k: int, rng: np.random.Generator, restarts: int) -> None:
+    def __init__(self, region: Region, k: int, rng: np.random.Generator, restarts: int,
+                 suggested: bool = False) -> None:
         self.region = region
+        self.suggested = suggested  # the count the band suggests (see run_one)
         self.k = k = max(1, min(k, region.m))
         self.limit = max(1, restarts)
         self.r = 0  # starts run
+        self.improved = 0  # the start that last lowered the best's households outside the band
         self.keys: set[tuple[int, float]] = set()
         self.finished: list[_State] = []
         self.best: _State | None = None
         self.draws: list[tuple[int, int]] = []
+        self.best_key: tuple[int, float] = (0, 0.0)  # key() of ``best``, kept: the counts compare it often
         if k == 1 or k == region.m:  # one division only: no starts
             self.best = _State(region, [0] * region.m if k == 1 else list(range(region.m)), k, rng)
+            self.best_key = self.best.key()
             return
         mean = region.total / k
         # Imbalance METIS may use: half the room the band leaves above the mean grid, in 1/1000.
@@ -479,21 +493,29 @@ class _Starts:
     def violation(self) -> int:
         """Households outside the band of the best start so far."""
         assert self.best is not None
-        return self.best.violation()
+        return self.best_key[0]
 
     def run_one(self) -> None:
         """Run the next start and keep it when it is the best so far."""
         region = self.region
         seed, ufactor = self.draws[self.r]
         # Restarts vary how strongly METIS prefers barriers, for diversity of the starts.
-        discount = (0.9, 0.99, 0.7)[self.r % 3]
+        discount: float | None = (0.9, 0.99, 0.7)[self.r % 3]
+        if self.r % 2 and (not self.suggested or self.r >= self.limit):
+            # Every other start beyond the suggested count's own: METIS without edge weights, at
+            # the tightest balance. Such starts ignore barriers but reach the band far more often
+            # when the weighted ones keep missing it; the local search then moves cuts onto barriers.
+            discount, ufactor = None, 30
         lab = region.repair(region.metis(self.k, seed, ufactor, discount), self.k)
         state = _State(region, lab, self.k, np.random.default_rng(seed))
         state.optimise()
-        self.keys.add(state.key())
+        key = state.key()
+        self.keys.add(key)
         self.finished.append(state)
-        if self.best is None or state.key() < self.best.key():
-            self.best = state
+        if self.best is None or key[0] < self.best_key[0]:
+            self.improved = self.r
+        if self.best is None or key < self.best_key:
+            self.best, self.best_key = state, key
         self.r += 1
 
     def run_base(self, bar: float = math.inf) -> None:
@@ -512,9 +534,11 @@ class _Starts:
 
     def may_continue(self, bar: float) -> bool:
         """Whether an extra start is worth it: the best is outside the band but under ``bar``, extra
-        starts remain (up to 4x the base), and the starts so far did not all end in one division.
+        starts remain (up to 4x the base), the starts so far did not all end in one division, and
+        the last ``restarts`` starts did not all fail to bring this count closer to the band.
         """
-        return 0 < self.violation() < bar and self.r < len(self.draws) and len(self.keys) > 1
+        stalled = self.r - self.improved > self.limit
+        return 0 < self.violation() < bar and self.r < len(self.draws) and len(self.keys) > 1 and not stalled
 
     def result(self) -> _State:
         """The best start, with the starts as close to the band (one per division, best first) as
@@ -625,6 +649,69 @@ def connected_sets(nmask: list[int], w: list[int], area: list[float], perim: lis
     return found
 
 
+def _balanced_mask(nmask: list[int], w: list[int], lo: int, hi: int, now: float,
+                   edges: list[tuple[int, int, float]]) -> int | None:
+    """The split of :meth:`_State._pair_pass`: the connected set holding unit 0, with a connected
+    rest, leaving fewest households outside the band over both sides (under ``now``), then cutting
+    fewest metres off barriers (``edges``: bit of each end, metres off barriers); None if none.
+
+    The sets are those of :func:`connected_sets`, in its order (so ties go the same way), but the
+    household bounds that stop a set growing tighten as better splits are found: a side over
+    ``hi + bound`` or the other side under ``lo - bound`` is more than ``bound`` outside the band.
+    """
+    search = _SplitSearch(nmask, w, lo, hi, now, edges)
+    if w and w[0] <= search.cap:
+        search.grow(1, nmask[0], 1, 0, w[0])
+    return search.best
+
+
+class _SplitSearch:
+    """State of :func:`_balanced_mask`'s depth-first search (a class: a nested function calling
+    itself would leave a reference cycle per search for the cycle collector).
+    """
+
+    __slots__ = ("nmask", "w", "lo", "hi", "edges", "total", "full", "best", "best_v", "best_off", "bound",
+                 "cap", "floor", "reach")
+
+    def __init__(self, nmask: list[int], w: list[int], lo: int, hi: int, now: float,
+                 edges: list[tuple[int, int, float]]) -> None:
+        self.nmask, self.w, self.lo, self.hi, self.edges = nmask, w, lo, hi, edges
+        self.total = sum(w)
+        self.full = (1 << len(w)) - 1
+        self.best: int | None = None
+        self.best_v, self.best_off = now, math.inf
+        self.tighten(now - 1)
+
+    def tighten(self, bound: float) -> None:
+        """Only splits at most ``bound`` households outside the band are still of use."""
+        self.bound = bound
+        self.cap = min(self.hi + bound, self.total - self.lo + bound)
+        self.floor = max(self.lo, self.total - self.hi) - bound
+        self.reach = self.total - self.floor  # see connected_sets
+
+    def grow(self, s: int, ext: int, excluded: int, blocked: int, hs: int) -> None:
+        """Look at set ``s`` (``hs`` households), then grow it as :func:`connected_sets` does."""
+        lo, hi, w, nmask = self.lo, self.hi, self.w, self.nmask
+        if hs >= self.floor and s != self.full:
+            h2 = self.total - hs
+            v = (hs - hi if hs > hi else (lo - hs if hs < lo else 0)) \
+                + (h2 - hi if h2 > hi else (lo - h2 if h2 < lo else 0))
+            if v <= self.bound and mask_connected(self.full ^ s, nmask):
+                off = sum(o for bi, bj, o in self.edges if bool(s & bi) != bool(s & bj))
+                if (v, off) < (self.best_v, self.best_off):
+                    self.best, self.best_v, self.best_off = s, v, off
+                    self.tighten(v)
+        while ext and blocked <= self.reach:
+            low = ext & -ext
+            ext ^= low
+            i = low.bit_length() - 1
+            if hs + w[i] <= self.cap:
+                grown = s | low
+                self.grow(grown, (ext | nmask[i]) & ~grown & ~excluded, excluded, blocked, hs + w[i])
+            excluded |= low
+            blocked += w[i]
+
+
 class _State:
     """A labelling of a :class:`Region` with per-grid totals kept up to date move by move."""
 
@@ -637,29 +724,31 @@ class _State:
         self.clock = 0  # see _touch
         self.stamp = [0] * k
         self.seen = {True: [-1] * region.m, False: [-1] * region.m}
-        self.H = [0] * k
-        self.A = [0.0] * k
-        self.P = [0.0] * k
-        self.size = [0] * k
-        for v, g in enumerate(self.lab):
-            self.H[g] += region.w[v]
-            self.A[g] += region.area[v]
-            self.P[g] += region.perim[v]
-            self.size[g] += 1
-        self.cut_off = 0.0
-        for v in range(region.m):
-            g = self.lab[v]
-            for u, length_m, off_len in zip(region.nbrs[v], region.lens[v], region.offs[v], strict=True):
-                if self.lab[u] == g:
-                    self.P[g] -= length_m  # each internal edge seen twice: 2 * length_m in total
+        self.H = H = [0] * k
+        self.A = A = [0.0] * k
+        self.P = P = [0.0] * k
+        self.size = size = [0] * k
+        lab, w, area, perim = self.lab, region.w, region.area, region.perim
+        for v, g in enumerate(lab):
+            H[g] += w[v]
+            A[g] += area[v]
+            P[g] += perim[v]
+            size[g] += 1
+        cut_off = 0.0
+        for v, row in enumerate(region.adj):
+            g = lab[v]
+            for u, length_m, off_len in row:
+                if lab[u] == g:
+                    P[g] -= length_m  # each internal edge seen twice: 2 * length_m in total
                 elif u > v:
-                    self.cut_off += off_len
+                    cut_off += off_len
+        self.cut_off = cut_off
 
     # ---- scores -----------------------------------------------------------------------------------
 
     def violation(self) -> int:
-        band = self.r.band
-        return sum(band.violation(h) for h in self.H)
+        lo, hi = self.r.band.min, self.r.band.max
+        return sum(lo - h if h < lo else (h - hi if h > hi else 0) for h in self.H)
 
     def compactness(self) -> float:
         return sum(_deficit(p, a) for p, a in zip(self.P, self.A, strict=True))
@@ -707,18 +796,25 @@ class _State:
             return lo - h if h < lo else (h - hi if h > hi else 0)
 
         changed = 0
+        members: list[list[int]] | None = None  # of each grid, ascending; gathered at the first grid out of band
         for a in sorted(range(self.k), key=lambda g: (-viol(self.H[g]), g)):
             if viol(self.H[a]) == 0:
                 continue
-            mine = [v for v in range(r.m) if lab[v] == a]
+            if members is None:
+                members = [[] for _ in range(self.k)]
+                for v, g in enumerate(lab):
+                    members[g].append(v)
+            mine = members[a]
             for b in sorted({lab[u] for v in mine for u in r.nbrs[v]} - {a}):
-                units = [v for v in range(r.m) if lab[v] in (a, b)]
-                if len(units) > limit:
+                if len(mine) + len(members[b]) > limit:
                     continue
+                units = sorted(mine + members[b])
                 split = self._balanced_split(units, viol(self.H[a]) + viol(self.H[b]))
                 if split is None:
                     continue
                 self._resplit(units, split, a, b)
+                members[a] = [v for v, side in zip(units, split, strict=True) if side]
+                members[b] = [v for v, side in zip(units, split, strict=True) if not side]
                 changed += 1
                 break
         return changed
@@ -749,24 +845,7 @@ class _State:
                     if j > i:
                         edges.append((1 << i, 1 << j, off_len))
         w = [r.w[v] for v in units]
-        total = sum(w)
-        full = (1 << n) - 1
-        best, best_key = None, (now, math.inf)
-        zeros = [0.0] * n
-        # A side over either cap leaves a side at least ``now`` outside the band, so sides (which
-        # only grow) stop there.
-        cap = min(hi + now - 1, total - lo + now - 1)
-        # Under this a side alone, or the other side, is at least ``now`` outside the band.
-        floor = max(lo, total - hi) - now + 1
-        for s, hs, _, _ in connected_sets(nmask, w, zeros, zeros, cap, floor=floor):
-            x = hs - hi if hs > hi else (lo - hs if hs < lo else 0)
-            h2 = total - hs
-            y = h2 - hi if h2 > hi else (lo - h2 if h2 < lo else 0)
-            if s == full or x + y >= now or x + y > best_key[0] or not mask_connected(full ^ s, nmask):
-                continue
-            off = sum(o for bi, bj, o in edges if bool(s & bi) != bool(s & bj))
-            if (x + y, off) < best_key:
-                best, best_key = s, (x + y, off)
+        best = _balanced_mask(nmask, w, lo, hi, now, edges)
         return None if best is None else [bool(best >> i & 1) for i in range(n)]
 
     def _pieces(self) -> list[list[int]]:
@@ -1216,6 +1295,8 @@ class _State:
         # next to it changed: nothing else enters its decision. See :meth:`_touch`.
         stamp = self.stamp
         seen = self.seen[balance]
+        # map() over this bound lookup runs in C: no Python frame per neighbour (or comprehension).
+        grid_of = lab.__getitem__
 
         for _ in range(r.max_passes):
             moved = 0
@@ -1229,7 +1310,59 @@ class _State:
                     else:
                         continue
                 seen[v] = self.clock
-                if size[a] == 1:
+                wv = w[v]
+                # Balancing never moves an atom without households: no grid's count would change.
+                if size[a] == 1 or (balance and not wv):
+                    continue
+                near = set(map(grid_of, nbrs[v]))  # the grids next to v, its own too when it has company
+                near.discard(a)
+                if not near:
+                    continue
+                ha = H[a]
+                va = lo - ha if ha < lo else (ha - hi if ha > hi else 0)
+                h = ha - wv
+                va_new = lo - h if h < lo else (h - hi if h > hi else 0)
+                targets = sorted(near) if len(near) > 1 else near
+                if balance:
+                    # Only households decide here: the metres shared are counted for the move alone.
+                    best_b, best_dv, best_dq = -1, 0, 0.0
+                    for b in targets:
+                        hb = H[b]
+                        h = hb + wv
+                        dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
+                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
+                        if dv > best_dv:
+                            continue
+                        # Change of sum((H - mean)^2): pushes households down the gradient so that
+                        # chains of moves can carry a surplus across grids already at the band edge.
+                        dq = 2.0 * wv * (hb - ha + wv)
+                        if (dv < 0 or dq < -_EPS) and (dv < best_dv or dq < best_dq):
+                            best_b, best_dv, best_dq = b, dv, dq
+                    if best_b < 0 or not can_leave(nbrs, lab, v, a):
+                        continue
+                    la = oa = lb = ob = 0.0
+                    for u, length_m, off_len in adj[v]:
+                        g = lab[u]
+                        if g == a:
+                            la += length_m
+                            oa += off_len
+                        elif g == best_b:
+                            lb += length_m
+                            ob += off_len
+                    self._move(v, a, best_b, la, oa, lb, ob)
+                    moved += 1
+                    continue
+                # A move may not take either grid further outside the band: most targets fail here,
+                # before any metres are counted.
+                open_ = []
+                for b in targets:
+                    hb = H[b]
+                    h = hb + wv
+                    dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
+                        - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
+                    if dv <= 0:
+                        open_.append((b, dv))
+                if not open_:
                     continue
                 la = oa = 0.0
                 shares: dict[int, list[float]] = {}
@@ -1245,55 +1378,28 @@ class _State:
                         else:
                             s[0] += length_m
                             s[1] += off_len
-                if not shares:
-                    continue
-                wv = w[v]
-                ha = H[a]
-                va = lo - ha if ha < lo else (ha - hi if ha > hi else 0)
-                h = ha - wv
-                va_new = lo - h if h < lo else (h - hi if h > hi else 0)
-                targets = sorted(shares) if len(shares) > 1 else shares
-                if balance:
-                    best_b, best = -1, (0, 0.0)
-                    for b in targets:
-                        hb = H[b]
-                        h = hb + wv
-                        dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
-                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
-                        # Change of sum((H - mean)^2): pushes households down the gradient so that
-                        # chains of moves can carry a surplus across grids already at the band edge.
-                        dq = 2.0 * wv * (hb - ha + wv)
-                        cand = (dv, dq)
-                        if dv <= 0 and (dv < 0 or dq < -_EPS) and cand < best:
-                            best_b, best = b, cand
-                else:
+                if wc:
+                    pa, aa = P[a], A[a]
+                    pa_new = pa - perim[v] + 2.0 * la
+                    aa_new = aa - area[v]
+                    d_new = pa_new - two_sqrt_pi * sqrt(aa_new) if aa_new > 0.0 else pa_new
+                    d_old = pa - two_sqrt_pi * sqrt(aa) if aa > 0.0 else pa
+                    da = (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0)
+                best_b, best_dv, best_ds = -1, 0, -_EPS * 1e3
+                for b, dv in open_:
+                    if dv > best_dv:
+                        continue
+                    lb, ob = shares[b]
+                    ds = wb * (oa - ob)
                     if wc:
-                        pa, aa = P[a], A[a]
-                        pa_new = pa - perim[v] + 2.0 * la
-                        aa_new = aa - area[v]
-                        d_new = pa_new - two_sqrt_pi * sqrt(aa_new) if aa_new > 0.0 else pa_new
-                        d_old = pa - two_sqrt_pi * sqrt(aa) if aa > 0.0 else pa
-                        da = (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0)
-                    best_b, best = -1, (0, -_EPS * 1e3)
-                    for b in targets:
-                        hb = H[b]
-                        h = hb + wv
-                        dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
-                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
-                        if dv > 0:
-                            continue
-                        lb, ob = shares[b]
-                        ds = wb * (oa - ob)
-                        if wc:
-                            pb, ab = P[b], A[b]
-                            pb_new = pb + perim[v] - 2.0 * lb
-                            ab_new = ab + area[v]
-                            d_new = pb_new - two_sqrt_pi * sqrt(ab_new) if ab_new > 0.0 else pb_new
-                            d_old = pb - two_sqrt_pi * sqrt(ab) if ab > 0.0 else pb
-                            ds += wc * (da + (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0))
-                        cand = (dv, ds)
-                        if cand < best:
-                            best_b, best = b, cand
+                        pb, ab = P[b], A[b]
+                        pb_new = pb + perim[v] - 2.0 * lb
+                        ab_new = ab + area[v]
+                        d_new = pb_new - two_sqrt_pi * sqrt(ab_new) if ab_new > 0.0 else pb_new
+                        d_old = pb - two_sqrt_pi * sqrt(ab) if ab > 0.0 else pb
+                        ds += wc * (da + (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0))
+                    if dv < best_dv or ds < best_ds:
+                        best_b, best_dv, best_ds = b, dv, ds
                 if best_b < 0 or not can_leave(nbrs, lab, v, a):
                     continue
                 lb, ob = shares[best_b]
@@ -1499,7 +1605,7 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
     else:
         lo_k, hi_k = feasible.stop - 1, feasible.start  # hi_k = lo_k + 1 here
         candidates = [x for x in (lo_k, hi_k) if x >= 1]
-    counts = [_Starts(region, candidates[0], rng, settings.restarts)]
+    counts = [_Starts(region, candidates[0], rng, settings.restarts, suggested=True)]
     counts[0].run_base()
     queue = candidates[1:]
     # Outside the band after its starts, the suggested count gets its neighbours tried too.
@@ -1511,11 +1617,16 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
         if k in tried:
             continue
         tried.add(k)
-        starts = _Starts(region, k, rng, settings.restarts)
-        starts.run_base(bar=min(c.violation() for c in counts))
+        starts = _Starts(region, k, rng, settings.restarts)  # drawn even when not run: later draws stay put
+        bar = min(c.violation() for c in counts)
+        if bar == 0:
+            continue  # a count already in the band: the neighbours' starts rarely beat its shapes
+        starts.run_base(bar=bar)
         counts.append(starts)
     _extra_starts(counts)
-    best = min((c.result() for c in counts), key=lambda x: x.key())
+    # Of counts as far from the band, the suggested one (the first) wins: its grids are nearer the
+    # band's target, so more of them are in the band.
+    best = min((c.result() for c in counts), key=lambda x: (x.key()[0], x.k != counts[0].k, x.key()[1]))
     # Shape comes last: the polish may not let the share of the cut on barriers fall below this.
     floor = best.barrier_share()
     # The best two starts by the search's own objective that are as close to the band and cut as
@@ -1559,7 +1670,8 @@ def _extra_starts(counts: list[_Starts]) -> None:
     band; another count only while it beats every other. Each start goes to the count with the
     least starts times households outside the band (halved for the suggested count, the likeliest
     by the band's target), so a count closer to the band gets more of them, and one that reaches
-    it stops the others' extra starts.
+    it stops the others' extra starts. A count stops too once ``restarts`` starts in a row brought
+    it no closer to the band (see :meth:`_Starts.may_continue`).
     """
     while True:
         eligible = []
