@@ -196,14 +196,20 @@ def test_atoms_the_search_skipped_could_not_have_moved(seed: int) -> None:
     assert fresh.lab == state.lab
 
 
-def test_connected_sets_are_every_connected_set_with_unit_zero_once() -> None:
-    # A 3 x 3 block of units, bit i = unit i (row-major); brute force over all subsets agrees.
+def _three_by_three() -> list[int]:
+    """Neighbour bit masks of a 3 x 3 block of units, bit i = unit i (row-major)."""
     nmask = [0] * 9
     for i in range(9):
         r, c = divmod(i, 3)
         for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
             if 0 <= rr < 3 and 0 <= cc < 3:
                 nmask[i] |= 1 << (3 * rr + cc)
+    return nmask
+
+
+def test_connected_sets_are_every_connected_set_with_unit_zero_once() -> None:
+    # Brute force over all subsets of a 3 x 3 block agrees.
+    nmask = _three_by_three()
     w = [1, 2, 3, 4, 5, 6, 7, 8, 9]
     found = [s for s, _, _, _ in connected_sets(nmask, w, [0.0] * 9, [0.0] * 9, 20)]
     expected = [s for s in range(1, 1 << 9) if s & 1 and mask_connected(s, nmask)
@@ -214,13 +220,8 @@ def test_connected_sets_are_every_connected_set_with_unit_zero_once() -> None:
 
 
 def test_connected_sets_hold_the_required_units_and_none_of_the_excluded() -> None:
-    # The same 3 x 3 block: sets holding units 0 and 8 but not 4 go round the centre.
-    nmask = [0] * 9
-    for i in range(9):
-        r, c = divmod(i, 3)
-        for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-            if 0 <= rr < 3 and 0 <= cc < 3:
-                nmask[i] |= 1 << (3 * rr + cc)
+    # Sets of a 3 x 3 block holding units 0 and 8 but not 4 go round the centre.
+    nmask = _three_by_three()
     w = [1] * 9
     found = [s for s, _, _, _ in connected_sets(nmask, w, [0.0] * 9, [0.0] * 9, 9, required=1 | 1 << 8,
                                                 excluded=1 << 4)]
