@@ -63,12 +63,11 @@ SITE_TYPES = frozenset(
 
 _EPS = 1e-9
 
-#: Atoms free to change sides when the last shape polish re-divides a pair of grids too large to
-#: try every split of (see :meth:`_State._pair_units`). Each more about doubles the splits tried.
+#: Default of :attr:`PartitionSettings.pair_zone`. Each atom more about doubles the splits tried.
 #: On the 14 benchmark communities (CPU seconds of all their partitions, mean Polsby-Popper of the
 #: 13): none 0.56 s, 0.6357; 9 atoms 0.62 s, 0.6366; 12 atoms 0.70 s, 0.6376, which is where the
 #: engine's grids are first as round as GerryChain's (0.6374) while keeping their band and barriers.
-_PAIR_ZONE = 12
+PAIR_ZONE = 12
 
 
 # --------------------------------------------------------------------------------------------------
@@ -172,6 +171,11 @@ class PartitionSettings:
         band, the suggested one is kept.
     max_passes
         Cap on local-search passes over the boundary atoms per phase.
+    pair_zone
+        Atoms free to change sides when the last shape polish re-divides a pair of grids too large
+        to try every split of (see :meth:`_State._pair_units`); 0 skips that step. It makes grids
+        rounder at a cost that grows fast with pairs of many atoms, such as a village grid's
+        parcels when it is cut into micro-grids (:mod:`gis.microgrids` turns it off).
     """
 
     band: Band = field(default_factory=Band.urban)
@@ -181,6 +185,7 @@ class PartitionSettings:
     exclusive_sites: bool = True
     restarts: int = 8
     max_passes: int = 40
+    pair_zone: int = PAIR_ZONE
 
     def __post_init__(self) -> None:
         if not isinstance(self.band, Band):
@@ -195,6 +200,8 @@ class PartitionSettings:
             value = getattr(self, name)
             if not is_whole(value) or value < 1:
                 raise InputError(f"{name} must be a whole number >= 1, got {value!r}", field=name)
+        if not is_whole(self.pair_zone) or self.pair_zone < 0:
+            raise InputError(f"pair_zone must be a whole number >= 0, got {self.pair_zone!r}", field="pair_zone")
 
 
 @dataclass(frozen=True)
@@ -1647,12 +1654,13 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
                 break
             state.polish_shape(floor)
     roundest = max(finalists, key=lambda x: (x.roundness(), -finalists.index(x)))
-    _widen_polish(roundest, settings.max_passes)
+    if settings.pair_zone:
+        _widen_polish(roundest, settings.max_passes, settings.pair_zone)
     log.debug("k=%d: %d finalists, the roundest is number %d", best.k, len(finalists), finalists.index(roundest))
     return roundest
 
 
-def _widen_polish(state: _State, max_passes: int) -> None:
+def _widen_polish(state: _State, max_passes: int, zone: int) -> None:
     """Re-divide the pairs of grids too large for :meth:`_State.pair_polish` to try every split of,
     near the boundary between them, then polish again; for the roundest finalist only.
 
@@ -1663,7 +1671,7 @@ def _widen_polish(state: _State, max_passes: int) -> None:
     """
     floor = state.barrier_share()
     for _ in range(max_passes):
-        if not state.pair_polish(floor, zone=_PAIR_ZONE):
+        if not state.pair_polish(floor, zone=zone):
             break
         state.polish_shape(floor)
         while state.pair_polish(floor):

@@ -66,6 +66,9 @@ def test_settings_validation() -> None:
         PartitionSettings(barrier_weight=-1.0)
     with pytest.raises(InputError, match="restarts"):
         PartitionSettings(restarts=0)
+    with pytest.raises(InputError, match="pair_zone"):
+        PartitionSettings(pair_zone=-1)
+    assert PartitionSettings(pair_zone=0).pair_zone == 0  # 0 turns the widened pair polish off
 
 
 # ---- exact divisions -----------------------------------------------------------------------------
