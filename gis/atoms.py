@@ -532,7 +532,6 @@ def _domains(boundary, blocks: np.ndarray, site_tab: pd.DataFrame, snap_toleranc
         block holding most of the piece), geometry (Polygon).
     """
     taken = shapely.Polygon()
-    edges = shapely.union_all(shapely.boundary(blocks))
     order = pd.DataFrame({
         "residential": site_tab["kind"].to_numpy() == RESIDENTIAL_COMPOUND,
         "area": shapely.area(shapely.intersection(site_tab["geometry"].to_numpy(), boundary))
@@ -540,9 +539,12 @@ def _domains(boundary, blocks: np.ndarray, site_tab: pd.DataFrame, snap_toleranc
         "id": site_tab["id"].to_numpy(), "row": np.arange(len(site_tab)),
     }).sort_values(["residential", "area", "id", "row"], kind="stable")
     carved, carved_sites = [], []
-    for site in site_tab.iloc[order.index].itertuples(index=False):
-        # Snapping to the block edges removes thin strips between a site and its road.
-        geom = shapely.snap(site.geometry, edges, snap_tolerance) if snap_tolerance > 0 else site.geometry
+    ordered = site_tab.iloc[order.index]
+    # Snapping to the block edges removes thin strips between a site and its road.
+    snapped = ordered["geometry"].to_numpy()
+    if snap_tolerance > 0 and len(ordered):
+        snapped = _snap_to_edges(snapped, shapely.union_all(shapely.boundary(blocks)), snap_tolerance)
+    for site, geom in zip(ordered.itertuples(index=False), snapped, strict=True):
         geom = _polygonal(shapely.make_valid(geom))
         geom = _polygonal(shapely.difference(shapely.intersection(geom, boundary), taken))
         if geom.is_empty or geom.area < min_area:
@@ -587,6 +589,37 @@ def _domains(boundary, blocks: np.ndarray, site_tab: pd.DataFrame, snap_toleranc
     frame = pd.DataFrame(rows, columns=["kind", "site", "site_id", "compound", "block", "geometry"],
                          dtype=object)
     return frame.astype({"block": np.int64})
+
+
+def _snap_to_edges(geoms: np.ndarray, edges, tolerance: float) -> np.ndarray:
+    """``shapely.snap(g, edges, tolerance)`` for each of ``geoms``, each snapped only to the vertices near it.
+
+    GEOS snaps to the distinct vertices of the target in the order it first meets them, testing
+    every one against every vertex and segment of the source: with the whole community's block
+    edges as target that was most of the domains' time. A target vertex farther than the
+    tolerance from the source as it stands does nothing, and the source only ever moves onto
+    target vertices, so it never leaves the box of its own outline and the target vertices
+    within the tolerance of it (grown until no more join). Every vertex outside that box, plus
+    a margin, is dropped and the rest keep their order, so each result is the same geometry.
+    """
+    coords = shapely.get_coordinates(edges)
+    _, first = np.unique(coords, axis=0, return_index=True)
+    pts = coords[np.sort(first)]  # distinct, in first-seen order (as GEOS lists them)
+    margin = 2.0 * tolerance  # wider than needed: a vertex kept in excess changes nothing
+    targets = np.empty(len(geoms), dtype=object)
+    for i, box in enumerate(shapely.bounds(geoms)):
+        while True:
+            near = ((pts[:, 0] >= box[0] - margin) & (pts[:, 0] <= box[2] + margin)
+                    & (pts[:, 1] >= box[1] - margin) & (pts[:, 1] <= box[3] + margin))
+            grown = box.copy()
+            if near.any():
+                grown[:2] = np.minimum(box[:2], pts[near].min(axis=0))
+                grown[2:] = np.maximum(box[2:], pts[near].max(axis=0))
+            if np.array_equal(grown, box):
+                break
+            box = grown
+        targets[i] = shapely.multipoints(pts[near]) if near.any() else shapely.MultiPoint()
+    return shapely.snap(geoms, targets, tolerance)
 
 
 def _majority(piece: np.ndarray, values: np.ndarray, area: np.ndarray) -> np.ndarray:
