@@ -375,11 +375,8 @@ def grouped_voronoi_ridges(points: np.ndarray, labels: np.ndarray, groups: np.nd
     corners = mid + np.array([[-far, -far], [far, -far], [far, far], [-far, far]])
     n = len(pts)
     pts = np.vstack([pts, corners])
-    # Each point carries its own position as Z, which the triangulation keeps with it.
+    # Z = the point's position (triangles keep it); a LineString, not a MultiPoint: same triangles, no Point per sample
     numbered = np.column_stack([pts, np.arange(len(pts), dtype=float)])
-    # Handed over as one LineString, not a MultiPoint: GEOS triangulates the sorted distinct
-    # coordinates of whatever geometry it gets, so the triangles are the same, and a MultiPoint
-    # costs a Point object per sample (a sixth of the triangulation's time).
     tri = shapely.get_coordinates(shapely.delaunay_triangles(shapely.linestrings(numbered)), include_z=True)
     tri = tri.reshape(-1, 4, 3)[:, :3]  # closed rings: the 4th coordinate repeats the 1st
     simp = tri[:, :, 2].astype(np.int64)
