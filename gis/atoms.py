@@ -78,6 +78,7 @@ from gis.tessellation import (
     merge_slivers,
     on_line_lengths,
     outer_lengths,
+    padded_groups,
     planar_faces,
     run_starts,
     shared_lengths,
@@ -816,10 +817,18 @@ def _cores_by_domain(cores: np.ndarray, building_domain: np.ndarray, wanted: np.
     mine &= ~shapely.is_empty(cores)
     order = np.flatnonzero(mine)[np.argsort(pos[mine], kind="stable")]
     group = pos[order]
-    starts = np.r_[np.flatnonzero(run_starts(group)), len(group)]
-    for s, e in zip(starts[:-1], starts[1:], strict=False):
-        # Cores of one domain may overlap (slightly overlapping buildings), so a real union.
-        out[group[s]] = cores[order[s]] if e - s == 1 else shapely.union_all(cores[order[s:e]])
+    if not len(group):
+        return out
+    starts = np.flatnonzero(run_starts(group))
+    count = np.diff(np.r_[starts, len(group)])
+    single = count == 1
+    out[group[starts[single]]] = cores[order[starts[single]]]
+    several = np.flatnonzero(~single)
+    if len(several):
+        # Cores of one domain may overlap (slightly overlapping buildings), so a real union; one
+        # call for every domain unions the same collections a loop of calls did.
+        rows = padded_groups(cores[order], starts[several], count[several])
+        out[group[starts[several]]] = shapely.union_all(rows, axis=1)
     return out
 
 

@@ -441,12 +441,18 @@ def dissolve_faces(faces: np.ndarray, labels: np.ndarray, n_labels: int) -> np.n
     several = np.flatnonzero(~single)
     if len(several):
         # One row per label, padded with None (which a union skips): one call for every label.
-        rows = np.full((len(several), int(count[several].max())), None, dtype=object)
-        row = np.repeat(np.arange(len(several)), count[several])
-        col = np.arange(len(row)) - np.repeat(np.cumsum(count[several]) - count[several], count[several])
-        rows[row, col] = faces[order[np.repeat(starts[several], count[several]) + col]]
+        rows = padded_groups(faces[order], starts[several], count[several])
         out[lab[starts[several]]] = shapely.coverage_union_all(rows, axis=1)
     return out
+
+
+def padded_groups(items: np.ndarray, starts: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Row k holds ``items[starts[k]:starts[k] + count[k]]`` then None: groups for one ``axis=1`` call."""
+    rows = np.full((len(starts), int(count.max(initial=0))), None, dtype=object)
+    row = np.repeat(np.arange(len(starts)), count)
+    col = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
+    rows[row, col] = items[np.repeat(starts, count) + col]
+    return rows
 
 
 def on_line_lengths(segments_xy: np.ndarray, lines: np.ndarray, tolerance: float) -> np.ndarray:
