@@ -63,6 +63,12 @@ SITE_TYPES = frozenset(
 
 _EPS = 1e-9
 
+#: Atoms free to change sides when the last shape polish re-divides a pair of grids too large to
+#: try every split of (see :meth:`_State._pair_units`). Each more about doubles the splits tried:
+#: on the 14 benchmark communities 9 adds about 9% to the partition time, 12 more than twice that
+#: for about three times the roundness gained.
+_PAIR_ZONE = 9
+
 
 # --------------------------------------------------------------------------------------------------
 # Public value types
@@ -155,10 +161,14 @@ class PartitionSettings:
     restarts
         Seeded METIS starts per connected part; the best result is kept. When the best still leaves
         households outside the band, the neighbouring grid counts are tried too (one stops after
-        half its starts when it is further from the band than the best count), and up to three
-        times as many more starts are spent, in turns across the counts: on the suggested count
-        until any count is in the band, on another only while it beats every other, and never
-        once every start of a count has ended in the same division.
+        half its starts when it is further from the band than the best count; none is tried once
+        one is in the band), and up to three times as many more starts are spent, in turns across
+        the counts: on the suggested count until any count is in the band, on another only while
+        it beats every other, never once every start of a count has ended in the same division,
+        and not after ``restarts`` starts of a count in a row brought it no closer to the band.
+        Every other start beyond the suggested count's first ``restarts`` partitions without the
+        barrier edge weights, which reaches the band more often. Of counts equally far from the
+        band, the suggested one is kept.
     max_passes
         Cap on local-search passes over the boundary atoms per phase.
     """
@@ -290,17 +300,19 @@ class Region:
 
     # ---- initial partition ------------------------------------------------------------------------
 
-    def metis(self, k: int, seed: int, ufactor: int, discount: float = 0.9) -> list[int]:
+    def metis(self, k: int, seed: int, ufactor: int, discount: float | None = 0.9) -> list[int]:
         """METIS k-way partition; edge weights make cutting along barriers cheap.
 
-        ``discount`` is the share of an edge's barrier length that cutting it does not cost.
+        ``discount`` is the share of an edge's barrier length that cutting it does not cost; None
+        partitions without edge weights (every edge costs the same).
         """
-        adjacency, vw, ew = self._metis_input(discount)
+        adjacency, vw, ew = self._metis_input(0.9 if discount is None else discount)
         for contig in (1, 0):
             try:
                 opts = pymetis.Options(seed=int(seed), contig=contig, ufactor=int(ufactor))
-                res = pymetis.part_graph(k, adjacency, vweights=vw, eweights=ew, options=opts)
-                return [int(x) for x in res.vertex_part]
+                res = pymetis.part_graph(k, adjacency, vweights=vw, eweights=None if discount is None else ew,
+                                         options=opts)
+                return list(res.vertex_part)  # an array of C ints: list() gives Python ints
             except Exception:  # noqa: BLE001 - METIS refuses contig on some inputs; retry without it.
                 log.debug("METIS failed with contig=%s, retrying", contig, exc_info=True)
         # Last resort, never expected: a breadth-first cut of the part into k runs.
@@ -361,6 +373,8 @@ class Region:
         lab = list(lab)
         for _ in range(4 * self.m + 4):
             comp, comps = self._label_components(lab)
+            if len(comps) == k and len(set(lab)) == k:
+                return lab  # every label one piece, none empty (METIS's usual answer): nothing to repair
             main: dict[int, int] = {}
             for c, members in enumerate(comps):
                 g = lab[members[0]]
@@ -433,7 +447,7 @@ class Region:
         number of grids. The extra starts for a violated band are spent only while this count's best
         is under it, i.e. while this count is still the one that may bring the band closest.
         """
-        starts = _Starts(self, k, rng, restarts)
+        starts = _Starts(self, k, rng, restarts, suggested=True)
         starts.run_base()
         bar = math.inf if beat is None else beat
         while starts.may_continue(bar):
@@ -445,22 +459,28 @@ class Region:
 class _Starts:
     """The seeded METIS starts of one number of grids ``k``, run one at a time.
 
-    Each start is METIS, contiguity repair and the local search (:meth:`_State.optimise`). The seeds
+    Each start is METIS, contiguity repair and the local search (:meth:`_State.optimise`); beyond
+    the suggested count's first ``restarts``, every other start's METIS has no edge weights. The seeds
     of every start this count may run are drawn up front, so how many it runs (which depends on
     how good its starts turn out) never shifts the starts of the next count.
     """
 
-    def __init__(self, region: Region, k: int, rng: np.random.Generator, restarts: int) -> None:
+    def __init__(self, region: Region, k: int, rng: np.random.Generator, restarts: int,
+                 suggested: bool = False) -> None:
         self.region = region
+        self.suggested = suggested  # the count the band suggests (see run_one)
         self.k = k = max(1, min(k, region.m))
         self.limit = max(1, restarts)
         self.r = 0  # starts run
+        self.improved = 0  # the start that last lowered the best's households outside the band
         self.keys: set[tuple[int, float]] = set()
         self.finished: list[_State] = []
         self.best: _State | None = None
         self.draws: list[tuple[int, int]] = []
+        self.best_key: tuple[int, float] = (0, 0.0)  # key() of ``best``, kept: the counts compare it often
         if k == 1 or k == region.m:  # one division only: no starts
             self.best = _State(region, [0] * region.m if k == 1 else list(range(region.m)), k, rng)
+            self.best_key = self.best.key()
             return
         mean = region.total / k
         # Imbalance METIS may use: half the room the band leaves above the mean grid, in 1/1000.
@@ -473,21 +493,29 @@ class _Starts:
     def violation(self) -> int:
         """Households outside the band of the best start so far."""
         assert self.best is not None
-        return self.best.violation()
+        return self.best_key[0]
 
     def run_one(self) -> None:
         """Run the next start and keep it when it is the best so far."""
         region = self.region
         seed, ufactor = self.draws[self.r]
         # Restarts vary how strongly METIS prefers barriers, for diversity of the starts.
-        discount = (0.9, 0.99, 0.7)[self.r % 3]
+        discount: float | None = (0.9, 0.99, 0.7)[self.r % 3]
+        if self.r % 2 and (not self.suggested or self.r >= self.limit):
+            # Every other start beyond the suggested count's own: METIS without edge weights, at
+            # the tightest balance. Such starts ignore barriers but reach the band far more often
+            # when the weighted ones keep missing it; the local search then moves cuts onto barriers.
+            discount, ufactor = None, 30
         lab = region.repair(region.metis(self.k, seed, ufactor, discount), self.k)
         state = _State(region, lab, self.k, np.random.default_rng(seed))
         state.optimise()
-        self.keys.add(state.key())
+        key = state.key()
+        self.keys.add(key)
         self.finished.append(state)
-        if self.best is None or state.key() < self.best.key():
-            self.best = state
+        if self.best is None or key[0] < self.best_key[0]:
+            self.improved = self.r
+        if self.best is None or key < self.best_key:
+            self.best, self.best_key = state, key
         self.r += 1
 
     def run_base(self, bar: float = math.inf) -> None:
@@ -506,9 +534,11 @@ class _Starts:
 
     def may_continue(self, bar: float) -> bool:
         """Whether an extra start is worth it: the best is outside the band but under ``bar``, extra
-        starts remain (up to 4x the base), and the starts so far did not all end in one division.
+        starts remain (up to 4x the base), the starts so far did not all end in one division, and
+        the last ``restarts`` starts did not all fail to bring this count closer to the band.
         """
-        return 0 < self.violation() < bar and self.r < len(self.draws) and len(self.keys) > 1
+        stalled = self.r - self.improved > self.limit
+        return 0 < self.violation() < bar and self.r < len(self.draws) and len(self.keys) > 1 and not stalled
 
     def result(self) -> _State:
         """The best start, with the starts as close to the band (one per division, best first) as
@@ -578,8 +608,8 @@ def mask_connected(mask: int, nmask: list[int]) -> bool:
 
 
 def connected_sets(nmask: list[int], w: list[int], area: list[float], perim: list[float],
-                   cap: float, budget: int | None = None, floor: float = -math.inf,
-                   ) -> list[tuple[int, int, float, float]]:
+                   cap: float, budget: int | None = None, floor: float = -math.inf, *,
+                   required: int = 0, excluded: int = 0) -> list[tuple[int, int, float, float]]:
     """Every connected set of units holding unit 0 (bit masks over ``nmask``, each unit's
     neighbours) with at most ``cap`` households: ``(mask, households, area, summed perimeter)``.
 
@@ -589,17 +619,20 @@ def connected_sets(nmask: list[int], w: list[int], area: list[float], perim: lis
     ``floor``: sets under that many households are grown but not returned (the callers would only
     throw them away; most sets of a pair are small), and a branch whose excluded units leave too
     few households to reach it is not grown at all.
+    ``required``: only sets holding all these units are returned, and a branch that has passed one
+    over is not grown; ``excluded``: units no set may hold (both bit masks).
     """
     found: list[tuple[int, int, float, float]] = []
     limit = math.inf if budget is None else budget
     # Households a set may still reach are at most those of the units neither in it nor excluded.
     reach = sum(w) - floor
+    others = required & ~1  # unit 0 is in every set (and in ``excluded`` below, as the first unit)
 
     def grow(mask: int, ext: int, excluded: int, blocked: int, h: int, a: float, p: float) -> None:
         # ``blocked``: households of the excluded units outside ``mask``.
-        if h >= floor:
+        if h >= floor and mask & others == others:
             found.append((mask, h, a, p))
-        while ext and len(found) < limit and blocked <= reach:
+        while ext and len(found) < limit and blocked <= reach and not excluded & others:
             low = ext & -ext
             ext ^= low
             i = low.bit_length() - 1
@@ -610,9 +643,73 @@ def connected_sets(nmask: list[int], w: list[int], area: list[float], perim: lis
             excluded |= low
             blocked += w[i]
 
-    if w and w[0] <= cap:
-        grow(1, nmask[0], 1, 0, w[0], area[0], perim[0])
+    if w and w[0] <= cap and not excluded & 1:
+        blocked = sum(x for i, x in enumerate(w) if excluded >> i & 1)
+        grow(1, nmask[0] & ~excluded, 1 | excluded, blocked, w[0], area[0], perim[0])
     return found
+
+
+def _balanced_mask(nmask: list[int], w: list[int], lo: int, hi: int, now: float,
+                   edges: list[tuple[int, int, float]]) -> int | None:
+    """The split of :meth:`_State._pair_pass`: the connected set holding unit 0, with a connected
+    rest, leaving fewest households outside the band over both sides (under ``now``), then cutting
+    fewest metres off barriers (``edges``: bit of each end, metres off barriers); None if none.
+
+    The sets are those of :func:`connected_sets`, in its order (so ties go the same way), but the
+    household bounds that stop a set growing tighten as better splits are found: a side over
+    ``hi + bound`` or the other side under ``lo - bound`` is more than ``bound`` outside the band.
+    """
+    search = _SplitSearch(nmask, w, lo, hi, now, edges)
+    if w and w[0] <= search.cap:
+        search.grow(1, nmask[0], 1, 0, w[0])
+    return search.best
+
+
+class _SplitSearch:
+    """State of :func:`_balanced_mask`'s depth-first search (a class: a nested function calling
+    itself would leave a reference cycle per search for the cycle collector).
+    """
+
+    __slots__ = ("nmask", "w", "lo", "hi", "edges", "total", "full", "best", "best_v", "best_off", "bound",
+                 "cap", "floor", "reach")
+
+    def __init__(self, nmask: list[int], w: list[int], lo: int, hi: int, now: float,
+                 edges: list[tuple[int, int, float]]) -> None:
+        self.nmask, self.w, self.lo, self.hi, self.edges = nmask, w, lo, hi, edges
+        self.total = sum(w)
+        self.full = (1 << len(w)) - 1
+        self.best: int | None = None
+        self.best_v, self.best_off = now, math.inf
+        self.tighten(now - 1)
+
+    def tighten(self, bound: float) -> None:
+        """Only splits at most ``bound`` households outside the band are still of use."""
+        self.bound = bound
+        self.cap = min(self.hi + bound, self.total - self.lo + bound)
+        self.floor = max(self.lo, self.total - self.hi) - bound
+        self.reach = self.total - self.floor  # see connected_sets
+
+    def grow(self, s: int, ext: int, excluded: int, blocked: int, hs: int) -> None:
+        """Look at set ``s`` (``hs`` households), then grow it as :func:`connected_sets` does."""
+        lo, hi, w, nmask = self.lo, self.hi, self.w, self.nmask
+        if hs >= self.floor and s != self.full:
+            h2 = self.total - hs
+            v = (hs - hi if hs > hi else (lo - hs if hs < lo else 0)) \
+                + (h2 - hi if h2 > hi else (lo - h2 if h2 < lo else 0))
+            if v <= self.bound and mask_connected(self.full ^ s, nmask):
+                off = sum(o for bi, bj, o in self.edges if bool(s & bi) != bool(s & bj))
+                if (v, off) < (self.best_v, self.best_off):
+                    self.best, self.best_v, self.best_off = s, v, off
+                    self.tighten(v)
+        while ext and blocked <= self.reach:
+            low = ext & -ext
+            ext ^= low
+            i = low.bit_length() - 1
+            if hs + w[i] <= self.cap:
+                grown = s | low
+                self.grow(grown, (ext | nmask[i]) & ~grown & ~excluded, excluded, blocked, hs + w[i])
+            excluded |= low
+            blocked += w[i]
 
 
 class _State:
@@ -627,29 +724,31 @@ class _State:
         self.clock = 0  # see _touch
         self.stamp = [0] * k
         self.seen = {True: [-1] * region.m, False: [-1] * region.m}
-        self.H = [0] * k
-        self.A = [0.0] * k
-        self.P = [0.0] * k
-        self.size = [0] * k
-        for v, g in enumerate(self.lab):
-            self.H[g] += region.w[v]
-            self.A[g] += region.area[v]
-            self.P[g] += region.perim[v]
-            self.size[g] += 1
-        self.cut_off = 0.0
-        for v in range(region.m):
-            g = self.lab[v]
-            for u, length_m, off_len in zip(region.nbrs[v], region.lens[v], region.offs[v], strict=True):
-                if self.lab[u] == g:
-                    self.P[g] -= length_m  # each internal edge seen twice: 2 * length_m in total
+        self.H = H = [0] * k
+        self.A = A = [0.0] * k
+        self.P = P = [0.0] * k
+        self.size = size = [0] * k
+        lab, w, area, perim = self.lab, region.w, region.area, region.perim
+        for v, g in enumerate(lab):
+            H[g] += w[v]
+            A[g] += area[v]
+            P[g] += perim[v]
+            size[g] += 1
+        cut_off = 0.0
+        for v, row in enumerate(region.adj):
+            g = lab[v]
+            for u, length_m, off_len in row:
+                if lab[u] == g:
+                    P[g] -= length_m  # each internal edge seen twice: 2 * length_m in total
                 elif u > v:
-                    self.cut_off += off_len
+                    cut_off += off_len
+        self.cut_off = cut_off
 
     # ---- scores -----------------------------------------------------------------------------------
 
     def violation(self) -> int:
-        band = self.r.band
-        return sum(band.violation(h) for h in self.H)
+        lo, hi = self.r.band.min, self.r.band.max
+        return sum(lo - h if h < lo else (h - hi if h > hi else 0) for h in self.H)
 
     def compactness(self) -> float:
         return sum(_deficit(p, a) for p, a in zip(self.P, self.A, strict=True))
@@ -697,18 +796,25 @@ class _State:
             return lo - h if h < lo else (h - hi if h > hi else 0)
 
         changed = 0
+        members: list[list[int]] | None = None  # of each grid, ascending; gathered at the first grid out of band
         for a in sorted(range(self.k), key=lambda g: (-viol(self.H[g]), g)):
             if viol(self.H[a]) == 0:
                 continue
-            mine = [v for v in range(r.m) if lab[v] == a]
+            if members is None:
+                members = [[] for _ in range(self.k)]
+                for v, g in enumerate(lab):
+                    members[g].append(v)
+            mine = members[a]
             for b in sorted({lab[u] for v in mine for u in r.nbrs[v]} - {a}):
-                units = [v for v in range(r.m) if lab[v] in (a, b)]
-                if len(units) > limit:
+                if len(mine) + len(members[b]) > limit:
                     continue
+                units = sorted(mine + members[b])
                 split = self._balanced_split(units, viol(self.H[a]) + viol(self.H[b]))
                 if split is None:
                     continue
                 self._resplit(units, split, a, b)
+                members[a] = [v for v, side in zip(units, split, strict=True) if side]
+                members[b] = [v for v, side in zip(units, split, strict=True) if not side]
                 changed += 1
                 break
         return changed
@@ -739,24 +845,7 @@ class _State:
                     if j > i:
                         edges.append((1 << i, 1 << j, off_len))
         w = [r.w[v] for v in units]
-        total = sum(w)
-        full = (1 << n) - 1
-        best, best_key = None, (now, math.inf)
-        zeros = [0.0] * n
-        # A side over either cap leaves a side at least ``now`` outside the band, so sides (which
-        # only grow) stop there.
-        cap = min(hi + now - 1, total - lo + now - 1)
-        # Under this a side alone, or the other side, is at least ``now`` outside the band.
-        floor = max(lo, total - hi) - now + 1
-        for s, hs, _, _ in connected_sets(nmask, w, zeros, zeros, cap, floor=floor):
-            x = hs - hi if hs > hi else (lo - hs if hs < lo else 0)
-            h2 = total - hs
-            y = h2 - hi if h2 > hi else (lo - h2 if h2 < lo else 0)
-            if s == full or x + y >= now or x + y > best_key[0] or not mask_connected(full ^ s, nmask):
-                continue
-            off = sum(o for bi, bj, o in edges if bool(s & bi) != bool(s & bj))
-            if (x + y, off) < best_key:
-                best, best_key = s, (x + y, off)
+        best = _balanced_mask(nmask, w, lo, hi, now, edges)
         return None if best is None else [bool(best >> i & 1) for i in range(n)]
 
     def _pieces(self) -> list[list[int]]:
@@ -929,15 +1018,18 @@ class _State:
                 break
         return total
 
-    def pair_polish(self, floor: float, limit: int = 16) -> int:
+    def pair_polish(self, floor: float, limit: int = 16, zone: int = 0) -> int:
         """Re-divide pairs of neighbouring grids exactly for roundness, giving up nothing ranked above.
 
         Single-atom moves stop where every one step makes a grid less round, though two grids of
-        a few atoms each could be cut quite differently. For each pair of adjacent grids holding at
-        most ``limit`` atoms together, every split of their atoms into two connected grids is
-        scored; the roundest (summed Polsby-Popper) wins among the splits that leave no more
-        households and no more grids outside the band, add no boundary off barriers and keep the
-        share of the cut on barriers at least ``floor``. Returns the pairs re-divided.
+        a few atoms each could be cut quite differently. For each pair of adjacent grids, every
+        split of their atoms into two connected grids is scored; the roundest (summed Polsby-Popper)
+        wins among the splits that leave no more households and no more grids outside the band,
+        add no boundary off barriers and keep the share of the cut on barriers at least ``floor``.
+        A pair of more than ``limit`` atoms has too many splits to try them all; there the
+        ``limit`` atoms nearest the boundary between the two may change sides and the rest of each
+        grid stays (see :meth:`_pair_units`): on real pairs the roundest split moves few atoms, all
+        near that boundary. Returns the pairs re-divided.
         """
         cut, _ = self.cut_lengths()
         a_idx, b_idx, _, _ = self.r.graph.edge_arrays
@@ -947,9 +1039,9 @@ class _State:
         changed = 0
         for a, b in pairs:
             units = [v for v in range(self.r.m) if self.lab[v] in (a, b)]
-            if len(units) > limit:
+            if len(units) > limit and not zone:
                 continue
-            split = self._roundest_split(units, a, b, cut, floor)
+            split = self._roundest_split(units, a, b, cut, floor, limit, zone)
             if split is None:
                 continue
             self._resplit(units, split, a, b)
@@ -957,15 +1049,15 @@ class _State:
             changed += 1
         return changed
 
-    def _roundest_split(self, units: list[int], a: int, b: int, cut: float, floor: float) -> list[bool] | None:
+    def _roundest_split(self, units: list[int], a: int, b: int, cut: float, floor: float,
+                        limit: int = 16, zone: int = 0) -> list[bool] | None:
         """:meth:`pair_polish` for one pair: the side of each unit (True: ``a``), or None to keep it."""
-        n = len(units)
-        now = sum(1 << i for i, v in enumerate(units) if self.lab[v] == a)
-        key = (tuple(units), now)
+        in_a = tuple(self.lab[v] == a for v in units)
+        key = (tuple(units), in_a, limit, zone)
         cache = self.r.shape_cache
         if key not in cache:
-            cache[key] = self._pair_candidates(units, now)
-        cur_across, cur_off, candidates = cache[key]
+            cache[key] = self._pair_candidates(units, in_a, limit, zone)
+        groups, root_in_a, now, cur_across, cur_off, candidates = cache[key]
         best = None
         best_pp = _pp(self.P[a], self.A[a]) + _pp(self.P[b], self.A[b]) + 1e-9
         for s, across, off, score in candidates:
@@ -974,34 +1066,78 @@ class _State:
                 continue
             if score > best_pp:
                 best, best_pp = s, score
-        full = (1 << n) - 1
+        full = (1 << len(groups)) - 1
         if best is None or best == now or best == full ^ now:
             return None
-        return [bool(best >> i & 1) for i in range(n)]
+        sides = [False] * len(units)
+        for i, group in enumerate(groups):
+            for j in group:
+                sides[j] = bool(best >> i & 1) == root_in_a
+        return sides
 
-    def _pair_candidates(self, units: list[int], now: int,
-                         ) -> tuple[float, float, list[tuple[int, float, float, float]]]:
+    def _pair_units(self, units: list[int], in_a: Sequence[bool], limit: int, zone: int,
+                    ) -> tuple[list[list[int]], int, int]:
+        """The units a split of a pair moves: groups of positions in ``units``, the first on the side
+        every enumerated set holds, and the bit masks of the groups that must stay on that side and
+        of those that must stay on the other.
+
+        Up to ``limit`` atoms each atom is a group and may go either way. Beyond, the ``limit``
+        atoms nearest the boundary between the two grids (in steps within their own grid) are
+        free, and every connected piece of the rest stays in its grid as one group: that keeps the
+        number of splits to try bounded whatever the size of the pair.
+        """
+        n = len(units)
+        if n <= limit:
+            return [[i] for i in range(n)], 1, 0
+        local = {v: i for i, v in enumerate(units)}
+        near = [[j for u in self.r.nbrs[v] if (j := local.get(u)) is not None] for v in units]
+        dist = [-1] * n
+        queue = [i for i in range(n) if any(in_a[j] != in_a[i] for j in near[i])]
+        for i in queue:
+            dist[i] = 0
+        for i in queue:  # grows while it is read: breadth first, within each grid
+            for j in near[i]:
+                if dist[j] < 0 and in_a[j] == in_a[i]:
+                    dist[j] = dist[i] + 1
+                    queue.append(j)
+        free = set(sorted(range(n), key=lambda i: (dist[i], i))[:zone])
+        fixed: list[list[int]] = []
+        seen = set(free)
+        for i in range(n):
+            if i in seen:
+                continue
+            seen.add(i)
+            group = [i]
+            for x in group:
+                for j in near[x]:
+                    if j not in seen and in_a[j] == in_a[i]:
+                        seen.add(j)
+                        group.append(j)
+            fixed.append(sorted(group))
+        # The first fixed group roots the sets; its grid's other fixed groups must join it.
+        root = in_a[fixed[0][0]]
+        groups = fixed + [[i] for i in sorted(free)]
+        required = sum(1 << g for g, grp in enumerate(fixed) if in_a[grp[0]] == root)
+        excluded = sum(1 << g for g, grp in enumerate(fixed) if in_a[grp[0]] != root)
+        return groups, required, excluded
+
+    def _pair_candidates(self, units: list[int], in_a: Sequence[bool], limit: int, zone: int) -> tuple:
         """The splits of a pair :meth:`_roundest_split` may choose from, whatever the rest of the division.
 
-        ``now``: bit mask of the units in the first grid. Returns the metres between the two grids
-        now and the part of it off barriers, and each connected split with no more households or
-        grids outside the band and no more metres off barriers between them: ``(mask, metres
-        between, off barriers, summed Polsby-Popper)``. Kept on the region: the same pairs come back
-        polish round after round, and for every finalist.
+        ``in_a``: whether each unit is in the first grid now. Returns the groups of
+        :meth:`_pair_units`, whether the enumerated side is the first grid, the bit mask (over
+        groups) of that side now, the metres between the two grids now and the part of it off
+        barriers, and each connected split with no more households or grids outside the band and
+        no more metres off barriers between them: ``(mask, metres between, off barriers, summed
+        Polsby-Popper)``. Kept on the region: the same pairs come back polish round after round,
+        and for every finalist.
         """
         r = self.r
         lo, hi = r.band.min, r.band.max
-        n = len(units)
-        local = {v: i for i, v in enumerate(units)}
-        nmask = [0] * n
-        edges = []  # (i, j, metres, off-barrier metres), i < j, within the pair
-        for i, v in enumerate(units):
-            for u, length_m, off_len in r.adj[v]:
-                j = local.get(u)
-                if j is not None:
-                    nmask[i] |= 1 << j
-                    if j > i:
-                        edges.append((1 << i, 1 << j, length_m, off_len))
+        groups, required, excluded = self._pair_units(units, in_a, limit, zone)
+        root_in_a = in_a[groups[0][0]] if excluded or required != 1 else True
+        n = len(groups)
+        nmask, w, area, perim, edges = self._group_graph(units, groups)
 
         def viol(h: float) -> float:
             return lo - h if h < lo else (h - hi if h > hi else 0)
@@ -1020,10 +1156,8 @@ class _State:
                     off += off_len
             return across, off, in_s, in_t
 
-        w = [r.w[v] for v in units]
-        area = [r.area[v] for v in units]
-        perim = [r.perim[v] for v in units]
         full = (1 << n) - 1
+        now = sum(1 << g for g, group in enumerate(groups) if in_a[group[0]] == root_in_a)
         total_w, total_a, total_p = sum(w), sum(area), sum(perim)
         hs_now = sum(w[i] for i in range(n) if now >> i & 1)
         va, vb = viol(hs_now), viol(total_w - hs_now)
@@ -1034,7 +1168,8 @@ class _State:
         # Over either cap one of the two sides alone is more than ``slack`` outside the band.
         # Under ``floor`` a side alone, or the other side, is more than ``slack`` outside the band.
         floor = max(lo, total_w - hi) - slack
-        for s, hs, as_, ps in connected_sets(nmask, w, area, perim, min(hi, total_w - lo) + slack, floor=floor):
+        for s, hs, as_, ps in connected_sets(nmask, w, area, perim, min(hi, total_w - lo) + slack, floor=floor,
+                                             required=required, excluded=excluded):
             if s == full:
                 continue
             x = lo - hs if hs < lo else (hs - hi if hs > hi else 0)
@@ -1047,7 +1182,42 @@ class _State:
                 continue
             score = _pp(ps - 2.0 * in_s, as_) + _pp(total_p - ps - 2.0 * in_t, total_a - as_)
             candidates.append((s, across, off, score))
-        return cur_across, cur_off, candidates
+        return groups, root_in_a, now, cur_across, cur_off, candidates
+
+    def _group_graph(self, units: list[int], groups: list[list[int]]) -> tuple:
+        """The groups of :meth:`_pair_units` as units of their own: neighbours (bit masks),
+        households, area, perimeter of each, and the edges between two groups
+        ``(bit i, bit j, metres, off-barrier metres)``, i < j, one per pair of atoms.
+        """
+        r = self.r
+        n = len(groups)
+        of = [0] * len(units)
+        for g, group in enumerate(groups):
+            for j in group:
+                of[j] = g
+        local = {v: i for i, v in enumerate(units)}
+        nmask = [0] * n
+        w = [0] * n
+        area = [0.0] * n
+        perim = [0.0] * n
+        edges = []
+        for i, v in enumerate(units):
+            g = of[i]
+            w[g] += r.w[v]
+            area[g] += r.area[v]
+            perim[g] += r.perim[v]
+            for u, length_m, off_len in r.adj[v]:
+                j = local.get(u)
+                if j is None:
+                    continue
+                h = of[j]
+                if h == g:
+                    perim[g] -= length_m  # seen from both ends: twice in all
+                    continue
+                nmask[g] |= 1 << h
+                if h > g:
+                    edges.append((1 << g, 1 << h, length_m, off_len))
+        return nmask, w, area, perim, edges
 
     def _resplit(self, units: list[int], sides: list[bool], a: int, b: int) -> None:
         """Give ``units`` (all of grids ``a`` and ``b``, ascending) to ``a`` or ``b`` by ``sides``.
@@ -1125,6 +1295,8 @@ class _State:
         # next to it changed: nothing else enters its decision. See :meth:`_touch`.
         stamp = self.stamp
         seen = self.seen[balance]
+        # map() over this bound lookup runs in C: no Python frame per neighbour (or comprehension).
+        grid_of = lab.__getitem__
 
         for _ in range(r.max_passes):
             moved = 0
@@ -1138,7 +1310,59 @@ class _State:
                     else:
                         continue
                 seen[v] = self.clock
-                if size[a] == 1:
+                wv = w[v]
+                # Balancing never moves an atom without households: no grid's count would change.
+                if size[a] == 1 or (balance and not wv):
+                    continue
+                near = set(map(grid_of, nbrs[v]))  # the grids next to v, its own too when it has company
+                near.discard(a)
+                if not near:
+                    continue
+                ha = H[a]
+                va = lo - ha if ha < lo else (ha - hi if ha > hi else 0)
+                h = ha - wv
+                va_new = lo - h if h < lo else (h - hi if h > hi else 0)
+                targets = sorted(near) if len(near) > 1 else near
+                if balance:
+                    # Only households decide here: the metres shared are counted for the move alone.
+                    best_b, best_dv, best_dq = -1, 0, 0.0
+                    for b in targets:
+                        hb = H[b]
+                        h = hb + wv
+                        dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
+                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
+                        if dv > best_dv:
+                            continue
+                        # Change of sum((H - mean)^2): pushes households down the gradient so that
+                        # chains of moves can carry a surplus across grids already at the band edge.
+                        dq = 2.0 * wv * (hb - ha + wv)
+                        if (dv < 0 or dq < -_EPS) and (dv < best_dv or dq < best_dq):
+                            best_b, best_dv, best_dq = b, dv, dq
+                    if best_b < 0 or not can_leave(nbrs, lab, v, a):
+                        continue
+                    la = oa = lb = ob = 0.0
+                    for u, length_m, off_len in adj[v]:
+                        g = lab[u]
+                        if g == a:
+                            la += length_m
+                            oa += off_len
+                        elif g == best_b:
+                            lb += length_m
+                            ob += off_len
+                    self._move(v, a, best_b, la, oa, lb, ob)
+                    moved += 1
+                    continue
+                # A move may not take either grid further outside the band: most targets fail here,
+                # before any metres are counted.
+                open_ = []
+                for b in targets:
+                    hb = H[b]
+                    h = hb + wv
+                    dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
+                        - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
+                    if dv <= 0:
+                        open_.append((b, dv))
+                if not open_:
                     continue
                 la = oa = 0.0
                 shares: dict[int, list[float]] = {}
@@ -1154,55 +1378,28 @@ class _State:
                         else:
                             s[0] += length_m
                             s[1] += off_len
-                if not shares:
-                    continue
-                wv = w[v]
-                ha = H[a]
-                va = lo - ha if ha < lo else (ha - hi if ha > hi else 0)
-                h = ha - wv
-                va_new = lo - h if h < lo else (h - hi if h > hi else 0)
-                targets = sorted(shares) if len(shares) > 1 else shares
-                if balance:
-                    best_b, best = -1, (0, 0.0)
-                    for b in targets:
-                        hb = H[b]
-                        h = hb + wv
-                        dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
-                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
-                        # Change of sum((H - mean)^2): pushes households down the gradient so that
-                        # chains of moves can carry a surplus across grids already at the band edge.
-                        dq = 2.0 * wv * (hb - ha + wv)
-                        cand = (dv, dq)
-                        if dv <= 0 and (dv < 0 or dq < -_EPS) and cand < best:
-                            best_b, best = b, cand
-                else:
+                if wc:
+                    pa, aa = P[a], A[a]
+                    pa_new = pa - perim[v] + 2.0 * la
+                    aa_new = aa - area[v]
+                    d_new = pa_new - two_sqrt_pi * sqrt(aa_new) if aa_new > 0.0 else pa_new
+                    d_old = pa - two_sqrt_pi * sqrt(aa) if aa > 0.0 else pa
+                    da = (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0)
+                best_b, best_dv, best_ds = -1, 0, -_EPS * 1e3
+                for b, dv in open_:
+                    if dv > best_dv:
+                        continue
+                    lb, ob = shares[b]
+                    ds = wb * (oa - ob)
                     if wc:
-                        pa, aa = P[a], A[a]
-                        pa_new = pa - perim[v] + 2.0 * la
-                        aa_new = aa - area[v]
-                        d_new = pa_new - two_sqrt_pi * sqrt(aa_new) if aa_new > 0.0 else pa_new
-                        d_old = pa - two_sqrt_pi * sqrt(aa) if aa > 0.0 else pa
-                        da = (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0)
-                    best_b, best = -1, (0, -_EPS * 1e3)
-                    for b in targets:
-                        hb = H[b]
-                        h = hb + wv
-                        dv = va_new + (lo - h if h < lo else (h - hi if h > hi else 0)) - va \
-                            - (lo - hb if hb < lo else (hb - hi if hb > hi else 0))
-                        if dv > 0:
-                            continue
-                        lb, ob = shares[b]
-                        ds = wb * (oa - ob)
-                        if wc:
-                            pb, ab = P[b], A[b]
-                            pb_new = pb + perim[v] - 2.0 * lb
-                            ab_new = ab + area[v]
-                            d_new = pb_new - two_sqrt_pi * sqrt(ab_new) if ab_new > 0.0 else pb_new
-                            d_old = pb - two_sqrt_pi * sqrt(ab) if ab > 0.0 else pb
-                            ds += wc * (da + (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0))
-                        cand = (dv, ds)
-                        if cand < best:
-                            best_b, best = b, cand
+                        pb, ab = P[b], A[b]
+                        pb_new = pb + perim[v] - 2.0 * lb
+                        ab_new = ab + area[v]
+                        d_new = pb_new - two_sqrt_pi * sqrt(ab_new) if ab_new > 0.0 else pb_new
+                        d_old = pb - two_sqrt_pi * sqrt(ab) if ab > 0.0 else pb
+                        ds += wc * (da + (d_new if d_new > 0.0 else 0.0) - (d_old if d_old > 0.0 else 0.0))
+                    if dv < best_dv or ds < best_ds:
+                        best_b, best_dv, best_ds = b, dv, ds
                 if best_b < 0 or not can_leave(nbrs, lab, v, a):
                     continue
                 lb, ob = shares[best_b]
@@ -1408,7 +1605,7 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
     else:
         lo_k, hi_k = feasible.stop - 1, feasible.start  # hi_k = lo_k + 1 here
         candidates = [x for x in (lo_k, hi_k) if x >= 1]
-    counts = [_Starts(region, candidates[0], rng, settings.restarts)]
+    counts = [_Starts(region, candidates[0], rng, settings.restarts, suggested=True)]
     counts[0].run_base()
     queue = candidates[1:]
     # Outside the band after its starts, the suggested count gets its neighbours tried too.
@@ -1420,11 +1617,16 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
         if k in tried:
             continue
         tried.add(k)
-        starts = _Starts(region, k, rng, settings.restarts)
-        starts.run_base(bar=min(c.violation() for c in counts))
+        starts = _Starts(region, k, rng, settings.restarts)  # drawn even when not run: later draws stay put
+        bar = min(c.violation() for c in counts)
+        if bar == 0:
+            continue  # a count already in the band: the neighbours' starts rarely beat its shapes
+        starts.run_base(bar=bar)
         counts.append(starts)
     _extra_starts(counts)
-    best = min((c.result() for c in counts), key=lambda x: x.key())
+    # Of counts as far from the band, the suggested one (the first) wins: its grids are nearer the
+    # band's target, so more of them are in the band.
+    best = min((c.result() for c in counts), key=lambda x: (x.key()[0], x.k != counts[0].k, x.key()[1]))
     # Shape comes last: the polish may not let the share of the cut on barriers fall below this.
     floor = best.barrier_share()
     # The best two starts by the search's own objective that are as close to the band and cut as
@@ -1438,8 +1640,27 @@ def _best_count(region: Region, feasible: range, total: int, settings: Partition
                 break
             state.polish_shape(floor)
     roundest = max(finalists, key=lambda x: (x.roundness(), -finalists.index(x)))
+    _widen_polish(roundest, settings.max_passes)
     log.debug("k=%d: %d finalists, the roundest is number %d", best.k, len(finalists), finalists.index(roundest))
     return roundest
+
+
+def _widen_polish(state: _State, max_passes: int) -> None:
+    """Re-divide the pairs of grids too large for :meth:`_State.pair_polish` to try every split of,
+    near the boundary between them, then polish again; for the roundest finalist only.
+
+    The floor is the share of the cut on barriers the finalist has now, so this step raises the
+    roundness of the division the polish chose and lowers nothing: not the band, not the metres
+    off barriers, not that share. Only on one finalist: it costs more per pair than the exact
+    re-splits of small pairs, and run on both finalists it kept the same divisions.
+    """
+    floor = state.barrier_share()
+    for _ in range(max_passes):
+        if not state.pair_polish(floor, zone=_PAIR_ZONE):
+            break
+        state.polish_shape(floor)
+        while state.pair_polish(floor):
+            state.polish_shape(floor)
 
 
 def _extra_starts(counts: list[_Starts]) -> None:
@@ -1449,7 +1670,8 @@ def _extra_starts(counts: list[_Starts]) -> None:
     band; another count only while it beats every other. Each start goes to the count with the
     least starts times households outside the band (halved for the suggested count, the likeliest
     by the band's target), so a count closer to the band gets more of them, and one that reaches
-    it stops the others' extra starts.
+    it stops the others' extra starts. A count stops too once ``restarts`` starts in a row brought
+    it no closer to the band (see :meth:`_Starts.may_continue`).
     """
     while True:
         eligible = []

@@ -77,6 +77,32 @@ def _tap(j, at: tuple[float, float]) -> str:
     return popup.inner_text()
 
 
+_GRID_FILL_ALPHA = """([lat, lon]) => {
+    const p = window.wanggeMap.latLngToContainerPoint([lat, lon]);
+    const box = document.getElementById("map").getBoundingClientRect();
+    const x = box.left + p.x, y = box.top + p.y;
+    for (const c of document.querySelectorAll(".leaflet-grids-pane canvas.leaflet-tile")) {
+        const r = c.getBoundingClientRect();
+        if (x >= r.left && x < r.right && y >= r.top && y < r.bottom) {
+            const px = c.getContext("2d").getImageData(Math.floor((x - r.left) * c.width / r.width),
+                                                      Math.floor((y - r.top) * c.height / r.height), 1, 1);
+            return px.data[3];
+        }
+    }
+    return -1;
+}"""
+
+
+def _grid_fill(page, at: tuple[float, float]) -> int:
+    """Opacity (0-255) the grid tiles paint at a place: how strongly the grid there is filled."""
+    return page.evaluate(_GRID_FILL_ALPHA, list(at))
+
+
+def _wait_grid_fill(page, at: tuple[float, float], above: bool, threshold: int = 40) -> None:
+    page.wait_for_function(f"(at) => {{ const a = ({_GRID_FILL_ALPHA})(at); "
+                           f"return a >= 0 && a {'>' if above else '<'} {threshold}; }}", arg=list(at), timeout=5_000)
+
+
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 def test_county_map_draws_grids_and_buildings_from_tiles(journey, places, viewport):
     j = journey("map-tiles", viewport)
@@ -92,6 +118,9 @@ def test_county_map_draws_grids_and_buildings_from_tiles(journey, places, viewpo
     assert j.page.locator("#zoom-hint").is_visible()
 
     _zoom_to(j.page, places["grid"]["at"], 16)
+    # On a busy machine the tiles may be asked for only after the network first fell idle.
+    j.page.locator(".leaflet-buildings-pane canvas.leaflet-tile").first.wait_for(timeout=10_000)
+    j.page.wait_for_load_state("networkidle")
     j.step("zoomed-in")
     building_tiles = traffic.tiles(BUILDING_TILE)
     assert building_tiles and set(building_tiles.values()) <= {200, 204} and 200 in building_tiles.values()
@@ -106,7 +135,12 @@ def test_county_map_draws_grids_and_buildings_from_tiles(journey, places, viewpo
     assert "综合网格" in shown or "专属网格" in shown
     notice = j.page.locator(".leaflet-popup-content a")
     assert notice.inner_text() == "查看网格公示牌" and notice.get_attribute("href") == f"/notice/{grid['code']}"
+    # The grid tapped is drawn darker while its popup is open, and lets go when the popup closes.
+    _wait_grid_fill(j.page, grid["at"], above=True)
     j.step("grid")
+    j.page.locator(".leaflet-popup-close-button").click()
+    _wait_grid_fill(j.page, grid["at"], above=False)
+    assert 0 < _grid_fill(j.page, grid["at"]) < 40
 
     # A tap on a building: its address and storeys.
     building = places["building"]

@@ -93,8 +93,9 @@ def test_polish_takes_back_a_protruding_atom() -> None:
     assert _pp_sum(state) > before
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_pair_polish_rounds_pairs_and_gives_up_nothing_ranked_above(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "limit", "zone"), [(s, 16, 0) for s in range(6)] + [(s, 8, 6) for s in range(6)])
+def test_pair_polish_rounds_pairs_and_gives_up_nothing_ranked_above(seed: int, limit: int, zone: int) -> None:
+    # zone > 0: the pairs over ``limit`` atoms are re-split too, near their common boundary.
     region = _region(seed)
     state = _start(region, 8, seed)
     state.optimise()
@@ -104,7 +105,7 @@ def test_pair_polish_rounds_pairs_and_gives_up_nothing_ranked_above(seed: int) -
     _, off_before = state.cut_lengths()
     floor = state.barrier_share()
     pp_before = _pp_sum(state)
-    state.pair_polish(floor)
+    state.pair_polish(floor, limit, zone)
     _assert_bookkeeping_fresh(state)
     assert sum(band.violation(h) for h in state.H) <= viol_before
     assert sum(band.violation(h) > 0 for h in state.H) <= out_before
@@ -123,6 +124,30 @@ def test_pair_polish_redraws_two_grids_cut_the_long_way() -> None:
     state = _State(region, [0, 0, 0, 0, 1, 1, 1, 1], 2, np.random.default_rng(0))
     assert state.pair_polish(state.barrier_share()) == 1
     assert state.lab in ([0, 0, 1, 1, 0, 0, 1, 1], [1, 1, 0, 0, 1, 1, 0, 0])
+
+
+def test_pair_polish_straightens_a_large_pair_near_its_boundary() -> None:
+    # 4 x 6 open blocks of 10 households, band exactly 120: two grids of 12 atoms, columns 0-2 and
+    # 3-5 but with the corner atoms (0, 2) and (3, 3) swapped. Any single move takes a grid out of
+    # the band, and 24 atoms are over the limit of the exact pair re-split; freeing the 10 atoms
+    # nearest the boundary finds the straight cut.
+    atoms, edges = box_atoms(4, 6, [10] * 24)
+    graph = build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
+    region = Region(graph, range(graph.n), Band(120, 120, 120), 1.0, 0.3, 40)
+    straight = [0 if col < 3 else 1 for row in range(4) for col in range(6)]
+    lab = list(straight)
+    lab[0 * 6 + 2], lab[3 * 6 + 3] = 1, 0
+    state = _State(region, lab, 2, np.random.default_rng(0))
+    floor = state.barrier_share()
+    before = _pp_sum(state)
+    assert state.polish_shape(floor) == 0
+    assert state.pair_polish(floor) == 0
+    assert state.pair_polish(floor, zone=10) == 1
+    assert state.lab == straight
+    assert _pp_sum(state) > before
+    assert state.violation() == 0
+    assert state.barrier_share() >= floor - 1e-9
+    _assert_bookkeeping_fresh(state)
 
 
 def test_pair_pass_redivides_a_pair_into_the_band() -> None:
@@ -171,14 +196,20 @@ def test_atoms_the_search_skipped_could_not_have_moved(seed: int) -> None:
     assert fresh.lab == state.lab
 
 
-def test_connected_sets_are_every_connected_set_with_unit_zero_once() -> None:
-    # A 3 x 3 block of units, bit i = unit i (row-major); brute force over all subsets agrees.
+def _three_by_three() -> list[int]:
+    """Neighbour bit masks of a 3 x 3 block of units, bit i = unit i (row-major)."""
     nmask = [0] * 9
     for i in range(9):
         r, c = divmod(i, 3)
         for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
             if 0 <= rr < 3 and 0 <= cc < 3:
                 nmask[i] |= 1 << (3 * rr + cc)
+    return nmask
+
+
+def test_connected_sets_are_every_connected_set_with_unit_zero_once() -> None:
+    # Brute force over all subsets of a 3 x 3 block agrees.
+    nmask = _three_by_three()
     w = [1, 2, 3, 4, 5, 6, 7, 8, 9]
     found = [s for s, _, _, _ in connected_sets(nmask, w, [0.0] * 9, [0.0] * 9, 20)]
     expected = [s for s in range(1, 1 << 9) if s & 1 and mask_connected(s, nmask)
@@ -186,6 +217,18 @@ def test_connected_sets_are_every_connected_set_with_unit_zero_once() -> None:
     assert sorted(found) == sorted(expected)
     assert len(found) == len(set(found))
     assert len(connected_sets(nmask, w, [0.0] * 9, [0.0] * 9, 45, budget=10)) == 10
+
+
+def test_connected_sets_hold_the_required_units_and_none_of_the_excluded() -> None:
+    # Sets of a 3 x 3 block holding units 0 and 8 but not 4 go round the centre.
+    nmask = _three_by_three()
+    w = [1] * 9
+    found = [s for s, _, _, _ in connected_sets(nmask, w, [0.0] * 9, [0.0] * 9, 9, required=1 | 1 << 8,
+                                                excluded=1 << 4)]
+    expected = [s for s in range(1, 1 << 9) if s & 1 and s >> 8 & 1 and not s >> 4 & 1
+                and mask_connected(s, nmask)]
+    assert sorted(found) == sorted(expected)
+    assert len(found) == len(set(found)) > 0
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -78,10 +78,11 @@
   map.createPane("grids").style.zIndex = 410;
   map.createPane("buildings").style.zIndex = 420;
 
-  function vectorTiles(url, pane, styles, minZoom) {
+  // featureId: a feature's key for VectorGrid's setFeatureStyle (none: its features cannot be restyled).
+  function vectorTiles(url, pane, styles, minZoom, featureId) {
     return L.vectorGrid.protobuf(url, {
       pane: pane, rendererFactory: L.canvas.tile, interactive: true, minZoom: minZoom || 0,
-      vectorTileLayerStyles: styles
+      vectorTileLayerStyles: styles, getFeatureId: featureId
     });
   }
   // Leaflet labels a popup's close button in English for screen readers.
@@ -94,20 +95,35 @@
       L.popup().setLatLng(e.latlng).setContent(content(e.layer.properties)).openOn(map);
     });
   }
+  // The grid tapped stays drawn darker while its popup is open: among grids of the same colour the popup
+  // alone does not show how far the grid reaches.
+  const SELECTED_GRID = { color: "#5f3dc4", weight: 4, fill: true, fillColor: "#862e9c", fillOpacity: 0.3 };
+  function selectOnClick(tiles) {
+    let selected = null;
+    function select(code) {
+      if (selected !== null) { tiles.resetFeatureStyle(selected); }
+      selected = code;
+      if (code !== null) { tiles.setFeatureStyle(code, SELECTED_GRID); }
+    }
+    // Opening the next popup closes the last one first, so the old grid is let go before the new is held.
+    map.on("popupclose", function () { select(null); });
+    return tiles.on("click", function (e) { select(e.layer.properties.code); });
+  }
   function gridTiles() {
     // The grid tiles carry the communities too; this map draws those from the API, with their labels.
-    return popupOn(vectorTiles("/tiles/grids/{z}/{x}/{y}.pbf", "grids", {
+    const tiles = vectorTiles("/tiles/grids/{z}/{x}/{y}.pbf", "grids", {
       grids: function (p) {
         // Purple: apart from the roads' grey, the rivers' blue, the sites' orange and the communities' navy.
         return { color: "#862e9c", weight: 1.5, fill: true, fillOpacity: 0.06,
                  fillColor: p.type === "exclusive" ? "#e64980" : "#862e9c" };
       },
       communities: []
-    }), function (p) {
+    }, 0, function (f) { return f.properties.code; });
+    return selectOnClick(popupOn(tiles, function (p) {
       return "<b>" + escapeHtml(p.name || p.code) + "</b><br>" + T.grid_code + ": " + escapeHtml(p.code) + "<br>" +
         (T["grid_type_" + p.type] || "") + "<br>" + T.households + ": " + fmt(p.households) + "<br>" +
         '<a href="/notice/' + encodeURIComponent(p.code) + '">' + T.lookup_notice + "</a>";
-    });
+    }));
   }
   function buildingTiles() {
     return popupOn(vectorTiles("/tiles/buildings/{z}/{x}/{y}.pbf", "buildings", {
