@@ -62,6 +62,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from geopandas.array import from_shapely
 
 from gis.errors import GisError, InputError
 from gis.tessellation import (
@@ -77,6 +78,7 @@ from gis.tessellation import (
     merge_slivers,
     on_line_lengths,
     outer_lengths,
+    padded_groups,
     planar_faces,
     run_starts,
     shared_lengths,
@@ -532,7 +534,6 @@ def _domains(boundary, blocks: np.ndarray, site_tab: pd.DataFrame, snap_toleranc
         block holding most of the piece), geometry (Polygon).
     """
     taken = shapely.Polygon()
-    edges = shapely.union_all(shapely.boundary(blocks))
     order = pd.DataFrame({
         "residential": site_tab["kind"].to_numpy() == RESIDENTIAL_COMPOUND,
         "area": shapely.area(shapely.intersection(site_tab["geometry"].to_numpy(), boundary))
@@ -540,9 +541,12 @@ def _domains(boundary, blocks: np.ndarray, site_tab: pd.DataFrame, snap_toleranc
         "id": site_tab["id"].to_numpy(), "row": np.arange(len(site_tab)),
     }).sort_values(["residential", "area", "id", "row"], kind="stable")
     carved, carved_sites = [], []
-    for site in site_tab.iloc[order.index].itertuples(index=False):
-        # Snapping to the block edges removes thin strips between a site and its road.
-        geom = shapely.snap(site.geometry, edges, snap_tolerance) if snap_tolerance > 0 else site.geometry
+    ordered = site_tab.iloc[order.index]
+    # Snapping to the block edges removes thin strips between a site and its road.
+    snapped = ordered["geometry"].to_numpy()
+    if snap_tolerance > 0 and len(ordered):
+        snapped = _snap_to_edges(snapped, shapely.union_all(shapely.boundary(blocks)), snap_tolerance)
+    for site, geom in zip(ordered.itertuples(index=False), snapped, strict=True):
         geom = _polygonal(shapely.make_valid(geom))
         geom = _polygonal(shapely.difference(shapely.intersection(geom, boundary), taken))
         if geom.is_empty or geom.area < min_area:
@@ -589,12 +593,58 @@ def _domains(boundary, blocks: np.ndarray, site_tab: pd.DataFrame, snap_toleranc
     return frame.astype({"block": np.int64})
 
 
+def _snap_to_edges(geoms: np.ndarray, edges, tolerance: float) -> np.ndarray:
+    """``shapely.snap(g, edges, tolerance)`` for each of ``geoms``, each snapped only to the vertices near it.
+
+    GEOS snaps to the distinct vertices of the target in the order it first meets them, testing
+    every one against every vertex and segment of the source: with the whole community's block
+    edges as target that was most of the domains' time. A target vertex farther than the
+    tolerance from the source as it stands does nothing, and the source only ever moves onto
+    target vertices, so it never leaves the box of its own outline and the target vertices
+    within the tolerance of it (grown until no more join). Every vertex outside that box, plus
+    a margin, is dropped and the rest keep their order, so each result is the same geometry.
+    """
+    coords = shapely.get_coordinates(edges)
+    _, first = np.unique(coords, axis=0, return_index=True)
+    pts = coords[np.sort(first)]  # distinct, in first-seen order (as GEOS lists them)
+    margin = 2.0 * tolerance  # wider than needed: a vertex kept in excess changes nothing
+    targets = np.empty(len(geoms), dtype=object)
+    for i, box in enumerate(shapely.bounds(geoms)):
+        while True:
+            near = ((pts[:, 0] >= box[0] - margin) & (pts[:, 0] <= box[2] + margin)
+                    & (pts[:, 1] >= box[1] - margin) & (pts[:, 1] <= box[3] + margin))
+            grown = box.copy()
+            if near.any():
+                grown[:2] = np.minimum(box[:2], pts[near].min(axis=0))
+                grown[2:] = np.maximum(box[2:], pts[near].max(axis=0))
+            if np.array_equal(grown, box):
+                break
+            box = grown
+        targets[i] = shapely.multipoints(pts[near]) if near.any() else shapely.MultiPoint()
+    return shapely.snap(geoms, targets, tolerance)
+
+
 def _majority(piece: np.ndarray, values: np.ndarray, area: np.ndarray) -> np.ndarray:
     """Per piece 0..P-1, the value its faces hold most area with (ties: the smallest value)."""
-    tab = pd.DataFrame({"piece": piece, "value": values, "area": area})
-    tab = tab.groupby(["piece", "value"])["area"].sum().reset_index()
-    tab = tab.sort_values(["piece", "area", "value"], ascending=[True, False, True])
-    return tab.drop_duplicates("piece").set_index("piece")["value"].to_numpy()
+    return _top_value(piece, values, area)[1]
+
+
+def _top_value(owner: np.ndarray, values: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each owner present (ascending), the value with the largest summed weight (ties: the smallest value).
+
+    Array sorts where a pandas groupby and sort cost a few milliseconds a call for a few hundred rows.
+    """
+    owner, values = np.asarray(owner, dtype=np.int64), np.asarray(values, dtype=np.int64)
+    order = np.lexsort((values, owner))
+    owner, values, weight = owner[order], values[order], np.asarray(weight, dtype=float)[order]
+    new = np.ones(len(owner), dtype=bool)
+    new[1:] = (owner[1:] != owner[:-1]) | (values[1:] != values[:-1])
+    starts = np.flatnonzero(new)
+    total = np.add.reduceat(weight, starts) if len(starts) else np.empty(0)
+    owner, values = owner[starts], values[starts]
+    best = np.lexsort((values, -total, owner))
+    first = best[run_starts(owner[best])]
+    return owner[first], values[first]
 
 
 def _containing(points: np.ndarray, polygons: np.ndarray, *, nearest: bool = True) -> np.ndarray:
@@ -618,7 +668,11 @@ def _building_domains(footprints: np.ndarray, domains: np.ndarray) -> np.ndarray
     """Domain holding most of each building's area (ties: the earlier domain, i.e. sites first)."""
     tree = shapely.STRtree(domains)
     bi, di = tree.query(footprints, predicate="intersects")
-    area = shapely.area(shapely.intersection(footprints[bi], domains[di]))
+    # A building meeting one domain only is that domain's whatever the area, so only buildings
+    # meeting several are measured (an overlay each, most of this step's time otherwise).
+    several = np.bincount(bi, minlength=len(footprints))[bi] > 1
+    area = np.zeros(len(bi))
+    area[several] = shapely.area(shapely.intersection(footprints[bi[several]], domains[di[several]]))
     order = np.lexsort((di, -area, bi))
     bi, di = bi[order], di[order]
     first = run_starts(bi)
@@ -767,10 +821,18 @@ def _cores_by_domain(cores: np.ndarray, building_domain: np.ndarray, wanted: np.
     mine &= ~shapely.is_empty(cores)
     order = np.flatnonzero(mine)[np.argsort(pos[mine], kind="stable")]
     group = pos[order]
-    starts = np.r_[np.flatnonzero(run_starts(group)), len(group)]
-    for s, e in zip(starts[:-1], starts[1:], strict=False):
-        # Cores of one domain may overlap (slightly overlapping buildings), so a real union.
-        out[group[s]] = cores[order[s]] if e - s == 1 else shapely.union_all(cores[order[s:e]])
+    if not len(group):
+        return out
+    starts = np.flatnonzero(run_starts(group))
+    count = np.diff(np.r_[starts, len(group)])
+    single = count == 1
+    out[group[starts[single]]] = cores[order[starts[single]]]
+    several = np.flatnonzero(~single)
+    if len(several):
+        # Cores of one domain may overlap (slightly overlapping buildings), so a real union; one
+        # call for every domain unions the same collections a loop of calls did.
+        rows = padded_groups(cores[order], starts[several], count[several])
+        out[group[starts[several]]] = shapely.union_all(rows, axis=1)
     return out
 
 
@@ -985,22 +1047,16 @@ def _assemble(faces, segments: Segments, labels: np.ndarray, label_tab: pd.DataF
     a_hh, a_pop, a_nb = (np.bincount(parcel_atom, weights=w, minlength=n_atoms).astype(np.int64)
                          for w in (p_hh, p_pop, p_nb))
     inv = atom_order
-    atoms = gpd.GeoDataFrame({
-        "atom_id": np.arange(n_atoms, dtype=np.int64),
-        "kind": np.array(atom_kind, dtype=object)[inv],
-        "households": a_hh, "population": a_pop, "n_buildings": a_nb,
-        "site": _text_series(np.array(atom_site, dtype=object)[inv]),
-        "site_id": _text_series(np.array(atom_site_id, dtype=object)[inv]),
-        "compound": _text_series(np.array(atom_compound, dtype=object)[inv]),
-        "block": atom_block[inv],
-    }, geometry=gpd.GeoSeries(atom_geom[inv], crs=crs), crs=crs)[_ATOM_COLUMNS]
+    # Frames built from their columns, geometry included: geopandas' ``geometry=`` keyword and a
+    # column selection afterwards cost more than the columns themselves.
+    atoms = _frame(_ATOM_COLUMNS, [
+        np.arange(n_atoms, dtype=np.int64), np.array(atom_kind, dtype=object)[inv], a_hh, a_pop, a_nb,
+        _text_series(np.array(atom_site, dtype=object)[inv]), _text_series(np.array(atom_site_id, dtype=object)[inv]),
+        _text_series(np.array(atom_compound, dtype=object)[inv]), atom_block[inv], atom_geom[inv]], crs)
     pinv = parcel_order
-    parcels = gpd.GeoDataFrame({
-        "parcel_id": np.arange(n_parcels, dtype=np.int64),
-        "atom_id": parcel_atom[pinv],
-        "households": p_hh[pinv], "population": p_pop[pinv], "n_buildings": p_nb[pinv],
-        "compound": _text_series(np.array(groups.compounds, dtype=object)[pinv]),
-    }, geometry=gpd.GeoSeries(parcel_geom[pinv], crs=crs), crs=crs)[_PARCEL_COLUMNS]
+    parcels = _frame(_PARCEL_COLUMNS, [
+        np.arange(n_parcels, dtype=np.int64), parcel_atom[pinv], p_hh[pinv], p_pop[pinv], p_nb[pinv],
+        _text_series(np.array(groups.compounds, dtype=object)[pinv]), parcel_geom[pinv]], crs)
 
     # Adjacency, with the barrier share measured only where two parcels meet.
     la, lb = segments.relabel(face_parcel_id)
@@ -1018,6 +1074,13 @@ def _assemble(faces, segments: Segments, labels: np.ndarray, label_tab: pd.DataF
                                   dtype=np.int64),
         outer_length=outer,
     )
+
+
+def _frame(columns: list[str], values: list, crs) -> gpd.GeoDataFrame:
+    """GeoDataFrame of ``columns`` (the last one ``geometry``, given as an array of shapes) in ``crs``."""
+    data = dict(zip(columns, values, strict=True))
+    data["geometry"] = from_shapely(data["geometry"], crs=crs)
+    return gpd.GeoDataFrame(pd.DataFrame(data), geometry="geometry")
 
 
 def _building_parcels(bld: gpd.GeoDataFrame, dense: np.ndarray, faces: np.ndarray, face_parcel: np.ndarray
@@ -1116,11 +1179,9 @@ def _atom_keys(groups: _ParcelGroups, piece: np.ndarray, p_hh: np.ndarray, max_h
 
 def _atom_blocks(face_atom_key: np.ndarray, face_block: np.ndarray, area: np.ndarray, n_atoms: int) -> np.ndarray:
     """Block of each atom: the block holding most of its area."""
-    blk = pd.DataFrame({"atom": face_atom_key, "block": face_block, "area": area})
-    blk = blk.groupby(["atom", "block"], sort=True)["area"].sum().reset_index()
-    blk = blk.sort_values(["atom", "area", "block"], ascending=[True, False, True]).drop_duplicates("atom")
     atom_block = np.zeros(n_atoms, dtype=np.int64)
-    atom_block[blk["atom"].to_numpy()] = blk["block"].to_numpy()
+    atoms, blocks = _top_value(face_atom_key, face_block, area)
+    atom_block[atoms] = blocks
     return atom_block
 
 

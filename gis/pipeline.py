@@ -18,6 +18,7 @@ import pandas as pd
 import pyogrio
 import pyproj
 import shapely
+from geopandas.array import from_shapely
 
 from gis.atoms import AtomLayer, build_atoms
 from gis.codes import assign_codes, micro_codes, order_grids
@@ -134,15 +135,23 @@ class _Stopwatch:
 def _micro_grid_frame(parcels: gpd.GeoDataFrame, micro: pd.Series, grid_codes: pd.Series) -> gpd.GeoDataFrame:
     grid_of_micro = micro.attrs["grid"]
     frame = parcels.assign(micro=parcels["parcel_id"].map(micro))
-    dissolved = frame.groupby("micro")[["households", "population"]].sum()
-    dissolved = gpd.GeoDataFrame(dissolved, geometry=_union_by_label(frame), crs=parcels.crs)
-    dissolved["grid_code"] = [grid_codes[grid_of_micro[m]] for m in dissolved.index]
-    dissolved["label"] = dissolved.index
+    sums = frame.groupby("micro")[["households", "population"]].sum()
+    labels = sums.index.to_numpy()
+    geometry = _union_by_label(frame)
+    grid_code = np.array([grid_codes[grid_of_micro[m]] for m in labels], dtype=object)
+    # Frames built column by column: geopandas' keyword ``geometry=`` costs a millisecond a frame,
+    # and slicing one frame by rows is cheaper than grouping it (a frame per grid, half this step).
+    shapes = gpd.GeoDataFrame(pd.DataFrame({"label": labels, "geometry": from_shapely(geometry, crs=parcels.crs)}),
+                              geometry="geometry")
     codes = {}
-    for grid_code, group in dissolved.groupby("grid_code"):
-        codes.update(micro_codes(grid_code, order_grids(group)).to_dict())
-    dissolved["code"] = dissolved["label"].map(codes)
-    return dissolved.reset_index(drop=True)[["label", "code", "grid_code", "households", "population", "geometry"]]
+    by_grid = np.argsort(grid_code, kind="stable")  # grid codes ascending, as groupby gave them
+    starts = np.flatnonzero(np.r_[True, grid_code[by_grid][1:] != grid_code[by_grid][:-1]])
+    for rows in np.split(by_grid, starts[1:]):
+        codes.update(micro_codes(grid_code[rows[0]], order_grids(shapes.iloc[rows])).to_dict())
+    columns = pd.DataFrame({"label": labels, "code": [codes[m] for m in labels], "grid_code": list(grid_code),
+                            "households": sums["households"].to_numpy(),
+                            "population": sums["population"].to_numpy(), "geometry": shapes["geometry"].array})
+    return gpd.GeoDataFrame(columns, geometry="geometry")
 
 
 def _union_by_label(frame: gpd.GeoDataFrame) -> np.ndarray:

@@ -375,9 +375,9 @@ def grouped_voronoi_ridges(points: np.ndarray, labels: np.ndarray, groups: np.nd
     corners = mid + np.array([[-far, -far], [far, -far], [far, far], [-far, far]])
     n = len(pts)
     pts = np.vstack([pts, corners])
-    # Each point carries its own position as Z, which the triangulation keeps with it.
+    # Z = the point's position (triangles keep it); a LineString, not a MultiPoint: same triangles, no Point per sample
     numbered = np.column_stack([pts, np.arange(len(pts), dtype=float)])
-    tri = shapely.get_coordinates(shapely.delaunay_triangles(shapely.multipoints(numbered)), include_z=True)
+    tri = shapely.get_coordinates(shapely.delaunay_triangles(shapely.linestrings(numbered)), include_z=True)
     tri = tri.reshape(-1, 4, 3)[:, :3]  # closed rings: the 4th coordinate repeats the 1st
     simp = tri[:, :, 2].astype(np.int64)
     centres = _circumcentres(tri[:, :, :2])
@@ -441,20 +441,26 @@ def dissolve_faces(faces: np.ndarray, labels: np.ndarray, n_labels: int) -> np.n
     several = np.flatnonzero(~single)
     if len(several):
         # One row per label, padded with None (which a union skips): one call for every label.
-        rows = np.full((len(several), int(count[several].max())), None, dtype=object)
-        row = np.repeat(np.arange(len(several)), count[several])
-        col = np.arange(len(row)) - np.repeat(np.cumsum(count[several]) - count[several], count[several])
-        rows[row, col] = faces[order[np.repeat(starts[several], count[several]) + col]]
+        rows = padded_groups(faces[order], starts[several], count[several])
         out[lab[starts[several]]] = shapely.coverage_union_all(rows, axis=1)
     return out
+
+
+def padded_groups(items: np.ndarray, starts: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Row k holds ``items[starts[k]:starts[k] + count[k]]`` then None: groups for one ``axis=1`` call."""
+    rows = np.full((len(starts), int(count.max(initial=0))), None, dtype=object)
+    row = np.repeat(np.arange(len(starts)), count)
+    col = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
+    rows[row, col] = items[np.repeat(starts, count) + col]
+    return rows
 
 
 def on_line_lengths(segments_xy: np.ndarray, lines: np.ndarray, tolerance: float) -> np.ndarray:
     """Length of each segment lying within ``tolerance`` of any of ``lines`` (metres).
 
-    Each line is cut into its straight pieces and each piece buffered into a convex capsule; a
-    segment meets a capsule in one interval, and the union of those intervals is measured, so
-    overlapping capsules are not counted twice.
+    Each line is cut into its straight pieces and each piece buffered into a convex capsule (the
+    polygon GEOS makes with ``quad_segs=4``); a segment meets a capsule in one interval, and the
+    union of those intervals is measured, so overlapping capsules are not counted twice.
 
     Parameters
     ----------
@@ -477,15 +483,19 @@ def on_line_lengths(segments_xy: np.ndarray, lines: np.ndarray, tolerance: float
         return result
     coords, idx = shapely.get_coordinates(shapely.get_parts(lines), return_index=True)
     same = idx[:-1] == idx[1:]
-    pieces = shapely.linestrings(np.stack([coords[:-1][same], coords[1:][same]], axis=1))
-    pieces = pieces[shapely.length(pieces) > 0]
-    capsules = shapely.buffer(pieces, max(tolerance, 1e-9), quad_segs=4)
+    p0, p1 = coords[:-1][same], coords[1:][same]
+    real = np.hypot(*(p1 - p0).T) > 0
+    p0, p1 = p0[real], p1[real]
+    radius = max(tolerance, 1e-9)
+    # Candidate pairs by boxes: the piece's box grown by the radius holds its capsule.
+    lo, hi = np.minimum(p0, p1) - radius, np.maximum(p0, p1) + radius
+    boxes = shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1])
     segs = shapely.linestrings(segments_xy.reshape(-1, 2, 2))
-    si, ci = shapely.STRtree(capsules).query(segs)  # boxes only: clipping tells the rest
+    si, ci = shapely.STRtree(boxes).query(segs)  # boxes only: clipping tells the rest
     if not len(si):
         return result
     seg_len = np.hypot(segments_xy[:, 2] - segments_xy[:, 0], segments_xy[:, 3] - segments_xy[:, 1])
-    t_lo, t_hi = _clip_to_convex(segments_xy[si], capsules, ci)
+    t_lo, t_hi = _clip_to_capsules(segments_xy[si], p0[ci], p1[ci], radius)
     ok = t_hi > t_lo
     si = si[ok]
     if not len(si):
@@ -506,34 +516,43 @@ def on_line_lengths(segments_xy: np.ndarray, lines: np.ndarray, tolerance: float
     return np.minimum(result, seg_len)
 
 
-def _clip_to_convex(segments_xy: np.ndarray, polygons: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Part of each segment inside its convex polygon, as fractions ``t_lo``, ``t_hi`` along it (Cyrus-Beck).
+#: Corners of a capsule, clockwise: around the far end from +90° to -90° of the piece's direction,
+#: then around the near end from -90° to -270°, in steps of 22.5° (a quarter circle in 4, as GEOS
+#: buffers with ``quad_segs=4``).
+_CAPSULE_TURNS = np.pi / 2 - np.arange(9) * (np.pi / 8)
 
-    ``which[k]`` is the polygon of ``segments_xy[k]``. Where ``t_hi <= t_lo`` the segment misses
-    the polygon or only touches it. Array arithmetic over every (segment, polygon edge) pair, where an
-    overlay per pair cost a third of the atoms' assembly.
+
+def _capsule_corners(p0: np.ndarray, p1: np.ndarray, radius: float) -> np.ndarray:
+    """(k, 18, 2) corners, clockwise, of ``shapely.buffer(LineString([p0, p1]), radius, quad_segs=4)``.
+
+    Computed as GEOS computes them (each corner is the end plus the radius at its angle), so they
+    agree with the buffered polygon to rounding, without building a polygon per barrier piece (that
+    took as long as all the clipping).
     """
-    coords, ring = shapely.get_coordinates(shapely.get_exterior_ring(polygons), return_index=True)
-    last = np.r_[ring[1:] != ring[:-1], True]  # each ring repeats its first point at the end
-    edge_start = np.flatnonzero(~last)
-    edge_poly = ring[edge_start]
-    v0, v1 = coords[edge_start], coords[edge_start + 1]
-    # Inward normals: a polygon's edges turn the way its signed area says.
-    area2 = np.bincount(edge_poly, weights=v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1], minlength=len(polygons))
-    side = np.sign(area2)[edge_poly]
-    normal = np.column_stack([-(v1[:, 1] - v0[:, 1]), v1[:, 0] - v0[:, 0]]) * side[:, None]
-    first = np.searchsorted(edge_poly, np.arange(len(polygons)))
-    count = np.bincount(edge_poly, minlength=len(polygons))
-    k = np.repeat(np.arange(len(which)), count[which])
-    e = np.repeat(first[which] - np.cumsum(np.r_[0, count[which][:-1]]), count[which]) + np.arange(len(k))
-    a, d = segments_xy[k, :2], segments_xy[k, 2:] - segments_xy[k, :2]
-    num = np.einsum("ij,ij->i", normal[e], a - v0[e])
-    den = np.einsum("ij,ij->i", normal[e], d)
+    heading = np.arctan2(p1[:, 1] - p0[:, 1], p1[:, 0] - p0[:, 0])
+    angle = np.hstack([heading[:, None] + _CAPSULE_TURNS, heading[:, None] - np.pi + _CAPSULE_TURNS])
+    ends = np.repeat(np.stack([p1, p0], axis=1), 9, axis=1)
+    return ends + radius * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+
+
+def _clip_to_capsules(segments_xy: np.ndarray, p0: np.ndarray, p1: np.ndarray, radius: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Part of each segment inside the capsule of its piece ``p0``-``p1``, as fractions ``t_lo``, ``t_hi`` along it.
+
+    Cyrus-Beck against the capsule's 18 edges, as (pairs, 18) arrays. Where ``t_hi <= t_lo`` the
+    segment misses the capsule or only touches it. Array arithmetic, where an overlay per pair cost
+    a third of the atoms' assembly.
+    """
+    v0 = _capsule_corners(p0, p1, radius)
+    edge = np.roll(v0, -1, axis=1) - v0
+    # Inward normals of a clockwise ring: the interior lies to the right of each edge.
+    nx, ny = edge[..., 1], -edge[..., 0]
+    ax, ay = segments_xy[:, 0, None], segments_xy[:, 1, None]
+    dx, dy = segments_xy[:, 2, None] - ax, segments_xy[:, 3, None] - ay
+    num = nx * (ax - v0[..., 0]) + ny * (ay - v0[..., 1])
+    den = nx * dx + ny * dy
     with np.errstate(divide="ignore", invalid="ignore"):
         t = -num / den
     enter = np.where(den > 0, t, np.where((den == 0) & (num < 0), np.inf, -np.inf))
     leave = np.where(den < 0, t, np.inf)
-    starts = np.r_[0, np.cumsum(count[which])[:-1]]
-    t_lo = np.maximum(np.maximum.reduceat(enter, starts), 0.0)
-    t_hi = np.minimum(np.minimum.reduceat(leave, starts), 1.0)
-    return t_lo, t_hi
+    return np.maximum(enter.max(axis=1), 0.0), np.minimum(leave.min(axis=1), 1.0)

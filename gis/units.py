@@ -110,12 +110,16 @@ def split_by_units(buildings: gpd.GeoDataFrame, max_households: int) -> UnitSpli
     findings: list[Finding] = []
     population = (_counts(buildings, "population", minimum=0, required=False)
                   if "population" in buildings.columns else None)
+    # Only the buildings over the maximum are looked at one by one (a handful of towers); the site
+    # test, a pandas lookup per row, is asked of them alone.
+    over = np.zeros(len(buildings), dtype=bool)
+    for i in np.flatnonzero(households > max_households).tolist():
+        over[i] = not _has_text(sites.iloc[i])
     for i, label in enumerate(buildings.index):
         h = int(households[i])
-        over = h > max_households and not _has_text(sites.iloc[i])
         n = units[i]
         cut = None
-        if over:
+        if over[i]:
             geom = geoms[i]
             polygonal = geom is not None and not shapely.is_empty(geom) and shapely.get_type_id(geom) in (3, 6)
             if not np.isnan(n) and n >= 2 and polygonal:

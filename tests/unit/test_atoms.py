@@ -818,3 +818,41 @@ def test_on_line_lengths_measure_what_an_overlay_measures() -> None:
     expected = shapely.length(shapely.intersection(shapely.linestrings(segs.reshape(-1, 2, 2)), zone))
     assert (got > 0).sum() > 20
     assert np.allclose(got, expected, atol=1e-6)
+
+
+def test_capsule_corners_are_the_corners_geos_buffers() -> None:
+    # The barrier capsules are computed, not buffered: they must be GEOS's polygons corner for corner,
+    # short pieces and every heading included, or barrier lengths would drift from the overlay's.
+    from gis.tessellation import _capsule_corners
+
+    rng = np.random.default_rng(3)
+    p0 = rng.random((300, 2)) * 1000 + [4.0e7, 3.0e6]
+    p1 = p0 + rng.normal(0, 20, (300, 2))
+    p1[:20] = p0[:20] + rng.normal(0, 1e-3, (20, 2))
+    corners = _capsule_corners(p0, p1, 0.5)
+    buffered = shapely.buffer(shapely.linestrings(np.stack([p0, p1], axis=1)), 0.5, quad_segs=4)
+    for mine, theirs in zip(corners, buffered, strict=True):
+        ring = shapely.get_coordinates(theirs)[:-1]
+        assert len(ring) == len(mine) == 18
+        assert {tuple(c) for c in ring} == {tuple(c) for c in mine}
+
+
+def test_sites_snap_as_to_all_block_edges() -> None:
+    # Each site is snapped only to the block-edge vertices near it: the outline must come out as
+    # snapping to every block edge gives it, vertex for vertex (tolerances from small to large).
+    from gis.atoms import _snap_to_edges
+
+    rng = np.random.default_rng(11)
+    blocks = street_blocks(BOX, np.array([LineString([(0, 100.2), (300, 99.7)]), LineString([(150.3, 0), (149.6, 200)]),
+                                          LineString([(60, 0), (61, 100), (59.5, 200)])], dtype=object))
+    edges = shapely.union_all(shapely.boundary(blocks))
+    sites = np.array([shapely.buffer(Point(rng.random() * 300, rng.random() * 200), 5 + 30 * rng.random(), quad_segs=2)
+                      for _ in range(40)], dtype=object)
+    moved = 0
+    for tolerance in (0.5, 3.0, 12.0):
+        expected = [shapely.snap(site, edges, tolerance) for site in sites]
+        got = _snap_to_edges(sites, edges, tolerance)
+        moved += sum(not shapely.equals_exact(e, s, 0) for e, s in zip(expected, sites, strict=True))
+        for e, g in zip(expected, got, strict=True):
+            assert np.array_equal(shapely.get_coordinates(e), shapely.get_coordinates(g))
+    assert moved > 10  # the check means something: many outlines did move
