@@ -78,7 +78,6 @@ from gis.tessellation import (
     merge_slivers,
     on_line_lengths,
     outer_lengths,
-    padded_groups,
     planar_faces,
     run_starts,
     shared_lengths,
@@ -815,25 +814,11 @@ def _cell_ridges(generators: Generators, domains: pd.DataFrame, building_domain:
 
 def _cores_by_domain(cores: np.ndarray, building_domain: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Union of the building cores of each domain in ``wanted`` (sorted), as an array."""
-    out = np.full(len(wanted), shapely.Polygon(), dtype=object)
     pos = np.searchsorted(wanted, building_domain)
     mine = (pos < len(wanted)) & (wanted[np.minimum(pos, len(wanted) - 1)] == building_domain)
     mine &= ~shapely.is_empty(cores)
-    order = np.flatnonzero(mine)[np.argsort(pos[mine], kind="stable")]
-    group = pos[order]
-    if not len(group):
-        return out
-    starts = np.flatnonzero(run_starts(group))
-    count = np.diff(np.r_[starts, len(group)])
-    single = count == 1
-    out[group[starts[single]]] = cores[order[starts[single]]]
-    several = np.flatnonzero(~single)
-    if len(several):
-        # Cores of one domain may overlap (slightly overlapping buildings), so a real union; one
-        # call for every domain unions the same collections a loop of calls did.
-        rows = padded_groups(cores[order], starts[several], count[several])
-        out[group[starts[several]]] = shapely.union_all(rows, axis=1)
-    return out
+    # Cores of one domain may overlap (slightly overlapping buildings): a real union, not a coverage one.
+    return dissolve_faces(cores, np.where(mine, pos, -1), len(wanted), union=shapely.union_all)
 
 
 # --------------------------------------------------------------------------- faces and labels

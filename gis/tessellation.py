@@ -14,6 +14,7 @@ All lengths are metres and areas square metres: the caller guarantees a projecte
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -419,8 +420,12 @@ def _circumcentres(tri: np.ndarray) -> np.ndarray:
     return np.column_stack([ux, uy]) + a
 
 
-def dissolve_faces(faces: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarray:
-    """Union the faces of each label (coverage union: exact, keeps shared vertices).
+def dissolve_faces(faces: np.ndarray, labels: np.ndarray, n_labels: int, *,
+                   union: Callable = shapely.coverage_union_all) -> np.ndarray:
+    """Union the faces of each label (label -1: left out) with ``union``, called once with ``axis=1``.
+
+    The default, coverage union, is exact and keeps shared vertices, for faces that only touch;
+    geometries that may overlap need ``shapely.union_all``.
 
     Returns
     -------
@@ -442,7 +447,7 @@ def dissolve_faces(faces: np.ndarray, labels: np.ndarray, n_labels: int) -> np.n
     if len(several):
         # One row per label, padded with None (which a union skips): one call for every label.
         rows = padded_groups(faces[order], starts[several], count[several])
-        out[lab[starts[several]]] = shapely.coverage_union_all(rows, axis=1)
+        out[lab[starts[several]]] = union(rows, axis=1)
     return out
 
 
