@@ -82,3 +82,17 @@ def groups(labels: pd.Series) -> list[set[int]]:
     for atom_id, label in labels.items():
         out.setdefault(int(label), set()).add(int(atom_id))
     return sorted(out.values(), key=min)
+
+
+def street_region(seed: int):
+    """A 10 x 12 box grid of uneven households (0-39 per atom) with roads every 4 columns and 5 rows,
+    as one :class:`gis.partition.Region` in the urban band: what the search tests divide.
+    """
+    from gis.graph import build_graph
+    from gis.partition import Band, Region
+
+    rng = np.random.default_rng(seed)
+    atoms, edges = box_atoms(10, 12, rng.integers(0, 40, 120),
+                             barriers=lambda p, q: (p[1] % 4 == 3 and q[1] % 4 == 0) or (p[0] % 5 == 4))
+    graph = build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
+    return Region(graph, range(graph.n), Band.urban(), 1.0, 0.3, 40)

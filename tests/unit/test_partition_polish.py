@@ -6,18 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from atomfixtures import box_atoms
+from atomfixtures import box_atoms, street_region
 
 from gis.graph import build_graph, can_leave, is_connected
 from gis.partition import Band, Region, _Starts, _State, connected_sets, mask_connected
-
-
-def _region(seed: int) -> Region:
-    rng = np.random.default_rng(seed)
-    atoms, edges = box_atoms(10, 12, rng.integers(0, 40, 120),
-                             barriers=lambda p, q: (p[1] % 4 == 3 and q[1] % 4 == 0) or (p[0] % 5 == 4))
-    graph = build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
-    return Region(graph, range(graph.n), Band.urban(), 1.0, 0.3, 40)
 
 
 def _start(region: Region, k: int, seed: int) -> _State:
@@ -39,7 +31,7 @@ def _pp_sum(state: _State) -> float:
 
 @pytest.mark.parametrize("seed", range(5))
 def test_incremental_moves_equal_a_recount(seed: int) -> None:
-    region = _region(seed)
+    region = street_region(seed)
     state = _start(region, 6, seed)
     rng = np.random.default_rng(seed)
     moves = 0
@@ -62,7 +54,7 @@ def test_incremental_moves_equal_a_recount(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(8))
 def test_polish_rounds_grids_and_gives_up_nothing_ranked_above(seed: int) -> None:
-    region = _region(seed)
+    region = street_region(seed)
     state = _start(region, 6, seed)
     state.optimise()
     band = region.band
@@ -96,7 +88,7 @@ def test_polish_takes_back_a_protruding_atom() -> None:
 @pytest.mark.parametrize(("seed", "limit", "zone"), [(s, 16, 0) for s in range(6)] + [(s, 8, 6) for s in range(6)])
 def test_pair_polish_rounds_pairs_and_gives_up_nothing_ranked_above(seed: int, limit: int, zone: int) -> None:
     # zone > 0: the pairs over ``limit`` atoms are re-split too, near their common boundary.
-    region = _region(seed)
+    region = street_region(seed)
     state = _start(region, 8, seed)
     state.optimise()
     band = region.band
@@ -176,7 +168,7 @@ def test_pair_pass_leaves_pairs_it_cannot_improve() -> None:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_the_finalists_are_the_starts_as_close_to_the_band_as_the_best(seed: int) -> None:
-    starts = _Starts(_region(seed), 6, np.random.default_rng(seed), 8, suggested=True)
+    starts = _Starts(street_region(seed), 6, np.random.default_rng(seed), 8, suggested=True)
     starts.run_base()
     best, finalists = starts.result(), starts.finalists()
     keys = [x.key() for x in finalists]
@@ -189,7 +181,7 @@ def test_the_finalists_are_the_starts_as_close_to_the_band_as_the_best(seed: int
 def test_atoms_the_search_skipped_could_not_have_moved(seed: int) -> None:
     # The move loop skips atoms whose grid and neighbouring grids did not change since they last
     # stayed; a fresh state that looks at every atom must find the search's result a local optimum.
-    region = _region(seed)
+    region = street_region(seed)
     state = _start(region, 6, seed)
     state.optimise()
     fresh = _State(region, state.lab, state.k, np.random.default_rng(seed + 1))
@@ -237,7 +229,7 @@ def test_the_components_search_of_a_start_matches_the_graph_module(seed: int) ->
     from gis.graph import label_components
     from gis.partition import _numbered, _same_label_components
 
-    region = _region(seed)
+    region = street_region(seed)
     _, _, length, off = region.graph.edge_arrays
     lab = np.random.default_rng(seed).integers(0, 5, region.m).tolist()
     assert _same_label_components(region.nbrs, lab) == _numbered(label_components(region.graph, np.asarray(lab)))

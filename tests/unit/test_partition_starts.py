@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from atomfixtures import box_atoms
+from atomfixtures import street_region
 
-from gis.graph import build_graph
-from gis.partition import Band, Region, _extra_starts, _Starts
+from gis.partition import _extra_starts, _Starts
 
 
 class _Scripted:
@@ -57,23 +56,15 @@ def test_the_suggested_count_keeps_its_extra_starts_while_no_count_is_in_the_ban
     assert upper.r < 32  # stopped once the suggested count beat it
 
 
-def _region(seed: int) -> Region:
-    rng = np.random.default_rng(seed)
-    atoms, edges = box_atoms(10, 12, rng.integers(0, 40, 120),
-                             barriers=lambda p, q: (p[1] % 4 == 3 and q[1] % 4 == 0) or (p[0] % 5 == 4))
-    graph = build_graph(atoms, edges, id_col="atom_id", what="atoms", edges_what="edges")
-    return Region(graph, range(graph.n), Band.urban(), 1.0, 0.3, 40)
-
-
 def test_a_neighbouring_count_further_from_the_band_stops_after_half_its_starts() -> None:
-    region = _region(0)
+    region = street_region(0)
     starts = _Starts(region, 6, np.random.default_rng(0), 8)
     starts.run_base(bar=-1)  # nothing can beat a bar under zero
     assert starts.r == 4
 
 
 def test_run_base_without_a_bar_runs_every_base_start_and_solve_matches_it() -> None:
-    region = _region(1)
+    region = street_region(1)
     starts = _Starts(region, 6, np.random.default_rng(1), 8)
     starts.run_base()
     assert starts.r == 8
